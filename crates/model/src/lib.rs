@@ -1,0 +1,19 @@
+//! Lambda's types and rules for Nimbus: function configurations, names and ARNs, limits, and
+//! validation that answers with AWS's exact error types and messages.
+//!
+//! This crate does no I/O and knows nothing of HTTP, storage or execution.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod arn;
+pub mod error;
+pub mod function;
+pub mod limits;
+pub mod runtime;
+
+pub use arn::{function_arn, FunctionRef, NameShape, ResourceArn};
+pub use error::{ErrorCode, LambdaError, ValidationErrors};
+pub use function::{
+    CodeRef, CodeSource, CreateFunctionRequest, Function, FunctionConfiguration, LastUpdateStatus,
+    Settings, State, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
+};

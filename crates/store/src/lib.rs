@@ -1,1 +1,61 @@
-//! placeholder
+//! Nimbus's durable state: function metadata behind the [`Store`] trait (SQLite now, PostgreSQL
+//! for clusters), and content-addressed code packages in [`code::CodeStore`].
+//!
+//! Invariant: a function's code package is complete on disk before its metadata is committed, so
+//! metadata never points at missing code, whatever moment the process dies at.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod code;
+mod error;
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use error::{CodeError, StoreError};
+use nimbus_model::Function;
+pub use sqlite::SqliteStore;
+
+/// A boxed future, so that the store can be used as `dyn Store`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Totals for GetAccountSettings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Number of functions.
+    pub function_count: u64,
+    /// Sum of their zip sizes.
+    pub total_code_size: u64,
+}
+
+/// Durable function metadata. Every method is atomic.
+pub trait Store: Send + Sync {
+    /// Inserts a new function; `AlreadyExists` if the name is taken.
+    fn create_function<'a>(&'a self, f: &'a Function) -> StoreFuture<'a, ()>;
+    /// The function called `name`.
+    fn get_function<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Function>>;
+    /// Up to `limit` functions in name order, starting after `after`.
+    fn list_functions<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Function>>;
+    /// Replaces the function if its stored revision is still `expected_revision`.
+    fn update_function<'a>(
+        &'a self,
+        f: &'a Function,
+        expected_revision: &'a str,
+    ) -> StoreFuture<'a, ()>;
+    /// Deletes the function; `NotFound` if there is none.
+    fn delete_function<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
+    /// The code digests (hex) that some function uses.
+    fn code_in_use(&self) -> StoreFuture<'_, Vec<String>>;
+    /// Function count and code size.
+    fn usage(&self) -> StoreFuture<'_, Usage>;
+    /// Runs the backend's own consistency check; returns its complaints (empty when sound).
+    fn integrity_check(&self) -> StoreFuture<'_, Vec<String>>;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,463 @@
+//! Content-addressed code packages: each zip is kept once under its SHA-256 and unpacked once into
+//! a read-only directory, never per cold start.
+//!
+//! Layout under the code root:
+//! - `zips/<sha256-hex>.zip`  the package as uploaded (served by GetFunction's `Code.Location`);
+//! - `pkgs/<sha256-hex>/`     the package unpacked, read-only;
+//! - `tmp/`                   work in progress, emptied at start-up.
+//!
+//! A package appears under `zips/` and `pkgs/` only by rename of a finished, synced copy, so a crash
+//! leaves either nothing or a whole package. Extraction is defensive: entry names are checked
+//! before anything is written, no file is ever written through a symbolic link, links must stay
+//! inside the package, and the unzipped limit counts bytes actually written.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Cursor, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine;
+use nimbus_model::limits::{MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES};
+use nimbus_model::CodeRef;
+use sha2::{Digest, Sha256};
+
+use crate::error::CodeError;
+
+/// Most entries a package may hold (Lambda documents none; this bounds the work of one upload).
+pub const MAX_ENTRIES: usize = 50_000;
+
+/// Limits applied when unpacking; Lambda's by default.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeLimits {
+    /// Largest zip, bytes.
+    pub max_zipped: u64,
+    /// Largest total of bytes written when unpacking.
+    pub max_unzipped: u64,
+    /// Most entries.
+    pub max_entries: usize,
+}
+
+impl Default for CodeLimits {
+    fn default() -> Self {
+        Self {
+            max_zipped: MAX_ZIPPED_BYTES,
+            max_unzipped: MAX_UNZIPPED_BYTES,
+            max_entries: MAX_ENTRIES,
+        }
+    }
+}
+
+/// The code packages under one directory.
+#[derive(Debug, Clone)]
+pub struct CodeStore {
+    root: PathBuf,
+    limits: CodeLimits,
+}
+
+fn io_err<'p>(step: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> CodeError + 'p {
+    move |source| CodeError::Io {
+        step,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The digest of `zip` in both of the forms Nimbus uses.
+pub fn digest(zip: &[u8]) -> CodeRef {
+    let d = Sha256::digest(zip);
+    CodeRef {
+        sha256_hex: hex::encode(d),
+        sha256_base64: base64::engine::general_purpose::STANDARD.encode(d),
+        size: zip.len() as u64,
+    }
+}
+
+impl CodeStore {
+    /// Opens (creating) the code store at `root` and clears work left by an interrupted run.
+    pub fn open(root: impl Into<PathBuf>, limits: CodeLimits) -> Result<Self, CodeError> {
+        let root = root.into();
+        for sub in ["zips", "pkgs"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(io_err("create", &p))?;
+        }
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            remove_tree(&tmp).map_err(io_err("clear", &tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
+        Ok(Self { root, limits })
+    }
+
+    /// Where the unpacked package `sha256_hex` lives.
+    pub fn package_dir(&self, sha256_hex: &str) -> PathBuf {
+        self.root.join("pkgs").join(sha256_hex)
+    }
+
+    /// Where the zip `sha256_hex` lives.
+    pub fn zip_path(&self, sha256_hex: &str) -> PathBuf {
+        self.root.join("zips").join(format!("{sha256_hex}.zip"))
+    }
+
+    /// Whether both the zip and its unpacked directory are present.
+    pub fn contains(&self, sha256_hex: &str) -> bool {
+        self.zip_path(sha256_hex).is_file() && self.package_dir(sha256_hex).is_dir()
+    }
+
+    /// Checks, unpacks and keeps `zip`. Blocking: call from a blocking thread.
+    /// Returns the package's reference; storing the same bytes twice is cheap.
+    pub fn put(&self, zip: &[u8]) -> Result<CodeRef, CodeError> {
+        if zip.len() as u64 > self.limits.max_zipped {
+            return Err(CodeError::ZippedTooLarge(zip.len() as u64));
+        }
+        let code = digest(zip);
+        if self.contains(&code.sha256_hex) {
+            return Ok(code);
+        }
+        let work = self.root.join("tmp").join(unique_name());
+        let result = self.unpack_and_keep(zip, &code, &work);
+        if work.exists() {
+            let _ = remove_tree(&work);
+        }
+        result.map(|()| code)
+    }
+
+    /// Checks `zip` without keeping it (UpdateFunctionCode with DryRun).
+    pub fn check(&self, zip: &[u8]) -> Result<CodeRef, CodeError> {
+        if zip.len() as u64 > self.limits.max_zipped {
+            return Err(CodeError::ZippedTooLarge(zip.len() as u64));
+        }
+        let code = digest(zip);
+        let work = self.root.join("tmp").join(unique_name());
+        let result = unpack(zip, &work.join("pkg"), &self.limits);
+        let _ = remove_tree(&work);
+        result.map(|()| code)
+    }
+
+    fn unpack_and_keep(&self, zip: &[u8], code: &CodeRef, work: &Path) -> Result<(), CodeError> {
+        let pkg_tmp = work.join("pkg");
+        unpack(zip, &pkg_tmp, &self.limits)?;
+        let zip_tmp = work.join("package.zip");
+        write_synced(&zip_tmp, zip)?;
+        sync_dir(work)?;
+        let pkg = self.package_dir(&code.sha256_hex);
+        if !pkg.exists() {
+            match fs::rename(&pkg_tmp, &pkg) {
+                Ok(()) => {}
+                // Another upload of the same bytes won the race; its copy is identical.
+                Err(_) if pkg.is_dir() => {}
+                Err(e) => return Err(io_err("rename", &pkg)(e)),
+            }
+        }
+        let zip_path = self.zip_path(&code.sha256_hex);
+        fs::rename(&zip_tmp, &zip_path).map_err(io_err("rename", &zip_path))?;
+        sync_dir(&self.root.join("pkgs"))?;
+        sync_dir(&self.root.join("zips"))?;
+        Ok(())
+    }
+
+    /// Every package present, by hex digest.
+    pub fn list(&self) -> Result<Vec<String>, CodeError> {
+        let dir = self.root.join("zips");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            if let Some(name) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".zip")) {
+                out.push(name.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes every package not in `keep`; run at start-up, before requests are served.
+    pub fn collect_garbage(&self, keep: &HashSet<String>) -> Result<usize, CodeError> {
+        let mut removed = 0;
+        for sub in ["pkgs", "zips"] {
+            let dir = self.root.join(sub);
+            for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+                let entry = entry.map_err(io_err("list", &dir))?;
+                let name = entry.file_name().to_string_lossy().to_string();
+                let sha = name.strip_suffix(".zip").unwrap_or(&name);
+                if !keep.contains(sha) {
+                    let path = entry.path();
+                    remove_tree(&path).map_err(io_err("remove", &path))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn unique_name() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), CodeError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(path)
+        .map_err(io_err("create", path))?;
+    f.write_all(bytes).map_err(io_err("write", path))?;
+    f.sync_all().map_err(io_err("sync", path))
+}
+
+fn sync_dir(path: &Path) -> Result<(), CodeError> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync", path))
+}
+
+/// Removes a tree that may hold read-only directories.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+        for entry in fs::read_dir(path)? {
+            remove_tree(&entry?.path())?;
+        }
+        fs::remove_dir(path)
+    } else {
+        fs::remove_file(path)
+    }
+}
+
+/// A relative path of normal components only, or `None` if the name is absolute, climbs with
+/// `..`, or is otherwise not a plain path inside the package.
+fn safe_relative(name: &str) -> Option<PathBuf> {
+    if name.contains('\0') || name.contains('\\') {
+        return None;
+    }
+    let path = Path::new(name);
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Resolves a link at `link` (relative to the package root) pointing to `target`, lexically.
+/// Refuses targets that are absolute, leave the package, or pass through another link.
+fn resolve_link(link: &Path, target: &str, links: &HashSet<PathBuf>) -> Option<PathBuf> {
+    let target_path = Path::new(target);
+    if target.is_empty() || target.contains('\0') || target_path.is_absolute() {
+        return None;
+    }
+    let mut at: Vec<PathBuf> = Vec::new();
+    let mut cur = PathBuf::new();
+    if let Some(parent) = link.parent() {
+        for c in parent.components() {
+            cur.push(c);
+            at.push(cur.clone());
+        }
+    }
+    let comps: Vec<Component<'_>> = target_path.components().collect();
+    for (i, c) in comps.iter().enumerate() {
+        match c {
+            Component::Normal(p) => {
+                cur.push(p);
+                // Every component but the last must be a real directory of the package.
+                if i + 1 < comps.len() && links.contains(&cur) {
+                    return None;
+                }
+                at.push(cur.clone());
+            }
+            Component::CurDir => {}
+            Component::ParentDir => {
+                at.pop()?;
+                cur = at.last().cloned().unwrap_or_default();
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(cur)
+}
+
+/// Unpacks `zip` into `dest` (which must not exist) under `limits`.
+fn unpack(zip: &[u8], dest: &Path, limits: &CodeLimits) -> Result<(), CodeError> {
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| CodeError::Corrupt(e.to_string()))?;
+    if archive.len() > limits.max_entries {
+        return Err(CodeError::TooManyEntries(archive.len()));
+    }
+    // First pass: names, kinds and declared sizes, before a single byte is written.
+    let mut declared: u64 = 0;
+    let mut links: HashSet<PathBuf> = HashSet::new();
+    let mut plan = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(i)
+            .map_err(|e| CodeError::Corrupt(e.to_string()))?;
+        let name = entry.name().to_string();
+        let rel = safe_relative(&name).ok_or_else(|| CodeError::UnsafePath(name.clone()))?;
+        declared = declared.saturating_add(entry.size());
+        if entry.is_symlink() {
+            links.insert(rel.clone());
+        }
+        plan.push((rel, entry.is_dir(), entry.is_symlink(), entry.unix_mode()));
+    }
+    if declared > limits.max_unzipped {
+        return Err(CodeError::UnzippedTooLarge);
+    }
+    fs::create_dir_all(dest).map_err(io_err("create", dest))?;
+    let mut budget = limits.max_unzipped;
+    let mut dirs = vec![dest.to_path_buf()];
+    let mut pending_links = Vec::new();
+    for (i, (rel, is_dir, is_link, mode)) in plan.into_iter().enumerate() {
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        // No entry may be written through a link or inside a link's path.
+        if rel.ancestors().skip(1).any(|a| links.contains(a)) {
+            return Err(CodeError::UnsafePath(rel.display().to_string()));
+        }
+        let out = dest.join(&rel);
+        if is_dir {
+            fs::create_dir_all(&out).map_err(io_err("create", &out))?;
+            dirs.push(out);
+            continue;
+        }
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| CodeError::Corrupt(e.to_string()))?;
+        if is_link {
+            let mut target = String::new();
+            (&mut entry)
+                .take(4096)
+                .read_to_string(&mut target)
+                .map_err(|e| CodeError::Corrupt(e.to_string()))?;
+            if resolve_link(&rel, &target, &links).is_none() {
+                return Err(CodeError::UnsafeSymlink {
+                    entry: rel.display().to_string(),
+                    target,
+                });
+            }
+            pending_links.push((out, target));
+            continue;
+        }
+        if let Some(parent) = out.parent() {
+            if !parent.exists() {
+                fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+                dirs.push(parent.to_path_buf());
+            }
+        }
+        let executable = mode.is_some_and(|m| m & 0o111 != 0);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&out)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => CodeError::Corrupt(format!(
+                    "duplicate entry {}",
+                    rel.display()
+                )),
+                _ => io_err("create", &out)(e),
+            })?;
+        // Count what is actually written, whatever the headers declared.
+        let written = io::copy(&mut (&mut entry).take(budget + 1), &mut file)
+            .map_err(|e| CodeError::Corrupt(e.to_string()))?;
+        if written > budget {
+            return Err(CodeError::UnzippedTooLarge);
+        }
+        budget -= written;
+        file.sync_all().map_err(io_err("sync", &out))?;
+        let perm = if executable { 0o555 } else { 0o444 };
+        fs::set_permissions(&out, fs::Permissions::from_mode(perm))
+            .map_err(io_err("chmod", &out))?;
+    }
+    for (out, target) in pending_links {
+        if let Some(parent) = out.parent() {
+            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+        }
+        std::os::unix::fs::symlink(&target, &out).map_err(io_err("symlink", &out))?;
+    }
+    // Directories last, deepest first, so that they can be filled before they turn read-only.
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o555)).map_err(io_err("chmod", &d))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zip::write::SimpleFileOptions;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data) in entries {
+            w.start_file(*name, SimpleFileOptions::default()).expect("start");
+            w.write_all(data).expect("write");
+        }
+        w.finish().expect("finish").into_inner()
+    }
+
+    fn store() -> (tempfile::TempDir, CodeStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = CodeStore::open(dir.path().join("code"), CodeLimits::default()).expect("open");
+        (dir, s)
+    }
+
+    #[test]
+    fn unpacks_once_read_only() {
+        let (_d, s) = store();
+        let z = zip_of(&[("app.py", b"def handler(e, c): return 1\n"), ("pkg/mod.py", b"x = 1\n")]);
+        let code = s.put(&z).expect("put");
+        assert_eq!(code.size, z.len() as u64);
+        let dir = s.package_dir(&code.sha256_hex);
+        assert_eq!(fs::read(dir.join("pkg/mod.py")).expect("read"), b"x = 1\n");
+        let mode = fs::metadata(dir.join("app.py")).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o444);
+        assert_eq!(s.put(&z).expect("again").sha256_hex, code.sha256_hex);
+        assert_eq!(s.list().expect("list"), vec![code.sha256_hex.clone()]);
+        let removed = s.collect_garbage(&HashSet::new()).expect("gc");
+        assert_eq!(removed, 2);
+        assert!(!s.contains(&code.sha256_hex));
+    }
+
+    #[test]
+    fn refuses_escaping_names() {
+        let (d, s) = store();
+        for name in ["../evil.txt", "/etc/evil.txt", "a/../../evil.txt"] {
+            let z = zip_of(&[(name, b"x")]);
+            assert!(matches!(s.put(&z), Err(CodeError::UnsafePath(_))), "{name}");
+        }
+        assert!(!d.path().join("evil.txt").exists());
+        assert!(!d.path().join("code/evil.txt").exists());
+    }
+
+    #[test]
+    fn link_rules() {
+        let links: HashSet<PathBuf> = [PathBuf::from("a")].into_iter().collect();
+        assert_eq!(resolve_link(Path::new("lib/x"), "../y", &links), Some(PathBuf::from("y")));
+        assert_eq!(resolve_link(Path::new("x"), "../y", &links), None);
+        assert_eq!(resolve_link(Path::new("x"), "/etc", &links), None);
+        assert_eq!(resolve_link(Path::new("b"), "a/..", &links), None);
+    }
+
+    #[test]
+    fn corrupt_and_oversized() {
+        let (_d, s) = store();
+        assert!(matches!(s.put(b"not a zip"), Err(CodeError::Corrupt(_))));
+        let small = CodeStore {
+            root: s.root.clone(),
+            limits: CodeLimits { max_zipped: 10, ..CodeLimits::default() },
+        };
+        assert!(matches!(small.put(&[0u8; 11]), Err(CodeError::ZippedTooLarge(11))));
+        let tight = CodeStore {
+            root: s.root.clone(),
+            limits: CodeLimits { max_unzipped: 100, ..CodeLimits::default() },
+        };
+        let z = zip_of(&[("big", &[0u8; 101])]);
+        assert!(matches!(tight.put(&z), Err(CodeError::UnzippedTooLarge)));
+        assert!(fs::read_dir(s.root.join("tmp")).expect("tmp").next().is_none());
+    }
+}

@@ -1,0 +1,95 @@
+//! The contract every Store backend must meet. Run against SQLite here; the PostgreSQL backend
+//! runs the same functions when it arrives.
+
+use std::collections::BTreeMap;
+
+use nimbus_model::{CodeRef, Function, LastUpdateStatus, Settings, State};
+
+use crate::{SqliteStore, Store, StoreError};
+
+fn function(name: &str, rev: &str) -> Function {
+    Function {
+        name: name.to_string(),
+        settings: Settings {
+            runtime: Some("python3.12".into()),
+            handler: Some("app.handler".into()),
+            role: "arn:aws:iam::000000000000:role/r".into(),
+            description: String::new(),
+            timeout: 3,
+            memory_size: 128,
+            ephemeral_storage: 512,
+            architecture: "x86_64".into(),
+            environment: None,
+            tracing_mode: "PassThrough".into(),
+            dead_letter_target: None,
+            kms_key_arn: None,
+            logging: Default::default(),
+        },
+        code: CodeRef {
+            sha256_hex: format!("{name}-sha"),
+            sha256_base64: "AA==".into(),
+            size: 10,
+        },
+        last_modified_ms: 1,
+        revision_id: rev.to_string(),
+        state: State::Pending,
+        last_update: None,
+        tags: BTreeMap::new(),
+    }
+}
+
+async fn contract(store: &dyn Store) {
+    store.create_function(&function("b", "r1")).await.expect("create b");
+    store.create_function(&function("a", "r1")).await.expect("create a");
+    assert!(matches!(
+        store.create_function(&function("a", "r2")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let names: Vec<String> = store
+        .list_functions(None, 10)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    let page = store.list_functions(Some("a"), 10).await.expect("page");
+    assert_eq!(page.len(), 1);
+
+    let mut a = store.get_function("a").await.expect("get").expect("exists");
+    a.state = State::Active;
+    a.last_update = Some(LastUpdateStatus::Successful);
+    a.revision_id = "r2".into();
+    store.update_function(&a, "r1").await.expect("cas ok");
+    assert!(matches!(
+        store.update_function(&a, "r1").await,
+        Err(StoreError::RevisionMismatch(_))
+    ));
+    assert_eq!(store.get_function("a").await.expect("get"), Some(a.clone()));
+
+    let usage = store.usage().await.expect("usage");
+    assert_eq!((usage.function_count, usage.total_code_size), (2, 20));
+    let mut shas = store.code_in_use().await.expect("code");
+    shas.sort();
+    assert_eq!(shas, ["a-sha", "b-sha"]);
+
+    store.delete_function("a").await.expect("delete");
+    assert!(matches!(store.delete_function("a").await, Err(StoreError::NotFound(_))));
+    assert!(store.get_function("a").await.expect("get").is_none());
+    assert!(matches!(
+        store.update_function(&a, "r2").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.integrity_check().await.expect("check").is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_meets_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("nimbus.db")).await.expect("open");
+    contract(&store).await;
+    drop(store);
+    // Reopening sees the same state.
+    let store = SqliteStore::open(&dir.path().join("nimbus.db")).await.expect("reopen");
+    assert_eq!(store.list_functions(None, 10).await.expect("list").len(), 1);
+}

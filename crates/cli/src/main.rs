@@ -1,1 +1,78 @@
-fn main() {}
+//! `nimbus`: the server (`nimbus serve`) and the client commands that drive one.
+#![forbid(unsafe_code)]
+
+mod client;
+mod deploy;
+mod functions;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "nimbus",
+    version,
+    about = "Nimbus: a self-hosted, Lambda-compatible serverless platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where a client command finds the server and its credentials.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Target {
+    /// Server URL.
+    #[arg(
+        long,
+        env = "NIMBUS_ENDPOINT",
+        default_value = "http://127.0.0.1:9000",
+        global = true
+    )]
+    endpoint: String,
+    /// Region to sign for and to put in ARNs.
+    #[arg(
+        long,
+        env = "NIMBUS_REGION",
+        default_value = "us-east-1",
+        global = true
+    )]
+    region: String,
+    /// The server's data directory, whose `credentials` file holds the keys (when they are not
+    /// in NIMBUS_ACCESS_KEY_ID / NIMBUS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "NIMBUS_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Create or update a function from a directory or a zip.
+    Deploy(deploy::DeployArgs),
+    /// List, show or delete functions.
+    Functions {
+        #[command(subcommand)]
+        command: functions::FunctionsCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Deploy(args) => deploy::run(args),
+        Command::Functions { command, target } => functions::run(command, &target),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nimbus: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

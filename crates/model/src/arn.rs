@@ -195,7 +195,11 @@ impl ResourceArn {
                 "Tags on function aliases and versions are not supported. Please specify a function ARN.",
             ));
         }
-        let get = |n: &str| caps.name(n).map(|m| m.as_str().to_string()).unwrap_or_default();
+        let get = |n: &str| {
+            caps.name(n)
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default()
+        };
         Ok(Self {
             region: get("region"),
             account: get("account"),
@@ -220,7 +224,11 @@ mod tests {
         assert_eq!(parse("foo:$LATEST").qualifier.as_deref(), Some("$LATEST"));
         let p = parse("123456789012:function:foo:7");
         assert_eq!(
-            (p.name.as_str(), p.qualifier.as_deref(), p.account.as_deref()),
+            (
+                p.name.as_str(),
+                p.qualifier.as_deref(),
+                p.account.as_deref()
+            ),
             ("foo", Some("7"), Some("123456789012"))
         );
         let f = parse("arn:aws:lambda:eu-west-1:000000000000:function:my-fn");
@@ -233,7 +241,10 @@ mod tests {
             NameShape::Create,
         )
         .expect("valid");
-        assert_eq!((c.name.as_str(), c.qualifier.as_deref()), ("x", Some("alias-1")));
+        assert_eq!(
+            (c.name.as_str(), c.qualifier.as_deref()),
+            ("x", Some("alias-1"))
+        );
     }
 
     #[test]
@@ -254,17 +265,26 @@ mod tests {
         let long = "a".repeat(65);
         let e = FunctionRef::parse(&long, NameShape::Create).expect_err("65 chars");
         assert_eq!(e.code, ErrorCode::InvalidParameterValue);
-        assert!(e.message.ends_with("Member must have length less than or equal to 64"));
-        let arn = format!("arn:aws:lambda:us-east-1:000000000000:function:{}", "b".repeat(100));
+        assert!(e
+            .message
+            .ends_with("Member must have length less than or equal to 64"));
+        let arn = format!(
+            "arn:aws:lambda:us-east-1:000000000000:function:{}",
+            "b".repeat(100)
+        );
         let e = FunctionRef::parse(&arn, NameShape::Create).expect_err("141 chars");
         assert_eq!(e.code, ErrorCode::Validation);
-        assert!(e.message.ends_with("Member must have length less than or equal to 140"));
+        assert!(e
+            .message
+            .ends_with("Member must have length less than or equal to 140"));
     }
 
     #[test]
     fn scope_and_qualifier_rules() {
         let f = parse("arn:aws:lambda:ap-southeast-1:000000000000:function:f");
-        let e = f.check_scope("us-east-1", "000000000000").expect_err("region");
+        let e = f
+            .check_scope("us-east-1", "000000000000")
+            .expect_err("region");
         assert_eq!(
             e.message,
             "Functions from 'ap-southeast-1' are not reachable in this region ('us-east-1')"
@@ -274,7 +294,9 @@ mod tests {
             .expect_err("account");
         assert_eq!(e.code, ErrorCode::AccessDenied);
         assert!(parse("f:1").with_qualifier(Some("1")).is_ok());
-        let e = parse("f:1").with_qualifier(Some("2")).expect_err("mismatch");
+        let e = parse("f:1")
+            .with_qualifier(Some("2"))
+            .expect_err("mismatch");
         assert_eq!(
             e.message,
             "The derived qualifier from the function name does not match the specified qualifier."

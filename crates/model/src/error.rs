@@ -219,8 +219,16 @@ mod tests {
     fn validation_errors_count_and_join() {
         let mut v = ValidationErrors::default();
         assert!(ValidationErrors::default().finish().is_ok());
-        v.push("3000", "timeout", "Member must have value less than or equal to 900");
-        v.push("1", "memorySize", "Member must have value greater than or equal to 128");
+        v.push(
+            "3000",
+            "timeout",
+            "Member must have value less than or equal to 900",
+        );
+        v.push(
+            "1",
+            "memorySize",
+            "Member must have value greater than or equal to 128",
+        );
         let e = v.finish().expect_err("two failures");
         assert_eq!(e.code, ErrorCode::Validation);
         assert_eq!(

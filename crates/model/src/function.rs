@@ -287,8 +287,7 @@ impl Function {
 
     /// AWS compat: a function whose last update has not finished takes no other update.
     pub fn ensure_updatable(&self, arn: &str) -> Result<(), LambdaError> {
-        if self.last_update == Some(LastUpdateStatus::InProgress) || self.state == State::Pending
-        {
+        if self.last_update == Some(LastUpdateStatus::InProgress) || self.state == State::Pending {
             return Err(LambdaError::conflict(format!(
                 "The operation cannot be performed at this time. An update is in progress for resource: {arn}"
             )));
@@ -473,21 +472,41 @@ fn validate_changes(c: &Changes<'_>) -> Result<(), LambdaError> {
     }
     if let Some(h) = c.handler {
         if h.chars().count() > 128 {
-            v.push(h, "handler", "Member must have length less than or equal to 128");
+            v.push(
+                h,
+                "handler",
+                "Member must have length less than or equal to 128",
+            );
         } else if h.is_empty() || h.chars().any(char::is_whitespace) {
-            v.push(h, "handler", r"Member must satisfy regular expression pattern: [^\s]+");
+            v.push(
+                h,
+                "handler",
+                r"Member must satisfy regular expression pattern: [^\s]+",
+            );
         }
     }
     if let Some(d) = c.description {
         if d.chars().count() > 256 {
-            v.push(d, "description", "Member must have length less than or equal to 256");
+            v.push(
+                d,
+                "description",
+                "Member must have length less than or equal to 256",
+            );
         }
     }
     if let Some(t) = c.timeout {
         if t < i64::from(limits::MIN_TIMEOUT) {
-            v.push(&t.to_string(), "timeout", "Member must have value greater than or equal to 1");
+            v.push(
+                &t.to_string(),
+                "timeout",
+                "Member must have value greater than or equal to 1",
+            );
         } else if t > i64::from(limits::MAX_TIMEOUT) {
-            v.push(&t.to_string(), "timeout", "Member must have value less than or equal to 900");
+            v.push(
+                &t.to_string(),
+                "timeout",
+                "Member must have value less than or equal to 900",
+            );
         }
     }
     if let Some(m) = c.memory_size {
@@ -510,9 +529,17 @@ fn validate_changes(c: &Changes<'_>) -> Result<(), LambdaError> {
     if let Some(a) = c.architectures {
         let shown = format!("[{}]", a.join(", "));
         if a.len() > 1 {
-            v.push(&shown, "architectures", "Member must have length less than or equal to 1");
+            v.push(
+                &shown,
+                "architectures",
+                "Member must have length less than or equal to 1",
+            );
         } else if a.is_empty() {
-            v.push(&shown, "architectures", "Member must have length greater than or equal to 1");
+            v.push(
+                &shown,
+                "architectures",
+                "Member must have length greater than or equal to 1",
+            );
         } else if a.iter().any(|x| x != "x86_64" && x != "arm64") {
             v.push(
                 &shown,
@@ -549,7 +576,11 @@ fn validate_changes(c: &Changes<'_>) -> Result<(), LambdaError> {
     if let Some(l) = c.logging {
         if let Some(f) = l.log_format.as_deref() {
             if f != "JSON" && f != "Text" {
-                v.push(f, "loggingConfig.logFormat", "Member must satisfy enum value set: [JSON, Text]");
+                v.push(
+                    f,
+                    "loggingConfig.logFormat",
+                    "Member must satisfy enum value set: [JSON, Text]",
+                );
             }
         }
     }
@@ -619,11 +650,16 @@ impl CreateFunctionRequest {
                 ("VpcConfig", non_empty_json(self.vpc_config.as_ref())),
                 (
                     "FileSystemConfigs",
-                    self.file_system_configs.as_ref().is_some_and(|f| !f.is_empty()),
+                    self.file_system_configs
+                        .as_ref()
+                        .is_some_and(|f| !f.is_empty()),
                 ),
                 ("ImageConfig", non_empty_json(self.image_config.as_ref())),
                 ("SnapStart", non_empty_json(self.snap_start.as_ref())),
-                ("CodeSigningConfigArn", self.code_signing_config_arn.is_some()),
+                (
+                    "CodeSigningConfigArn",
+                    self.code_signing_config_arn.is_some(),
+                ),
             ],
         };
         validate_changes(&changes)?;
@@ -718,7 +754,9 @@ impl UpdateFunctionConfigurationRequest {
                 ("VpcConfig", non_empty_json(self.vpc_config.as_ref())),
                 (
                     "FileSystemConfigs",
-                    self.file_system_configs.as_ref().is_some_and(|f| !f.is_empty()),
+                    self.file_system_configs
+                        .as_ref()
+                        .is_some_and(|f| !f.is_empty()),
                 ),
                 ("ImageConfig", non_empty_json(self.image_config.as_ref())),
                 ("SnapStart", non_empty_json(self.snap_start.as_ref())),
@@ -806,7 +844,10 @@ mod tests {
     #[test]
     fn defaults_match_lambda() {
         let s = create().validate().expect("valid");
-        assert_eq!((s.timeout, s.memory_size, s.ephemeral_storage), (3, 128, 512));
+        assert_eq!(
+            (s.timeout, s.memory_size, s.ephemeral_storage),
+            (3, 128, 512)
+        );
         assert_eq!(s.architecture, "x86_64");
         assert_eq!(s.tracing_mode, "PassThrough");
         assert_eq!(s.environment, None);
@@ -814,29 +855,51 @@ mod tests {
 
     #[test]
     fn timeout_and_memory_bounds() {
-        let e = err(CreateFunctionRequest { timeout: Some(3000), ..create() });
+        let e = err(CreateFunctionRequest {
+            timeout: Some(3000),
+            ..create()
+        });
         assert_eq!(e.code, ErrorCode::Validation);
         assert_eq!(e.message, "1 validation error detected: Value '3000' at 'timeout' failed to satisfy constraint: Member must have value less than or equal to 900");
-        let e = err(CreateFunctionRequest { memory_size: Some(64), ..create() });
+        let e = err(CreateFunctionRequest {
+            memory_size: Some(64),
+            ..create()
+        });
         assert_eq!(e.message, "1 validation error detected: Value '64' at 'memorySize' failed to satisfy constraint: Member must have value greater than or equal to 128");
-        let e = err(CreateFunctionRequest { memory_size: Some(10241), ..create() });
+        let e = err(CreateFunctionRequest {
+            memory_size: Some(10241),
+            ..create()
+        });
         assert_eq!(e.code, ErrorCode::InvalidParameterValue);
         assert_eq!(e.message, "'MemorySize' value failed to satisfy constraint: Member must have value less than or equal to 10240");
-        assert!(CreateFunctionRequest { memory_size: Some(10240), timeout: Some(900), ..create() }
-            .validate()
-            .is_ok());
+        assert!(CreateFunctionRequest {
+            memory_size: Some(10240),
+            timeout: Some(900),
+            ..create()
+        }
+        .validate()
+        .is_ok());
     }
 
     #[test]
     fn role_and_architectures() {
-        let e = err(CreateFunctionRequest { role: Some("r1".into()), ..create() });
-        assert_eq!(e.message, r"1 validation error detected: Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+");
+        let e = err(CreateFunctionRequest {
+            role: Some("r1".into()),
+            ..create()
+        });
+        assert_eq!(
+            e.message,
+            r"1 validation error detected: Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
+        );
         let e = err(CreateFunctionRequest {
             architectures: Some(vec!["x86_64".into(), "arm64".into()]),
             ..create()
         });
         assert_eq!(e.message, "1 validation error detected: Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1");
-        let e = err(CreateFunctionRequest { architectures: Some(vec!["X86_64".into()]), ..create() });
+        let e = err(CreateFunctionRequest {
+            architectures: Some(vec!["X86_64".into()]),
+            ..create()
+        });
         assert!(e.message.contains("Value '[X86_64]' at 'architectures'"));
     }
 
@@ -847,7 +910,9 @@ mod tests {
             timeout: Some(0),
             ..create()
         });
-        assert!(e.message.starts_with("2 validation errors detected: Value null at 'role'"));
+        assert!(e
+            .message
+            .starts_with("2 validation errors detected: Value null at 'role'"));
     }
 
     #[test]
@@ -856,7 +921,11 @@ mod tests {
         let mut f = Function {
             name: "f".into(),
             settings,
-            code: CodeRef { sha256_hex: "00".into(), sha256_base64: "AA==".into(), size: 1 },
+            code: CodeRef {
+                sha256_hex: "00".into(),
+                sha256_base64: "AA==".into(),
+                size: 1,
+            },
             last_modified_ms: 0,
             revision_id: "r1".into(),
             state: State::Active,
@@ -869,14 +938,23 @@ mod tests {
         f.last_update = Some(LastUpdateStatus::Successful);
         assert!(f.ensure_updatable("arn:x").is_ok());
         assert!(f.check_revision(Some("r1")).is_ok());
-        assert_eq!(f.check_revision(Some("r0")).expect_err("stale").code, ErrorCode::PreconditionFailed);
+        assert_eq!(
+            f.check_revision(Some("r0")).expect_err("stale").code,
+            ErrorCode::PreconditionFailed
+        );
         let c = f.configuration("us-east-1", "000000000000");
-        assert_eq!(c.function_arn, "arn:aws:lambda:us-east-1:000000000000:function:f");
+        assert_eq!(
+            c.function_arn,
+            "arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
         assert_eq!(c.last_modified, "1970-01-01T00:00:00.000+0000");
     }
 
     #[test]
     fn timestamp_format() {
-        assert_eq!(format_timestamp(1_714_564_800_123), "2024-05-01T12:00:00.123+0000");
+        assert_eq!(
+            format_timestamp(1_714_564_800_123),
+            "2024-05-01T12:00:00.123+0000"
+        );
     }
 }

@@ -142,7 +142,10 @@ pub fn check_tags(total: usize, new: &BTreeMap<String, String>) -> Result<(), La
 
 /// `[\p{L}\p{Z}\p{N}_.:/=+\-@]`: letters, separators (spaces), numbers and a few marks.
 fn tag_char(c: char) -> bool {
-    c.is_alphanumeric() || c == ' ' || c.is_whitespace() && !c.is_control() || "_.:/=+-@".contains(c)
+    c.is_alphanumeric()
+        || c == ' '
+        || c.is_whitespace() && !c.is_control()
+        || "_.:/=+-@".contains(c)
 }
 
 #[cfg(test)]
@@ -154,11 +157,15 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("AWS_REGION".to_string(), "x".to_string());
         let e = check_environment(&m).expect_err("reserved");
-        assert!(e.message.ends_with("Reserved keys used in this request: AWS_REGION"));
+        assert!(e
+            .message
+            .ends_with("Reserved keys used in this request: AWS_REGION"));
         let mut m = BTreeMap::new();
         m.insert("LARGE_VAR".to_string(), "x".repeat(4096));
         let e = check_environment(&m).expect_err("too big");
-        assert!(e.message.contains("exceeded the 4KB limit. String measured: {\"LARGE_VAR\":\"xxx"));
+        assert!(e
+            .message
+            .contains("exceeded the 4KB limit. String measured: {\"LARGE_VAR\":\"xxx"));
         let mut m = BTreeMap::new();
         m.insert("OK".to_string(), "x".repeat(4000));
         assert!(check_environment(&m).is_ok());
@@ -166,13 +173,21 @@ mod tests {
 
     #[test]
     fn layers_and_tags() {
-        let six: Vec<String> = (0..6).map(|i| format!("arn:aws:lambda:us-east-1:000000000000:layer:l{i}:1")).collect();
-        assert_eq!(check_layers(&six).expect_err("6").message, "Cannot reference more than 5 layers.");
+        let six: Vec<String> = (0..6)
+            .map(|i| format!("arn:aws:lambda:us-east-1:000000000000:layer:l{i}:1"))
+            .collect();
+        assert_eq!(
+            check_layers(&six).expect_err("6").message,
+            "Cannot reference more than 5 layers."
+        );
         assert!(check_layers(&[]).is_ok());
         let mut t = BTreeMap::new();
         t.insert("team".to_string(), "a b".to_string());
         assert!(check_tags(1, &t).is_ok());
-        assert_eq!(check_tags(51, &t).expect_err("51").message, "Number of tags exceeds resource tag limit.");
+        assert_eq!(
+            check_tags(51, &t).expect_err("51").message,
+            "Number of tags exceeds resource tag limit."
+        );
         t.insert("bad*key".to_string(), String::new());
         assert!(check_tags(2, &t).is_err());
     }

@@ -81,7 +81,9 @@ mod tests {
         assert!(validate_runtime("python3.12").is_ok());
         assert!(validate_runtime("provided.al2023").is_ok());
         let e = validate_runtime("python3.7").expect_err("deprecated");
-        assert!(e.message.starts_with("The runtime parameter of python3.7 is no longer supported"));
+        assert!(e
+            .message
+            .starts_with("The runtime parameter of python3.7 is no longer supported"));
         let e = validate_runtime("Python3.12").expect_err("case matters");
         assert!(e
             .message

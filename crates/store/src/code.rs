@@ -162,7 +162,11 @@ impl CodeStore {
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
             let entry = entry.map_err(io_err("list", &dir))?;
-            if let Some(name) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".zip")) {
+            if let Some(name) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".zip"))
+            {
                 out.push(name.to_string());
             }
         }
@@ -354,10 +358,9 @@ fn unpack(zip: &[u8], dest: &Path, limits: &CodeLimits) -> Result<(), CodeError>
             .mode(0o600)
             .open(&out)
             .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => CodeError::Corrupt(format!(
-                    "duplicate entry {}",
-                    rel.display()
-                )),
+                io::ErrorKind::AlreadyExists => {
+                    CodeError::Corrupt(format!("duplicate entry {}", rel.display()))
+                }
                 _ => io_err("create", &out)(e),
             })?;
         // Count what is actually written, whatever the headers declared.
@@ -394,7 +397,8 @@ mod tests {
     fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, data) in entries {
-            w.start_file(*name, SimpleFileOptions::default()).expect("start");
+            w.start_file(*name, SimpleFileOptions::default())
+                .expect("start");
             w.write_all(data).expect("write");
         }
         w.finish().expect("finish").into_inner()
@@ -409,12 +413,18 @@ mod tests {
     #[test]
     fn unpacks_once_read_only() {
         let (_d, s) = store();
-        let z = zip_of(&[("app.py", b"def handler(e, c): return 1\n"), ("pkg/mod.py", b"x = 1\n")]);
+        let z = zip_of(&[
+            ("app.py", b"def handler(e, c): return 1\n"),
+            ("pkg/mod.py", b"x = 1\n"),
+        ]);
         let code = s.put(&z).expect("put");
         assert_eq!(code.size, z.len() as u64);
         let dir = s.package_dir(&code.sha256_hex);
         assert_eq!(fs::read(dir.join("pkg/mod.py")).expect("read"), b"x = 1\n");
-        let mode = fs::metadata(dir.join("app.py")).expect("meta").permissions().mode();
+        let mode = fs::metadata(dir.join("app.py"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o444);
         assert_eq!(s.put(&z).expect("again").sha256_hex, code.sha256_hex);
         assert_eq!(s.list().expect("list"), vec![code.sha256_hex.clone()]);
@@ -437,7 +447,10 @@ mod tests {
     #[test]
     fn link_rules() {
         let links: HashSet<PathBuf> = [PathBuf::from("a")].into_iter().collect();
-        assert_eq!(resolve_link(Path::new("lib/x"), "../y", &links), Some(PathBuf::from("y")));
+        assert_eq!(
+            resolve_link(Path::new("lib/x"), "../y", &links),
+            Some(PathBuf::from("y"))
+        );
         assert_eq!(resolve_link(Path::new("x"), "../y", &links), None);
         assert_eq!(resolve_link(Path::new("x"), "/etc", &links), None);
         assert_eq!(resolve_link(Path::new("b"), "a/..", &links), None);
@@ -449,15 +462,27 @@ mod tests {
         assert!(matches!(s.put(b"not a zip"), Err(CodeError::Corrupt(_))));
         let small = CodeStore {
             root: s.root.clone(),
-            limits: CodeLimits { max_zipped: 10, ..CodeLimits::default() },
+            limits: CodeLimits {
+                max_zipped: 10,
+                ..CodeLimits::default()
+            },
         };
-        assert!(matches!(small.put(&[0u8; 11]), Err(CodeError::ZippedTooLarge(11))));
+        assert!(matches!(
+            small.put(&[0u8; 11]),
+            Err(CodeError::ZippedTooLarge(11))
+        ));
         let tight = CodeStore {
             root: s.root.clone(),
-            limits: CodeLimits { max_unzipped: 100, ..CodeLimits::default() },
+            limits: CodeLimits {
+                max_unzipped: 100,
+                ..CodeLimits::default()
+            },
         };
         let z = zip_of(&[("big", &[0u8; 101])]);
         assert!(matches!(tight.put(&z), Err(CodeError::UnzippedTooLarge)));
-        assert!(fs::read_dir(s.root.join("tmp")).expect("tmp").next().is_none());
+        assert!(fs::read_dir(s.root.join("tmp"))
+            .expect("tmp")
+            .next()
+            .is_none());
     }
 }

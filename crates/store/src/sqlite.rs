@@ -199,10 +199,11 @@ impl Store for SqliteStore {
                 .map(|r| r.get::<String, _>(0))
                 .filter(|s| s != "ok")
                 .collect();
-            let records = sqlx::query("SELECT name, code_sha256, revision_id, record FROM functions")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("integrity check"))?;
+            let records =
+                sqlx::query("SELECT name, code_sha256, revision_id, record FROM functions")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("integrity check"))?;
             for r in &records {
                 let name: String = r.get(0);
                 match decode(&name, r.get::<&str, _>(3)) {
@@ -211,7 +212,8 @@ impl Store for SqliteStore {
                             || f.code.sha256_hex != r.get::<String, _>(1)
                             || f.revision_id != r.get::<String, _>(2)
                         {
-                            complaints.push(format!("function {name}: columns disagree with record"));
+                            complaints
+                                .push(format!("function {name}: columns disagree with record"));
                         }
                     }
                     Err(e) => complaints.push(format!("function {name}: {e}")),

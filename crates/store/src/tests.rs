@@ -39,8 +39,14 @@ fn function(name: &str, rev: &str) -> Function {
 }
 
 async fn contract(store: &dyn Store) {
-    store.create_function(&function("b", "r1")).await.expect("create b");
-    store.create_function(&function("a", "r1")).await.expect("create a");
+    store
+        .create_function(&function("b", "r1"))
+        .await
+        .expect("create b");
+    store
+        .create_function(&function("a", "r1"))
+        .await
+        .expect("create a");
     assert!(matches!(
         store.create_function(&function("a", "r2")).await,
         Err(StoreError::AlreadyExists(_))
@@ -74,7 +80,10 @@ async fn contract(store: &dyn Store) {
     assert_eq!(shas, ["a-sha", "b-sha"]);
 
     store.delete_function("a").await.expect("delete");
-    assert!(matches!(store.delete_function("a").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete_function("a").await,
+        Err(StoreError::NotFound(_))
+    ));
     assert!(store.get_function("a").await.expect("get").is_none());
     assert!(matches!(
         store.update_function(&a, "r2").await,
@@ -86,10 +95,14 @@ async fn contract(store: &dyn Store) {
 #[tokio::test]
 async fn sqlite_meets_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("nimbus.db")).await.expect("open");
+    let store = SqliteStore::open(&dir.path().join("nimbus.db"))
+        .await
+        .expect("open");
     contract(&store).await;
     drop(store);
     // Reopening sees the same state.
-    let store = SqliteStore::open(&dir.path().join("nimbus.db")).await.expect("reopen");
+    let store = SqliteStore::open(&dir.path().join("nimbus.db"))
+        .await
+        .expect("reopen");
     assert_eq!(store.list_functions(None, 10).await.expect("list").len(), 1);
 }

@@ -1,0 +1,242 @@
+//! A small signed HTTP client for the Lambda API of a Nimbus server.
+
+use std::io::{IsTerminal, Read};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context};
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use nimbus_server::auth::read_credentials_file;
+use nimbus_server::{Config, Credentials};
+use serde_json::Value;
+
+use crate::Target;
+
+pub(crate) struct Client {
+    http: reqwest::blocking::Client,
+    endpoint: String,
+    region: String,
+    creds: Credentials,
+}
+
+/// An error the server answered with.
+#[derive(Debug)]
+pub(crate) struct ApiFailure {
+    pub(crate) status: u16,
+    pub(crate) error_type: String,
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.error_type, self.status, self.message)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+fn credentials(target: &Target) -> anyhow::Result<Credentials> {
+    if let (Ok(id), Ok(secret)) = (
+        std::env::var("NIMBUS_ACCESS_KEY_ID"),
+        std::env::var("NIMBUS_SECRET_ACCESS_KEY"),
+    ) {
+        return Ok(Credentials {
+            access_key_id: id,
+            secret_access_key: secret,
+        });
+    }
+    let config = Config {
+        data_dir: target.data_dir.clone(),
+        ..Config::default()
+    };
+    let path = config.data_dir().join("credentials");
+    read_credentials_file(&path)?.with_context(|| {
+        format!(
+            "no credentials: set NIMBUS_ACCESS_KEY_ID and NIMBUS_SECRET_ACCESS_KEY, or point --data-dir at the server's data directory ({} does not exist)",
+            path.display()
+        )
+    })
+}
+
+impl Client {
+    pub(crate) fn new(target: &Target) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(900))
+                .build()
+                .context("build the HTTP client")?,
+            endpoint: target.endpoint.trim_end_matches('/').to_string(),
+            region: target.region.clone(),
+            creds: credentials(target)?,
+        })
+    }
+
+    /// Sends a signed request; the parsed JSON body, or the server's error as [`ApiFailure`].
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b)?,
+            None => Vec::new(),
+        };
+        let url = format!("{}{}", self.endpoint, path_and_query);
+        let parsed = reqwest::Url::parse(&url).with_context(|| format!("bad endpoint {url}"))?;
+        let host = match parsed.port() {
+            Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or("localhost")),
+            None => parsed.host_str().unwrap_or("localhost").to_string(),
+        };
+        let now = SystemTime::now();
+        let mut headers: Vec<(String, String)> = vec![("host".into(), host)];
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        let identity = aws_credential_types::Credentials::new(
+            &self.creds.access_key_id,
+            &self.creds.secret_access_key,
+            None,
+            None,
+            "nimbus-cli",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("lambda")
+            .time(now)
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            url.as_str(),
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(&bytes),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let mut req = self
+            .http
+            .request(reqwest::Method::from_bytes(method.as_bytes())?, parsed);
+        for (k, v) in &headers {
+            if k != "host" {
+                req = req.header(k, v);
+            }
+        }
+        for (k, v) in instructions.headers() {
+            req = req.header(k, v);
+        }
+        let len = bytes.len() as u64;
+        let req = if len > 1 << 20 && std::io::stderr().is_terminal() {
+            req.body(reqwest::blocking::Body::sized(
+                Progress::new(bytes, len),
+                len,
+            ))
+        } else {
+            req.body(bytes)
+        };
+        let resp = req.send().with_context(|| format!("send {method} {url}"))?;
+        let status = resp.status().as_u16();
+        let error_type = resp
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = resp.text().context("read the response")?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status >= 400 {
+            let message = value
+                .get("message")
+                .or_else(|| value.get("Message"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            return Err(ApiFailure {
+                status,
+                error_type: error_type.unwrap_or_else(|| "Error".into()),
+                message,
+            }
+            .into());
+        }
+        Ok(value)
+    }
+}
+
+/// Reports upload progress on the terminal.
+struct Progress {
+    inner: std::io::Cursor<Vec<u8>>,
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    fn new(bytes: Vec<u8>, len: u64) -> Self {
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "uploading {bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Self {
+            inner: std::io::Cursor::new(bytes),
+            bar,
+        }
+    }
+}
+
+impl Read for Progress {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        if n == 0 {
+            self.bar.finish_and_clear();
+        }
+        Ok(n)
+    }
+}
+
+/// Percent-encodes a path segment.
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// True when the failure is a 404 ResourceNotFoundException.
+pub(crate) fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiFailure>()
+        .is_some_and(|f| f.status == 404)
+}
+
+/// Waits until the function is Active and its last update Successful.
+pub(crate) fn wait_ready(client: &Client, name: &str) -> anyhow::Result<Value> {
+    for _ in 0..300 {
+        let c = client.call(
+            "GET",
+            &format!("/2015-03-31/functions/{}/configuration", segment(name)),
+            None,
+        )?;
+        let state = c.get("State").and_then(Value::as_str).unwrap_or("");
+        let update = c
+            .get("LastUpdateStatus")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        match (state, update) {
+            ("Active", "Successful") => return Ok(c),
+            ("Failed", _) | (_, "Failed") => bail!("function {name} failed: {c}"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+    bail!("function {name} did not become ready within 30 s")
+}

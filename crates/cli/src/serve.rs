@@ -1,0 +1,92 @@
+//! `nimbus serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use nimbus_server::{Config, Server};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:9000].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory [default: $XDG_DATA_HOME/nimbus or ~/.local/share/nimbus].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Root access key id (else generated on first start).
+    #[arg(long, env = "NIMBUS_ACCESS_KEY_ID")]
+    access_key_id: Option<String>,
+    /// Root secret access key.
+    #[arg(long, env = "NIMBUS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: Option<String>,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        config.data_dir = Some(d);
+    }
+    if args.access_key_id.is_some() || args.secret_access_key.is_some() {
+        config.access_key_id = args.access_key_id;
+        config.secret_access_key = args.secret_access_key;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(async move {
+        let server = Server::bind(config).await?;
+        let s = server.started().clone();
+        tracing::info!(addr = %s.addr, data_dir = %s.data_dir.display(), "nimbus is listening");
+        if let Some(file) = &s.credentials_file {
+            if s.generated {
+                eprintln!("Generated credentials in {} (profile `nimbus`).", file.display());
+            }
+            eprintln!(
+                "Use them with: AWS_SHARED_CREDENTIALS_FILE={} aws --profile nimbus --region us-east-1 --endpoint-url http://{} lambda list-functions",
+                file.display(),
+                s.addr
+            );
+        }
+        // Machine-readable line for scripts and tests.
+        println!("listening on {}", s.addr);
+        server.serve(shutdown_signal()).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the server still stops on kill; it just cannot drain.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,114 @@
+//! The Lambda REST API: one module per operation, named after it, and the helpers they share.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use nimbus_model::{function_arn, Function, FunctionRef, LambdaError, NameShape};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::app::App;
+use crate::error::{ApiError, ApiResult};
+use crate::request::Ctx;
+
+pub(crate) mod code_location;
+pub(crate) mod create_function;
+pub(crate) mod delete_function;
+pub(crate) mod get_account_settings;
+pub(crate) mod get_function;
+pub(crate) mod get_function_configuration;
+pub(crate) mod list_functions;
+pub(crate) mod list_tags;
+pub(crate) mod tag_resource;
+pub(crate) mod untag_resource;
+pub(crate) mod update_function_code;
+pub(crate) mod update_function_configuration;
+
+/// Parses a JSON request body; an empty body reads as `{}`.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        LambdaError::new(
+            nimbus_model::ErrorCode::InvalidRequestContent,
+            format!("Could not parse request body into json: {e}"),
+        )
+        .into()
+    })
+}
+
+/// A JSON response with `status`.
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// Decoded query parameters, in order, repeated keys kept.
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .to_string()
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// The first value of query parameter `key`.
+pub(crate) fn query_param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A function reference from a path, checked against the caller's region and our account, with
+/// the `Qualifier` query parameter merged in.
+pub(crate) fn function_ref(
+    app: &App,
+    ctx: &Ctx,
+    name: &str,
+    shape: NameShape,
+    qualifier: Option<&str>,
+) -> ApiResult<FunctionRef> {
+    let r = FunctionRef::parse(name, shape)?;
+    r.check_scope(&ctx.region, &app.account)?;
+    Ok(r.with_qualifier(qualifier)?)
+}
+
+/// `Function not found: <arn>[:<qualifier>]`.
+pub(crate) fn not_found(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiError {
+    let mut arn = function_arn(&ctx.region, &app.account, &r.name);
+    if let Some(q) = &r.qualifier {
+        arn.push(':');
+        arn.push_str(q);
+    }
+    LambdaError::not_found(format!("Function not found: {arn}")).into()
+}
+
+/// Loads the `$LATEST` function a reference names. Only `$LATEST` exists until versions do, so
+/// any other qualifier names a version or alias that is not there.
+pub(crate) async fn load_latest(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiResult<Function> {
+    if r.qualifier.as_deref().is_some_and(|q| q != "$LATEST") {
+        return Err(not_found(app, ctx, r));
+    }
+    app.store
+        .get_function(&r.name)
+        .await?
+        .ok_or_else(|| not_found(app, ctx, r))
+}
+
+/// `Tags` member of GetFunction: present only when there are some.
+pub(crate) fn tags_member(tags: &BTreeMap<String, String>) -> Option<&BTreeMap<String, String>> {
+    (!tags.is_empty()).then_some(tags)
+}

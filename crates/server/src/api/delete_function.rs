@@ -1,0 +1,47 @@
+//! DeleteFunction: `DELETE /2015-03-31/functions/{FunctionName}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use nimbus_model::{LambdaError, NameShape};
+use nimbus_store::StoreError;
+
+use crate::api::{function_ref, load_latest, not_found, query_pairs, query_param};
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::request::Ctx;
+
+pub(crate) async fn handle(
+    State(app): State<Arc<App>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q = query_pairs(query.as_deref());
+    let r = function_ref(
+        &app,
+        &ctx,
+        &name,
+        NameShape::Namespaced,
+        query_param(&q, "Qualifier"),
+    )?;
+    if r.qualifier.as_deref() == Some("$LATEST") {
+        return Err(LambdaError::invalid_parameter(
+            "$LATEST version cannot be deleted without deleting the function.",
+        )
+        .into());
+    }
+    let f = load_latest(&app, &ctx, &r).await?;
+    match app.store.delete_function(&f.name).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => return Err(not_found(&app, &ctx, &r)),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(function = %f.name, "function deleted");
+    app.release_code(&f.code.sha256_hex).await?;
+    // AWS compat: the model says 200, AWS answers 204 with no body.
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

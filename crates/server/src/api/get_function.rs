@@ -1,0 +1,44 @@
+//! GetFunction: `GET /2015-03-31/functions/{FunctionName}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use nimbus_model::NameShape;
+use serde_json::json;
+
+use crate::api::code_location::location_url;
+use crate::api::{function_ref, json, load_latest, query_pairs, query_param, tags_member};
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::request::Ctx;
+
+pub(crate) async fn handle(
+    State(app): State<Arc<App>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q = query_pairs(query.as_deref());
+    let r = function_ref(
+        &app,
+        &ctx,
+        &name,
+        NameShape::Namespaced,
+        query_param(&q, "Qualifier"),
+    )?;
+    let f = load_latest(&app, &ctx, &r).await?;
+    let mut body = json!({
+        "Configuration": f.configuration(&ctx.region, &app.account),
+        "Code": {
+            "RepositoryType": "S3",
+            "Location": location_url(&app, &ctx, &f.name, &f.code.sha256_hex),
+        },
+    });
+    if let Some(tags) = tags_member(&f.tags) {
+        body["Tags"] = json!(tags);
+    }
+    Ok(json(StatusCode::OK, &body))
+}

@@ -1,0 +1,35 @@
+//! GetFunctionConfiguration: `GET /2015-03-31/functions/{FunctionName}/configuration`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use nimbus_model::NameShape;
+
+use crate::api::{function_ref, json, load_latest, query_pairs, query_param};
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::request::Ctx;
+
+pub(crate) async fn handle(
+    State(app): State<Arc<App>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q = query_pairs(query.as_deref());
+    let r = function_ref(
+        &app,
+        &ctx,
+        &name,
+        NameShape::Namespaced,
+        query_param(&q, "Qualifier"),
+    )?;
+    let f = load_latest(&app, &ctx, &r).await?;
+    Ok(json(
+        StatusCode::OK,
+        &f.configuration(&ctx.region, &app.account),
+    ))
+}

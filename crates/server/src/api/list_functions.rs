@@ -1,0 +1,86 @@
+//! ListFunctions: `GET /2015-03-31/functions`, at most 50 a page.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use base64::Engine;
+use nimbus_model::limits::LIST_PAGE_MAX;
+use nimbus_model::LambdaError;
+use serde_json::json;
+
+use crate::api::{json, query_pairs, query_param};
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::request::Ctx;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// `MaxItems`: 1-10,000 by the model.
+pub(crate) fn max_items(raw: Option<&str>) -> ApiResult<usize> {
+    let Some(raw) = raw else {
+        return Ok(LIST_PAGE_MAX);
+    };
+    let n: i64 = raw.parse().map_err(|_| {
+        LambdaError::validation(format!(
+            "1 validation error detected: Value '{raw}' at 'maxItems' failed to satisfy constraint: Member must be a number"
+        ))
+    })?;
+    if n < 1 {
+        return Err(LambdaError::validation(format!("1 validation error detected: Value '{n}' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1")).into());
+    }
+    if n > 10_000 {
+        return Err(LambdaError::validation(format!("1 validation error detected: Value '{n}' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 10000")).into());
+    }
+    Ok(usize::try_from(n)
+        .unwrap_or(LIST_PAGE_MAX)
+        .min(LIST_PAGE_MAX))
+}
+
+pub(crate) async fn handle(
+    State(app): State<Arc<App>>,
+    Extension(ctx): Extension<Ctx>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q = query_pairs(query.as_deref());
+    let limit = max_items(query_param(&q, "MaxItems"))?;
+    if let Some(v) = query_param(&q, "FunctionVersion") {
+        if v != "ALL" {
+            return Err(LambdaError::validation(format!("1 validation error detected: Value '{v}' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]")).into());
+        }
+    }
+    let after = match query_param(&q, "Marker").filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(
+            B64.decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    LambdaError::invalid_parameter(
+                        "Invalid Marker: it must be a NextMarker returned by ListFunctions.",
+                    )
+                })?,
+        ),
+    };
+    let mut page = app
+        .store
+        .list_functions(after.as_deref(), limit + 1)
+        .await?;
+    let next = if page.len() > limit {
+        page.truncate(limit);
+        page.last().map(|f| B64.encode(f.name.as_bytes()))
+    } else {
+        None
+    };
+    let functions: Vec<_> = page
+        .iter()
+        .map(|f| f.configuration(&ctx.region, &app.account))
+        .collect();
+    let mut body = json!({ "Functions": functions });
+    if let Some(n) = next {
+        body["NextMarker"] = json!(n);
+    }
+    Ok(json(StatusCode::OK, &body))
+}

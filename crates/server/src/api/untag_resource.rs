@@ -1,0 +1,42 @@
+//! UntagResource: `DELETE /2017-03-31/tags/{Resource}?tagKeys=...`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use nimbus_model::LambdaError;
+
+use crate::api::query_pairs;
+use crate::api::tag_resource::tagged_function;
+use crate::api::update_function_configuration::commit_update;
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::request::Ctx;
+
+pub(crate) async fn handle(
+    State(app): State<Arc<App>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(resource): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let keys: Vec<String> = query_pairs(query.as_deref())
+        .into_iter()
+        .filter(|(k, _)| k == "tagKeys")
+        .map(|(_, v)| v)
+        .collect();
+    if keys.is_empty() {
+        return Err(LambdaError::validation(
+            "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
+        )
+        .into());
+    }
+    let f = tagged_function(&app, &ctx, &resource).await?;
+    let mut next = f.clone();
+    for k in &keys {
+        next.tags.remove(k);
+    }
+    commit_update(&app, &next, &f.revision_id, &resource).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

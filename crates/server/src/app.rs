@@ -1,0 +1,101 @@
+//! `App`: the state every request shares, and the background steps that move a function from
+//! `Pending`/`InProgress` to `Active`/`Successful`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nimbus_model::{Function, LastUpdateStatus, State};
+use nimbus_store::code::CodeStore;
+use nimbus_store::{Store, StoreError};
+use tokio::sync::RwLock;
+
+use crate::auth::Credentials;
+use crate::error::ApiError;
+
+/// Shared server state.
+pub(crate) struct App {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) code: CodeStore,
+    /// Held shared from storing a package until the metadata that uses it is committed, and
+    /// exclusively while an unused package is removed, so removal never races a new user.
+    pub(crate) code_lock: RwLock<()>,
+    pub(crate) keys: Vec<Credentials>,
+    pub(crate) account: String,
+    pub(crate) url_key: [u8; 32],
+    pub(crate) code_url_ttl_seconds: u64,
+    pub(crate) concurrent_executions: u32,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(crate) fn new_revision() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl App {
+    /// Finishes a create or update in the background: the function becomes `Active` and its
+    /// last update `Successful` once its code package is in place. A function whose package
+    /// is missing becomes `Failed`, never `Active`.
+    pub(crate) fn activate(self: &Arc<Self>, name: String) {
+        let app = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = app.finish_pending(&name).await {
+                tracing::error!(function = %name, error = %e, "activation failed");
+            }
+        });
+    }
+
+    pub(crate) async fn finish_pending(&self, name: &str) -> Result<(), ApiError> {
+        // A concurrent change moves the revision on; re-read and decide again.
+        for _ in 0..16 {
+            let Some(f) = self.store.get_function(name).await? else {
+                return Ok(());
+            };
+            let pending =
+                f.state == State::Pending || f.last_update == Some(LastUpdateStatus::InProgress);
+            if !pending {
+                return Ok(());
+            }
+            let ready = self.code.contains(&f.code.sha256_hex);
+            let next = Function {
+                state: if ready { State::Active } else { State::Failed },
+                last_update: Some(if ready {
+                    LastUpdateStatus::Successful
+                } else {
+                    LastUpdateStatus::Failed
+                }),
+                revision_id: new_revision(),
+                ..f.clone()
+            };
+            match self.store.update_function(&next, &f.revision_id).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::RevisionMismatch(_)) => continue,
+                Err(StoreError::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::internal(format!(
+            "function {name} kept changing during activation"
+        )))
+    }
+
+    /// Removes the package `sha256_hex` if no function uses it any more.
+    pub(crate) async fn release_code(&self, sha256_hex: &str) -> Result<(), ApiError> {
+        let _exclusive = self.code_lock.write().await;
+        let in_use = self.store.code_in_use().await?;
+        if in_use.iter().any(|s| s == sha256_hex) {
+            return Ok(());
+        }
+        let keep: std::collections::HashSet<String> = in_use.into_iter().collect();
+        let code = self.code.clone();
+        tokio::task::spawn_blocking(move || code.collect_garbage(&keep))
+            .await
+            .map_err(ApiError::internal)??;
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! `Config`: loaded from TOML, then environment, then flags (the caller merges those), validated
+//! once at start-up, then split into what each part needs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why the configuration cannot be used. Each names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown keys included).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's words, naming the key.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("config key `{key}`: {message}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything `nimbus serve` can be told.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the database, code packages and generated credentials live.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// The account id in every ARN.
+    #[serde(default = "default_account")]
+    pub account_id: String,
+    /// Root access key id; generated on first start when absent.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// Root secret access key.
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// Seconds a GetFunction `Code.Location` URL stays valid.
+    #[serde(default = "default_code_url_ttl")]
+    pub code_url_ttl_seconds: u64,
+    /// Concurrency limit reported by GetAccountSettings.
+    #[serde(default = "default_concurrency")]
+    pub concurrent_executions: u32,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9000))
+}
+
+fn default_account() -> String {
+    "000000000000".to_string()
+}
+
+fn default_code_url_ttl() -> u64 {
+    600
+}
+
+fn default_concurrency() -> u32 {
+    1000
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: None,
+            account_id: default_account(),
+            access_key_id: None,
+            secret_access_key: None,
+            code_url_ttl_seconds: default_code_url_ttl(),
+            concurrent_executions: default_concurrency(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+    }
+
+    /// The data directory, defaulting to the user's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+            return PathBuf::from(x).join("nimbus");
+        }
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(h) => PathBuf::from(h).join(".local/share/nimbus"),
+            None => PathBuf::from("/var/lib/nimbus"),
+        }
+    }
+
+    /// Checks every value; called once before anything starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid {
+                key: "account_id",
+                message: format!("'{}' is not a 12-digit account id", self.account_id),
+            });
+        }
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid {
+                    key: "secret_access_key",
+                    message: "access_key_id is set but secret_access_key is not".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "access_key_id",
+                    message: "secret_access_key is set but access_key_id is not".into(),
+                })
+            }
+            (Some(id), Some(secret)) => {
+                if id.len() < 16 || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
+                    return Err(ConfigError::Invalid {
+                        key: "access_key_id",
+                        message: "must be 16-128 letters and digits".into(),
+                    });
+                }
+                if secret.len() < 16 {
+                    return Err(ConfigError::Invalid {
+                        key: "secret_access_key",
+                        message: "must be at least 16 characters".into(),
+                    });
+                }
+            }
+            (None, None) => {}
+        }
+        if !(60..=604_800).contains(&self.code_url_ttl_seconds) {
+            return Err(ConfigError::Invalid {
+                key: "code_url_ttl_seconds",
+                message: format!("{} is outside 60..=604800", self.code_url_ttl_seconds),
+            });
+        }
+        if !(1..=1_000_000).contains(&self.concurrent_executions) {
+            return Err(ConfigError::Invalid {
+                key: "concurrent_executions",
+                message: format!("{} is outside 1..=1000000", self.concurrent_executions),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::from_toml("").expect("empty is fine");
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+        let c = Config::from_toml("listen = \"127.0.0.1:0\"\naccount_id = \"123456789012\"")
+            .expect("ok");
+        assert_eq!(c.account_id, "123456789012");
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = Config::from_toml("listn = \"127.0.0.1:1\"").expect_err("unknown key");
+        assert!(e.contains("listn"), "{e}");
+        let c = Config::from_toml("account_id = \"12\"").expect("parses");
+        let e = c.validate().expect_err("short id").to_string();
+        assert!(e.contains("account_id"), "{e}");
+        let c = Config::from_toml("code_url_ttl_seconds = 1").expect("parses");
+        assert!(c
+            .validate()
+            .expect_err("ttl")
+            .to_string()
+            .contains("code_url_ttl_seconds"));
+        let c = Config::from_toml("access_key_id = \"AKIAAAAAAAAAAAAAAAAA\"").expect("parses");
+        assert!(c
+            .validate()
+            .expect_err("half a key")
+            .to_string()
+            .contains("secret_access_key"));
+    }
+}

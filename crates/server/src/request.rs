@@ -1,0 +1,122 @@
+//! What happens to every request before its handler: a request id, the body read within
+//! Lambda's size limit, SigV4 verification; and after: the request id header and error logging.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use nimbus_model::limits::MAX_CODE_REQUEST_BYTES;
+use nimbus_model::ErrorCode;
+
+use crate::app::App;
+use crate::auth;
+use crate::error::{error_response, ApiError, InternalDetail};
+
+/// The verified caller, for handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub(crate) region: String,
+    /// `Host` as the client sent it, for URLs that point back at this server.
+    pub(crate) host: String,
+}
+
+/// The Lambda operation a request is for, as AWS names it (for messages and logs).
+pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match (method.as_str(), parts.as_slice()) {
+        ("POST", ["", "2015-03-31", "functions"]) => "CreateFunction",
+        ("GET", ["", "2015-03-31", "functions"]) => "ListFunctions",
+        ("GET", ["", "2015-03-31", "functions", _]) => "GetFunction",
+        ("DELETE", ["", "2015-03-31", "functions", _]) => "DeleteFunction",
+        ("GET", ["", "2015-03-31", "functions", _, "configuration"]) => "GetFunctionConfiguration",
+        ("PUT", ["", "2015-03-31", "functions", _, "configuration"]) => {
+            "UpdateFunctionConfiguration"
+        }
+        ("PUT", ["", "2015-03-31", "functions", _, "code"]) => "UpdateFunctionCode",
+        ("GET", ["", "2016-08-19", "account-settings"]) => "GetAccountSettings",
+        ("POST", ["", "2017-03-31", "tags", _]) => "TagResource",
+        ("DELETE", ["", "2017-03-31", "tags", _]) => "UntagResource",
+        ("GET", ["", "2017-03-31", "tags", _]) => "ListTags",
+        _ => "Unknown",
+    }
+}
+
+fn with_request_id(mut resp: Response, id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    resp
+}
+
+/// Middleware for the Lambda API routes.
+pub(crate) async fn authenticate(
+    State(app): State<Arc<App>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let op = operation_name(&method, &path);
+    let span = tracing::info_span!("request", request_id = %request_id, op);
+    let _enter = span.enter();
+    let (mut parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, MAX_CODE_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let msg = format!(
+                "Request must be smaller than {MAX_CODE_REQUEST_BYTES} bytes for the {op} operation"
+            );
+            return with_request_id(
+                error_response(ErrorCode::RequestEntityTooLarge, &msg),
+                &request_id,
+            );
+        }
+    };
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
+    let caller = match auth::verify(
+        &app.keys,
+        method.as_str(),
+        &pq,
+        &parts.headers,
+        &bytes,
+        SystemTime::now(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(error = %e, "request refused");
+            return with_request_id(ApiError::from(e).into_response(), &request_id);
+        }
+    };
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    parts.extensions.insert(Ctx {
+        region: caller.region,
+        host,
+    });
+    drop(_enter);
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let _enter = span.enter();
+    if let Some(InternalDetail(detail)) = resp.extensions().get::<InternalDetail>() {
+        tracing::error!(detail = %detail, "internal error");
+    } else if !resp.status().is_success() {
+        tracing::info!(status = resp.status().as_u16(), "request failed");
+    } else {
+        tracing::debug!(status = resp.status().as_u16(), "request done");
+    }
+    with_request_id(resp, &request_id)
+}

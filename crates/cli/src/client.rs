@@ -4,9 +4,7 @@ use std::io::{IsTerminal, Read};
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use nimbus_server::auth::read_credentials_file;
+use nimbus_server::auth::{read_credentials_file, sign_request};
 use nimbus_server::{Config, Credentials};
 use serde_json::Value;
 
@@ -93,29 +91,18 @@ impl Client {
         if body.is_some() {
             headers.push(("content-type".into(), "application/json".into()));
         }
-        let identity = aws_credential_types::Credentials::new(
-            &self.creds.access_key_id,
-            &self.creds.secret_access_key,
-            None,
-            None,
-            "nimbus-cli",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("lambda")
-            .time(now)
-            .settings(SigningSettings::default())
-            .build()?
-            .into();
-        let signable = SignableRequest::new(
+        let signed = sign_request(
+            &self.creds,
+            &self.region,
             method,
-            url.as_str(),
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(&bytes),
+            &url,
+            &headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+            &bytes,
+            now,
         )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
         let mut req = self
             .http
             .request(reqwest::Method::from_bytes(method.as_bytes())?, parsed);
@@ -124,7 +111,7 @@ impl Client {
                 req = req.header(k, v);
             }
         }
-        for (k, v) in instructions.headers() {
+        for (k, v) in &signed {
             req = req.header(k, v);
         }
         let len = bytes.len() as u64;

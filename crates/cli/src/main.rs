@@ -52,6 +52,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create or update a function from a directory or a zip.
     Deploy(deploy::DeployArgs),
+    /// Check a data directory's consistency (database and code packages).
+    Check {
+        /// The data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// List, show or delete functions.
     Functions {
         #[command(subcommand)]
@@ -67,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Deploy(args) => deploy::run(args),
         Command::Functions { command, target } => functions::run(command, &target),
+        Command::Check { data_dir } => serve::check(&data_dir),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -90,3 +90,20 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing requests in flight");
 }
+
+/// `nimbus check`: prints each problem found; fails if there is any.
+pub(crate) fn check(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let problems = rt.block_on(nimbus_server::check_data_dir(data_dir))?;
+    for p in &problems {
+        println!("{p}");
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{} problem(s) in {}", problems.len(), data_dir.display());
+    }
+    println!("ok: {} is consistent", data_dir.display());
+    Ok(())
+}

@@ -365,37 +365,21 @@ mod tests {
         }]
     }
 
-    /// Signs like a client would, with the same library: the compatibility tests cover real
-    /// clients (botocore, the AWS CLI).
+    /// Signs like a client would; the compatibility tests cover real clients (botocore, the
+    /// AWS CLI) against the same verifier.
     fn signed(method: &str, pq: &str, body: &[u8], at: SystemTime, secret: &str) -> HeaderMap {
-        let t = amz_time(OffsetDateTime::from(at));
+        let creds = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: secret.into(),
+        };
+        let url = format!("http://127.0.0.1:9000{pq}");
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("127.0.0.1:9000"));
-        h.insert("x-amz-date", HeaderValue::from_str(&t).expect("date"));
-        let identity =
-            aws_credential_types::Credentials::new("AKIDEXAMPLE", secret, None, None, "t").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("lambda")
-            .time(at)
-            .settings(SigningSettings::default())
-            .build()
-            .expect("params")
-            .into();
-        let req = SignableRequest::new(
-            method,
-            format!("http://127.0.0.1:9000{pq}"),
-            [("host", "127.0.0.1:9000"), ("x-amz-date", t.as_str())].into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .expect("req");
-        let out = sign(req, &params).expect("sign");
-        let (instr, _) = out.into_parts();
-        for (k, v) in instr.headers() {
+        for (k, v) in sign_request(&creds, "us-east-1", method, &url, &[], body, at).expect("sign")
+        {
             h.insert(
                 axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
+                HeaderValue::from_str(&v).expect("value"),
             );
         }
         h
@@ -464,3 +448,53 @@ mod tests {
         assert_eq!(a, b);
     }
 }
+
+/// Signs a request as AWS SDKs do (service `lambda`, no payload-hash header) and returns the
+/// headers to add: `x-amz-date` and `authorization`. `url` is the full URL, already encoded;
+/// `headers` are the other headers to sign (`host` is taken from the URL when absent).
+pub fn sign_request(
+    creds: &Credentials,
+    region: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    at: SystemTime,
+) -> Result<Vec<(String, String)>, SignError> {
+    let identity = aws_credential_types::Credentials::new(
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        None,
+        None,
+        "nimbus",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("lambda")
+        .time(at)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| SignError(e.to_string()))?
+        .into();
+    let request = SignableRequest::new(
+        method,
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| SignError(e.to_string()))?;
+    let (instructions, _) = sign(request, &params)
+        .map_err(|e| SignError(e.to_string()))?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// A request could not be signed (a malformed URL or header).
+#[derive(Debug, thiserror::Error)]
+#[error("sign request: {0}")]
+pub struct SignError(String);

@@ -24,7 +24,7 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use nimbus_model::{ErrorCode, LastUpdateStatus, State};
 use nimbus_store::code::{CodeLimits, CodeStore};
-use nimbus_store::{CodeError, SqliteStore, StoreError};
+use nimbus_store::{CodeError, SqliteStore, Store, StoreError};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
@@ -219,6 +219,33 @@ async fn recover(app: &Arc<App>) -> Result<(), ServerError> {
         }
     }
     Ok(())
+}
+
+/// Checks a data directory: the database's own integrity check, each stored record against its
+/// columns, and every function's code package on disk. Returns the problems found.
+pub async fn check_data_dir(data_dir: &Path) -> Result<Vec<String>, ServerError> {
+    let db = data_dir.join("nimbus.db");
+    if !db.is_file() {
+        return Err(data_dir_err(data_dir, "no nimbus.db here"));
+    }
+    let store = SqliteStore::open(&db).await?;
+    let mut problems = store.integrity_check().await?;
+    let code = CodeStore::at(data_dir.join("code"));
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_functions(after.as_deref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.name.clone());
+        for f in &page {
+            if !code.contains(&f.code.sha256_hex) {
+                problems.push(format!(
+                    "function {}: code package {} is missing",
+                    f.name, f.code.sha256_hex
+                ));
+            }
+        }
+    }
+    Ok(problems)
 }
 
 async fn unknown_operation() -> Response {

@@ -89,6 +89,14 @@ impl CodeStore {
         Ok(Self { root, limits })
     }
 
+    /// The code store at `root` as it is, for reading only: nothing is created or cleared.
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            limits: CodeLimits::default(),
+        }
+    }
+
     /// Where the unpacked package `sha256_hex` lives.
     pub fn package_dir(&self, sha256_hex: &str) -> PathBuf {
         self.root.join("pkgs").join(sha256_hex)

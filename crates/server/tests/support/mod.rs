@@ -1,0 +1,240 @@
+//! A real Nimbus server on 127.0.0.1:0 with SQLite in a temporary directory, and a signed client.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use base64::Engine;
+use nimbus_server::auth::sign_request;
+use nimbus_server::{Config, Credentials, Server};
+use serde_json::{json, Value};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "000000000000";
+pub const ROLE: &str = "arn:aws:iam::000000000000:role/lambda-role";
+
+pub fn creds() -> Credentials {
+    Credentials {
+        access_key_id: "NKIATESTTESTTEST0001".into(),
+        secret_access_key: "test-secret-key-0123456789abcdefghijklmn".into(),
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    http: reqwest::blocking::Client,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub error_type: Option<String>,
+    pub body: Value,
+    pub raw: Vec<u8>,
+}
+
+impl Resp {
+    /// The error message, whichever case of member carries it.
+    pub fn message(&self) -> &str {
+        self.body
+            .get("message")
+            .or_else(|| self.body.get("Message"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// Asserts an AWS error: status, `x-amzn-ErrorType` and exact message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, error_type: &str, message: &str) {
+        assert_eq!(
+            (self.status, self.error_type.as_deref(), self.message()),
+            (status, Some(error_type), message),
+            "body: {}",
+            self.body
+        );
+    }
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let c = creds();
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: Some(dir.path().join("data")),
+            access_key_id: Some(c.access_key_id),
+            secret_access_key: Some(c.secret_access_key),
+            ..Config::default()
+        };
+        let server = rt.block_on(Server::bind(config)).expect("server starts");
+        let addr = server.started().addr;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(server.serve(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            dir,
+            rt,
+            stop: Some(tx),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// A request signed with the server's credentials, now.
+    pub fn call(&self, method: &str, path_and_query: &str, body: &[u8]) -> Resp {
+        self.call_as(&creds(), SystemTime::now(), method, path_and_query, body)
+    }
+
+    pub fn call_json(&self, method: &str, path_and_query: &str, body: &Value) -> Resp {
+        self.call(
+            method,
+            path_and_query,
+            &serde_json::to_vec(body).expect("json"),
+        )
+    }
+
+    pub fn call_as(
+        &self,
+        creds: &Credentials,
+        at: SystemTime,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Resp {
+        let url = self.url(path_and_query);
+        let host = self.addr.to_string();
+        let signed =
+            sign_request(creds, REGION, method, &url, &[("host", &host)], body, at).expect("sign");
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), &url)
+            .body(body.to_vec());
+        for (k, v) in signed {
+            req = req.header(k, v);
+        }
+        let resp = req.send().expect("request");
+        let status = resp.status().as_u16();
+        let error_type = resp
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let raw = resp.bytes().expect("body").to_vec();
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Resp {
+            status,
+            error_type,
+            body,
+            raw,
+        }
+    }
+
+    pub fn unsigned_get(&self, path: &str) -> (u16, Vec<u8>) {
+        let r = self.http.get(self.url(path)).send().expect("request");
+        (r.status().as_u16(), r.bytes().expect("body").to_vec())
+    }
+
+    /// Creates a Python function from `zip` and waits until it is Active.
+    pub fn create(&self, name: &str, zip: &[u8]) -> Value {
+        let r = self.call_json("POST", "/2015-03-31/functions", &create_body(name, zip));
+        assert_eq!(r.status, 201, "{}", r.body);
+        self.wait_active(name)
+    }
+
+    pub fn wait_active(&self, name: &str) -> Value {
+        for _ in 0..200 {
+            let r = self.call(
+                "GET",
+                &format!("/2015-03-31/functions/{name}/configuration"),
+                b"",
+            );
+            if r.body["State"] == "Active" && r.body["LastUpdateStatus"] == "Successful" {
+                return r.body;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{name} never became Active");
+    }
+
+    pub fn function_count(&self) -> usize {
+        let r = self.call("GET", "/2015-03-31/functions", b"");
+        r.body["Functions"].as_array().map_or(0, Vec::len)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn create_body(name: &str, zip: &[u8]) -> Value {
+    json!({
+        "FunctionName": name,
+        "Runtime": "python3.12",
+        "Role": ROLE,
+        "Handler": "app.handler",
+        "Code": { "ZipFile": base64::engine::general_purpose::STANDARD.encode(zip) },
+    })
+}
+
+pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("start");
+        w.write_all(data).expect("write");
+    }
+    w.finish().expect("finish").into_inner()
+}
+
+pub fn hello_zip() -> Vec<u8> {
+    zip_of(&[(
+        "app.py",
+        b"def handler(event, context):\n    return event\n",
+    )])
+}
+
+/// Every regular file and link under `root`, relative.
+pub fn tree(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                _ => out.push(p.strip_prefix(root).expect("under root").to_path_buf()),
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,249 @@
+//! The unmodified AWS CLI, through `--endpoint-url` and SigV4, drives the whole control plane.
+
+mod support;
+
+use std::thread;
+
+use serde_json::Value;
+use support::{aws, aws_json, create_body, python_zip, sha256_b64, NimbusProcess};
+
+#[test]
+fn aws_cli_function_lifecycle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    let home = dir.path();
+    let zip = python_zip("{'v': 1}");
+    let zip_path = dir.path().join("fn.zip");
+    std::fs::write(&zip_path, &zip).expect("write zip");
+    let fileb = format!("fileb://{}", zip_path.display());
+
+    // Create from a zip, then the FunctionActiveV2 waiter.
+    let created = aws_json(
+        &server,
+        home,
+        &[
+            "lambda",
+            "create-function",
+            "--function-name",
+            "cli-fn",
+            "--runtime",
+            "python3.12",
+            "--role",
+            support::ROLE,
+            "--handler",
+            "app.handler",
+            "--zip-file",
+            &fileb,
+            "--timeout",
+            "10",
+            "--memory-size",
+            "256",
+            "--tags",
+            "team=core",
+        ],
+    );
+    assert_eq!(created["State"], "Pending");
+    assert_eq!(created["CodeSha256"], sha256_b64(&zip));
+    assert!(aws(
+        &server,
+        home,
+        &[
+            "lambda",
+            "wait",
+            "function-active-v2",
+            "--function-name",
+            "cli-fn"
+        ]
+    )
+    .status
+    .success());
+
+    // Get: configuration, tags and a Code.Location that really downloads the zip.
+    let got = aws_json(
+        &server,
+        home,
+        &["lambda", "get-function", "--function-name", "cli-fn"],
+    );
+    assert_eq!(got["Configuration"]["State"], "Active");
+    assert_eq!(got["Configuration"]["MemorySize"], 256);
+    assert_eq!(got["Tags"]["team"], "core");
+    let location = got["Code"]["Location"].as_str().expect("location");
+    let downloaded = reqwest::blocking::get(location)
+        .expect("download")
+        .bytes()
+        .expect("bytes");
+    assert_eq!(downloaded.as_ref(), zip.as_slice());
+
+    // More than 50 functions, so that listing takes several pages.
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let addr = server.addr;
+            thread::spawn(move || {
+                for i in (w..55).step_by(4) {
+                    let (status, body) = support::call(
+                        addr,
+                        "POST",
+                        "/2015-03-31/functions",
+                        Some(&create_body(&format!("page-{i:02}"), &python_zip("1"))),
+                    )
+                    .expect("create");
+                    assert_eq!(status, 201, "{body}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    let all = aws_json(&server, home, &["lambda", "list-functions"]);
+    assert_eq!(
+        all["Functions"].as_array().map(Vec::len),
+        Some(56),
+        "the CLI followed NextMarker across pages"
+    );
+    let page = aws_json(
+        &server,
+        home,
+        &["lambda", "list-functions", "--max-items", "52"],
+    );
+    assert_eq!(page["Functions"].as_array().map(Vec::len), Some(52));
+    assert!(page["NextToken"].is_string());
+
+    // Update code, FunctionUpdatedV2 waiter, then configuration.
+    let zip2 = python_zip("{'v': 2}");
+    std::fs::write(&zip_path, &zip2).expect("write zip");
+    let updated = aws_json(
+        &server,
+        home,
+        &[
+            "lambda",
+            "update-function-code",
+            "--function-name",
+            "cli-fn",
+            "--zip-file",
+            &fileb,
+        ],
+    );
+    assert_eq!(updated["LastUpdateStatus"], "InProgress");
+    assert!(aws(
+        &server,
+        home,
+        &[
+            "lambda",
+            "wait",
+            "function-updated-v2",
+            "--function-name",
+            "cli-fn"
+        ]
+    )
+    .status
+    .success());
+    aws_json(
+        &server,
+        home,
+        &[
+            "lambda",
+            "update-function-configuration",
+            "--function-name",
+            "cli-fn",
+            "--memory-size",
+            "512",
+            "--environment",
+            "Variables={STAGE=prod,DEBUG=0}",
+        ],
+    );
+    assert!(aws(
+        &server,
+        home,
+        &[
+            "lambda",
+            "wait",
+            "function-updated-v2",
+            "--function-name",
+            "cli-fn"
+        ]
+    )
+    .status
+    .success());
+    let cfg = aws_json(
+        &server,
+        home,
+        &[
+            "lambda",
+            "get-function-configuration",
+            "--function-name",
+            "cli-fn",
+        ],
+    );
+    assert_eq!(cfg["CodeSha256"], sha256_b64(&zip2));
+    assert_eq!(cfg["MemorySize"], 512);
+    assert_eq!(cfg["Environment"]["Variables"]["STAGE"], "prod");
+    assert_eq!(cfg["LastUpdateStatus"], "Successful");
+
+    // Tags.
+    let arn = cfg["FunctionArn"].as_str().expect("arn").to_string();
+    aws_json(
+        &server,
+        home,
+        &[
+            "lambda",
+            "tag-resource",
+            "--resource",
+            &arn,
+            "--tags",
+            "env=dev",
+        ],
+    );
+    aws_json(
+        &server,
+        home,
+        &[
+            "lambda",
+            "untag-resource",
+            "--resource",
+            &arn,
+            "--tag-keys",
+            "team",
+        ],
+    );
+    let tags = aws_json(&server, home, &["lambda", "list-tags", "--resource", &arn]);
+    assert_eq!(tags["Tags"], serde_json::json!({ "env": "dev" }));
+
+    // An error as the CLI shows it: AWS's type and message.
+    let bad = aws(
+        &server,
+        home,
+        &[
+            "lambda",
+            "update-function-configuration",
+            "--function-name",
+            "cli-fn",
+            "--timeout",
+            "3000",
+        ],
+    );
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("(ValidationException) when calling the UpdateFunctionConfiguration operation: 1 validation error detected: Value '3000' at 'timeout' failed to satisfy constraint: Member must have value less than or equal to 900"),
+        "{stderr}"
+    );
+
+    // Delete, by ARN; then it is gone.
+    assert!(aws(
+        &server,
+        home,
+        &["lambda", "delete-function", "--function-name", &arn]
+    )
+    .status
+    .success());
+    let gone = aws(
+        &server,
+        home,
+        &["lambda", "get-function", "--function-name", "cli-fn"],
+    );
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("ResourceNotFoundException"));
+    let settings: Value = aws_json(&server, home, &["lambda", "get-account-settings"]);
+    assert_eq!(settings["AccountUsage"]["FunctionCount"], 55);
+}

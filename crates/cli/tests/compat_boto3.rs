@@ -1,0 +1,35 @@
+//! boto3, unmodified, drives the control plane (the script asserts; this runs it).
+
+mod support;
+
+use std::process::Command;
+
+use support::{creds, python_with_boto3, NimbusProcess};
+
+#[test]
+fn boto3_function_lifecycle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    let c = creds();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/compat/boto3_control_plane.py"
+    );
+    let out = Command::new(python_with_boto3())
+        .arg(script)
+        .env("NIMBUS_TEST_ENDPOINT", server.endpoint())
+        .env("NIMBUS_TEST_KEY_ID", &c.access_key_id)
+        .env("NIMBUS_TEST_SECRET", &c.secret_access_key)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "boto3 script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("boto3 control plane: ok"));
+}

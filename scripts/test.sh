@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of Nimbus, after installing what the tests need. Idempotent: a second run
+# installs nothing. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: the AWS CLI (the real client the compatibility tests drive) and venv for boto3.
+missing=()
+[ -x /usr/bin/aws ] || missing+=(awscli)
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "test.sh: installing ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Python packages in a private environment built on the machine's interpreter (never a shim).
+venv="$PWD/.venv-test"
+if ! "$venv/bin/python" -c 'import boto3' 2>/dev/null; then
+    echo "test.sh: installing boto3 into $venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check boto3
+fi
+
+export NIMBUS_TEST_AWS=/usr/bin/aws
+export NIMBUS_TEST_PYTHON="$venv/bin/python"
+# The tests start their own servers on 127.0.0.1:0; keep the AWS CLI from reading a user's setup.
+export AWS_CONFIG_FILE=/dev/null
+unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY || true
+
+cargo test --workspace --locked "$@"

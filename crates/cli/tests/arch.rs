@@ -12,7 +12,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("nimbus-store", &["nimbus-model"]),
     ("nimbus-sandbox", &[]),
     ("nimbus-engine", &["nimbus-model", "nimbus-sandbox"]),
-    ("nimbus-server", &["nimbus-model", "nimbus-store", "nimbus-engine"]),
+    (
+        "nimbus-server",
+        &["nimbus-model", "nimbus-store", "nimbus-engine"],
+    ),
     ("nimbus-cli", &["nimbus-model", "nimbus-server"]),
 ];
 
@@ -21,11 +24,21 @@ const RAW_SYSCALL_CRATES: &[&str] = &["libc", "nix", "rustix"];
 #[test]
 fn dependency_graph_points_one_way() {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: Value = serde_json::from_slice(&out.stdout).expect("metadata json");
     let allowed: BTreeMap<&str, BTreeSet<&str>> = ALLOWED
         .iter()
@@ -45,7 +58,10 @@ fn dependency_graph_points_one_way() {
                 assert!(ok.contains(dep), "{name} must not depend on {dep}");
             }
             if RAW_SYSCALL_CRATES.contains(&dep) {
-                assert_eq!(name, "nimbus-sandbox", "{name} uses {dep}: raw Linux calls belong in the sandbox crate");
+                assert_eq!(
+                    name, "nimbus-sandbox",
+                    "{name} uses {dep}: raw Linux calls belong in the sandbox crate"
+                );
             }
         }
     }

@@ -19,7 +19,12 @@ fn client(server: &NimbusProcess) -> Command {
 #[track_caller]
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run nimbus");
-    assert!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -32,20 +37,51 @@ fn deploy_list_get_delete() {
     std::fs::write(code.join("app.py"), "def handler(e, c):\n    return 1\n").expect("write");
     std::fs::write(code.join("lib/util.py"), "X = 1\n").expect("write");
     std::fs::write(code.join("bootstrap"), "#!/bin/sh\n").expect("write");
-    std::fs::set_permissions(code.join("bootstrap"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        code.join("bootstrap"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
 
-    let out = ok(client(&server).args(["deploy", "web", "--runtime", "python3.12", "--handler", "app.handler", "--memory", "256", "--env", "STAGE=dev", "--code"]).arg(&code));
-    let cfg: serde_json::Value = serde_json::from_str(&out).expect("deploy prints the configuration");
-    assert_eq!((cfg["State"].as_str(), cfg["MemorySize"].as_u64()), (Some("Active"), Some(256)));
+    let out = ok(client(&server)
+        .args([
+            "deploy",
+            "web",
+            "--runtime",
+            "python3.12",
+            "--handler",
+            "app.handler",
+            "--memory",
+            "256",
+            "--env",
+            "STAGE=dev",
+            "--code",
+        ])
+        .arg(&code));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&out).expect("deploy prints the configuration");
+    assert_eq!(
+        (cfg["State"].as_str(), cfg["MemorySize"].as_u64()),
+        (Some("Active"), Some(256))
+    );
     let first_sha = cfg["CodeSha256"].clone();
 
     // The same tree zips to the same package: nothing to update.
-    let again: serde_json::Value = serde_json::from_str(&ok(client(&server).args(["deploy", "web", "--code"]).arg(&code))).expect("json");
+    let again: serde_json::Value = serde_json::from_str(&ok(client(&server)
+        .args(["deploy", "web", "--code"])
+        .arg(&code)))
+    .expect("json");
     assert_eq!(again["CodeSha256"], first_sha);
-    assert_eq!(again["RevisionId"], cfg["RevisionId"], "an unchanged deploy changes nothing");
+    assert_eq!(
+        again["RevisionId"], cfg["RevisionId"],
+        "an unchanged deploy changes nothing"
+    );
 
     std::fs::write(code.join("app.py"), "def handler(e, c):\n    return 2\n").expect("write");
-    let updated: serde_json::Value = serde_json::from_str(&ok(client(&server).args(["deploy", "web", "--timeout", "20", "--code"]).arg(&code))).expect("json");
+    let updated: serde_json::Value = serde_json::from_str(&ok(client(&server)
+        .args(["deploy", "web", "--timeout", "20", "--code"])
+        .arg(&code)))
+    .expect("json");
     assert_ne!(updated["CodeSha256"], first_sha);
     assert_eq!(updated["Timeout"], 20);
     assert_eq!(updated["Environment"]["Variables"]["STAGE"], "dev");
@@ -62,17 +98,29 @@ fn deploy_list_get_delete() {
     };
     let pkg = dir.path().join("data/code/pkgs").join(sha_hex);
     assert!(pkg.join("lib/util.py").is_file());
-    let mode = std::fs::metadata(pkg.join("bootstrap")).expect("meta").permissions().mode();
+    let mode = std::fs::metadata(pkg.join("bootstrap"))
+        .expect("meta")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o555);
 
     let list = ok(client(&server).args(["functions", "list"]));
-    assert!(list.lines().any(|l| l.starts_with("web ") && l.contains("python3.12")), "{list}");
-    let got: serde_json::Value = serde_json::from_str(&ok(client(&server).args(["functions", "get", "web"]))).expect("json");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("web ") && l.contains("python3.12")),
+        "{list}"
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(&ok(client(&server).args(["functions", "get", "web"]))).expect("json");
     assert_eq!(got["Configuration"]["FunctionName"], "web");
     ok(client(&server).args(["functions", "delete", "web"]));
-    let out = client(&server).args(["functions", "get", "web"]).output().expect("run");
+    let out = client(&server)
+        .args(["functions", "get", "web"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ResourceNotFoundException (404): Function not found"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("ResourceNotFoundException (404): Function not found"));
 }
 
 #[test]
@@ -87,20 +135,38 @@ fn generated_credentials_are_written_once_and_used_by_the_cli() {
     let server = NimbusProcess::spawn(cmd, &data);
     let file = data.join("credentials");
     let text = std::fs::read_to_string(&file).expect("credentials written");
-    assert!(text.contains("[nimbus]") && text.contains("aws_access_key_id = ") && text.contains("aws_secret_access_key = "));
-    assert_eq!(std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777, 0o600);
+    assert!(
+        text.contains("[nimbus]")
+            && text.contains("aws_access_key_id = ")
+            && text.contains("aws_secret_access_key = ")
+    );
+    assert_eq!(
+        std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
     let out = nimbus()
-        .args(["functions", "list", "--endpoint", &server.endpoint(), "--data-dir"])
+        .args([
+            "functions",
+            "list",
+            "--endpoint",
+            &server.endpoint(),
+            "--data-dir",
+        ])
         .arg(&data)
         .env_remove("NIMBUS_ACCESS_KEY_ID")
         .env_remove("NIMBUS_SECRET_ACCESS_KEY")
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(server);
     // A second start reuses the same keys.
     let mut cmd = nimbus();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&data);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data);
     let _again = NimbusProcess::spawn(cmd, &data);
     assert_eq!(std::fs::read_to_string(&file).expect("still there"), text);
 }
@@ -110,14 +176,37 @@ fn bad_configuration_is_a_startup_error_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("nimbus.toml");
     std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nlisten_backlog = 5\n").expect("write");
-    let out = nimbus().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+    let out = nimbus()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("listen_backlog"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listen_backlog"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    std::fs::write(&cfg, format!("data_dir = \"{}\"\ncode_url_ttl_seconds = 5\n", dir.path().join("d").display())).expect("write");
-    let out = nimbus().args(["serve", "--config"]).arg(&cfg).output().expect("run");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = \"{}\"\ncode_url_ttl_seconds = 5\n",
+            dir.path().join("d").display()
+        ),
+    )
+    .expect("write");
+    let out = nimbus()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("code_url_ttl_seconds"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("code_url_ttl_seconds"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -151,9 +240,16 @@ fn sigterm_stops_the_server_gracefully() {
         .spawn()
         .expect("spawn");
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line).expect("line");
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("line");
     assert!(line.starts_with("listening on "));
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");

@@ -32,7 +32,12 @@ fn kill_9_during_100_creates() {
                 let name = format!("burst-{i:03}");
                 // Distinct code per function, so that every package is its own.
                 let zip = python_zip(&format!("{i}"));
-                match support::call(addr, "POST", "/2015-03-31/functions", Some(&create_body(&name, &zip))) {
+                match support::call(
+                    addr,
+                    "POST",
+                    "/2015-03-31/functions",
+                    Some(&create_body(&name, &zip)),
+                ) {
                     Ok((201, _)) => acked.lock().expect("lock").push((name, sha256_b64(&zip))),
                     Ok((status, body)) => panic!("unexpected {status}: {body}"),
                     // The server died under us: this one was never acknowledged.
@@ -51,34 +56,60 @@ fn kill_9_during_100_creates() {
         w.join().expect("worker");
     }
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() >= 30, "only {} acknowledged before the kill", acked.len());
+    assert!(
+        acked.len() >= 30,
+        "only {} acknowledged before the kill",
+        acked.len()
+    );
     eprintln!("{} of 100 creates acknowledged before kill -9", acked.len());
 
     let server = NimbusProcess::start(&data);
     for (name, sha) in &acked {
-        let (status, f) = server.call("GET", &format!("/2015-03-31/functions/{name}"), None).expect("get");
+        let (status, f) = server
+            .call("GET", &format!("/2015-03-31/functions/{name}"), None)
+            .expect("get");
         assert_eq!(status, 200, "acknowledged function {name} is missing: {f}");
-        assert_eq!(f["Configuration"]["CodeSha256"].as_str(), Some(sha.as_str()));
+        assert_eq!(
+            f["Configuration"]["CodeSha256"].as_str(),
+            Some(sha.as_str())
+        );
     }
     // Nothing half-made: every function that exists is Active and its code downloads intact.
-    let (_, page1) = server.call("GET", "/2015-03-31/functions", None).expect("list");
+    let (_, page1) = server
+        .call("GET", "/2015-03-31/functions", None)
+        .expect("list");
     let mut all: Vec<Value> = page1["Functions"].as_array().cloned().unwrap_or_default();
     if let Some(m) = page1["NextMarker"].as_str() {
-        let (_, page2) = server.call("GET", &format!("/2015-03-31/functions?Marker={m}"), None).expect("list");
+        let (_, page2) = server
+            .call("GET", &format!("/2015-03-31/functions?Marker={m}"), None)
+            .expect("list");
         all.extend(page2["Functions"].as_array().cloned().unwrap_or_default());
     }
     assert!(all.len() >= acked.len());
     for f in &all {
         let name = f["FunctionName"].as_str().expect("name");
         assert_eq!(f["State"], "Active", "{name} was left {}", f["State"]);
-        let (_, full) = server.call("GET", &format!("/2015-03-31/functions/{name}"), None).expect("get");
+        let (_, full) = server
+            .call("GET", &format!("/2015-03-31/functions/{name}"), None)
+            .expect("get");
         let location = full["Code"]["Location"].as_str().expect("location");
-        let zip = reqwest::blocking::get(location).expect("download").bytes().expect("bytes");
-        assert_eq!(sha256_b64(&zip), f["CodeSha256"].as_str().expect("sha"), "{name}'s code");
+        let zip = reqwest::blocking::get(location)
+            .expect("download")
+            .bytes()
+            .expect("bytes");
+        assert_eq!(
+            sha256_b64(&zip),
+            f["CodeSha256"].as_str().expect("sha"),
+            "{name}'s code"
+        );
     }
     drop(server);
 
-    let out = nimbus().args(["check", "--data-dir"]).arg(&data).output().expect("nimbus check");
+    let out = nimbus()
+        .args(["check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("nimbus check");
     assert!(
         out.status.success(),
         "integrity check failed: {}{}",

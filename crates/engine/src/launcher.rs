@@ -1,0 +1,162 @@
+//! How an environment's runtime process is started. The engine sees only the [`Launcher`] trait:
+//! the `process` launcher here runs the runtime as a plain child process in its own process
+//! group; the Linux sandbox launcher arrives with the isolation work and becomes the default.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::sync::watch;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// Environment id (32 hex digits), unique.
+    pub env_id: String,
+    /// Program and arguments; the program is an absolute path.
+    pub argv: Vec<OsString>,
+    /// The whole environment of the runtime (nothing is inherited from the server).
+    pub env: Vec<(String, String)>,
+    /// Working directory: the function's code.
+    pub cwd: PathBuf,
+    /// `MemorySize`, MB.
+    pub memory_mb: u32,
+    /// `EphemeralStorage`, MB.
+    pub ephemeral_mb: u32,
+}
+
+/// A started runtime process tree.
+pub trait Process: Send + Sync {
+    /// The leader's pid.
+    fn pid(&self) -> u32;
+    /// Ends the whole tree, at once.
+    fn kill(&self);
+    /// Most memory the environment has used, in bytes, if known.
+    fn peak_memory_bytes(&self) -> Option<u64>;
+}
+
+/// What a launch gives back.
+pub struct Launched {
+    /// Where the environment's Runtime API is to be served.
+    pub listener: std::net::TcpListener,
+    /// The runtime's stdout and stderr, merged.
+    pub output: io::PipeReader,
+    /// The process tree.
+    pub process: Box<dyn Process>,
+    /// Becomes `Some(description)` when the runtime process exits (e.g. "exit status 1").
+    pub exited: watch::Receiver<Option<String>>,
+}
+
+/// Starts execution environments.
+pub trait Launcher: Send + Sync {
+    /// Starts `spec`, with `AWS_LAMBDA_RUNTIME_API` pointing at the returned listener.
+    /// Must be called within the tokio runtime.
+    fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched>;
+    /// Short name for logs and `INIT_START`.
+    fn name(&self) -> &'static str;
+}
+
+/// Runs runtimes as plain child processes: no isolation. For development and for tests of the
+/// engine; never the default on Linux once the sandbox launcher exists.
+#[derive(Debug, Clone)]
+pub struct ProcessLauncher {
+    /// Each environment gets `<tmp_root>/<env-id>` as its private `TMPDIR`.
+    pub tmp_root: PathBuf,
+}
+
+struct GroupProcess {
+    pid: u32,
+    tmp: PathBuf,
+}
+
+impl Process for GroupProcess {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn kill(&self) {
+        if let Err(e) = nimbus_sandbox::process::kill_group(self.pid) {
+            tracing::warn!(pid = self.pid, error = %e, "could not end the runtime's process group");
+        }
+    }
+
+    fn peak_memory_bytes(&self) -> Option<u64> {
+        nimbus_sandbox::process::peak_rss_kib(self.pid).map(|k| k * 1024)
+    }
+}
+
+impl Drop for GroupProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+fn describe(status: io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(9)) => "signal: killed".to_string(),
+            (None, Some(sig)) => format!("signal: {sig}"),
+            (None, None) => "unknown exit".to_string(),
+        },
+        Err(e) => format!("wait failed: {e}"),
+    }
+}
+
+impl Launcher for ProcessLauncher {
+    fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let tmp = self.tmp_root.join(&spec.env_id);
+        std::fs::create_dir_all(&tmp)?;
+        let (reader, writer) = io::pipe()?;
+        let Some((program, args)) = spec.argv.split_first() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty argv"));
+        };
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("TMPDIR", &tmp)
+            .current_dir(&spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer.try_clone()?))
+            .stderr(Stdio::from(writer))
+            .process_group(0)
+            .kill_on_drop(true);
+        let spawned = cmd.spawn();
+        // Our copies of the pipe's write end go with the command, so that the reader sees the
+        // end of output when the runtime's tree is gone.
+        drop(cmd);
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        let pid = child
+            .id()
+            .ok_or_else(|| io::Error::other("the runtime exited before it could be watched"))?;
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let _ = tx.send(Some(describe(status)));
+        });
+        Ok(Launched {
+            listener,
+            output: reader,
+            process: Box::new(GroupProcess { pid, tmp }),
+            exited: rx,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "process"
+    }
+}

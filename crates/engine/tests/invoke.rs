@@ -1,0 +1,251 @@
+//! The engine with the `process` launcher and our Python bootstrap: cold and warm starts,
+//! errors, timeouts, exits, logs. Needs /usr/bin/python3.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nimbus_engine::launcher::ProcessLauncher;
+use nimbus_engine::logs::{LogEvent, LogSink};
+use nimbus_engine::runtimes::{Runtimes, RuntimesConfig};
+use nimbus_engine::{Engine, EngineConfig, FunctionSpec, InvokeRequest};
+
+#[derive(Default)]
+struct Captured(Mutex<Vec<(String, String, String)>>);
+
+impl LogSink for Captured {
+    fn write(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
+        let mut v = self.0.lock().expect("lock");
+        for e in events {
+            v.push((group.to_string(), stream.to_string(), e.message));
+        }
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    engine: Arc<Engine>,
+    logs: Arc<Captured>,
+    code: std::path::PathBuf,
+}
+
+fn fixture(files: &[(&str, &str)]) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = dir.path().join("code");
+    for (name, text) in files {
+        let p = code.join(name);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+    }
+    std::fs::create_dir_all(&code).expect("mkdir");
+    let runtimes = Runtimes::install(RuntimesConfig::default(), &dir.path().join("runtimes"))
+        .expect("runtimes");
+    let logs = Arc::new(Captured::default());
+    let launcher = Arc::new(ProcessLauncher {
+        tmp_root: dir.path().join("tmp"),
+    });
+    let engine = Engine::new(EngineConfig::default(), launcher, runtimes, logs.clone());
+    Fixture {
+        _dir: dir,
+        engine,
+        logs,
+        code,
+    }
+}
+
+fn spec(code: &Path, handler: &str, timeout_ms: u64) -> FunctionSpec {
+    FunctionSpec {
+        name: "f".into(),
+        version: "$LATEST".into(),
+        region: "us-east-1".into(),
+        runtime: "python3.12".into(),
+        handler: handler.into(),
+        code_dir: code.to_path_buf(),
+        memory_mb: 128,
+        timeout: Duration::from_millis(timeout_ms),
+        ephemeral_mb: 512,
+        environment: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
+        log_group: "/aws/lambda/f".into(),
+        generation: "g1".into(),
+    }
+}
+
+fn req(id: &str, payload: &str) -> InvokeRequest {
+    InvokeRequest {
+        request_id: id.into(),
+        invoked_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+        payload: payload.as_bytes().to_vec(),
+        client_context: None,
+    }
+}
+
+const APP: &str = r#"
+import os, time
+count = 0
+def handler(event, context):
+    global count
+    count += 1
+    print("got", event.get("n"))
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit"):
+        os._exit(3)
+    if event.get("fail"):
+        raise ValueError("bad n")
+    return {"count": count, "greeting": os.environ["GREETING"], "left": context.get_remaining_time_in_millis() > 0}
+"#;
+
+#[tokio::test]
+async fn cold_then_warm_with_logs() {
+    let fx = fixture(&[("app.py", APP)]);
+    let s = spec(&fx.code, "app.handler", 3000);
+    let first = fx
+        .engine
+        .invoke(&s, req("r1", r#"{"n": 1}"#))
+        .await
+        .expect("invoke");
+    assert!(!first.function_error, "{:?}", first.payload);
+    let v: serde_json::Value = serde_json::from_slice(&first.payload).expect("json");
+    assert_eq!(v["count"], 1);
+    assert_eq!(v["greeting"], "hi");
+    assert!(
+        first
+            .log
+            .starts_with("START RequestId: r1 Version: $LATEST\n"),
+        "{}",
+        first.log
+    );
+    assert!(first.log.contains("got 1\n"), "{}", first.log);
+    assert!(first
+        .log
+        .contains("END RequestId: r1\nREPORT RequestId: r1\tDuration: "));
+    assert!(
+        first.log.contains("\tInit Duration: "),
+        "cold start reports init"
+    );
+
+    let second = fx
+        .engine
+        .invoke(&s, req("r2", r#"{"n": 2}"#))
+        .await
+        .expect("invoke");
+    let v: serde_json::Value = serde_json::from_slice(&second.payload).expect("json");
+    assert_eq!(v["count"], 2, "warm reuse keeps globals");
+    assert!(!second.log.contains("Init Duration"), "{}", second.log);
+    let logs = fx.logs.0.lock().expect("lock");
+    assert!(logs.iter().any(|(g, _, m)| g == "/aws/lambda/f"
+        && m.starts_with("INIT_START Runtime Version: python3.12.nimbus")));
+}
+
+#[tokio::test]
+async fn errors_timeouts_and_exits() {
+    let fx = fixture(&[("app.py", APP)]);
+    let s = spec(&fx.code, "app.handler", 1000);
+    let e = fx
+        .engine
+        .invoke(&s, req("e1", r#"{"fail": true}"#))
+        .await
+        .expect("invoke");
+    assert!(e.function_error);
+    let v: serde_json::Value = serde_json::from_slice(&e.payload).expect("json");
+    assert_eq!(
+        (
+            v["errorType"].as_str(),
+            v["errorMessage"].as_str(),
+            v["requestId"].as_str()
+        ),
+        (Some("ValueError"), Some("bad n"), Some("e1"))
+    );
+    assert!(v["stackTrace"][0]
+        .as_str()
+        .expect("trace")
+        .contains("app.py"));
+
+    let t = fx
+        .engine
+        .invoke(&s, req("t1", r#"{"sleep": 5}"#))
+        .await
+        .expect("invoke");
+    let v: serde_json::Value = serde_json::from_slice(&t.payload).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"errorType": "Sandbox.Timedout", "errorMessage": "RequestId: t1 Error: Task timed out after 1.00 seconds"})
+    );
+    assert!(t.log.contains("\tStatus: timeout\t"), "{}", t.log);
+    // A fresh environment after the timeout: the global counter starts again.
+    let fresh = fx.engine.invoke(&s, req("t2", "{}")).await.expect("invoke");
+    let v: serde_json::Value = serde_json::from_slice(&fresh.payload).expect("json");
+    assert_eq!(v["count"], 1, "{}", fresh.log);
+
+    let x = fx
+        .engine
+        .invoke(&s, req("x1", r#"{"exit": true}"#))
+        .await
+        .expect("invoke");
+    let v: serde_json::Value = serde_json::from_slice(&x.payload).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"errorType": "Runtime.ExitError", "errorMessage": "RequestId: x1 Error: Runtime exited with error: exit status 3"})
+    );
+}
+
+#[tokio::test]
+async fn init_errors() {
+    let fx = fixture(&[
+        ("app.py", APP),
+        ("broken.py", "def handler(:\n"),
+        ("imports.py", "import not_a_module\n"),
+    ]);
+    let cases = [
+        (
+            "missing.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'missing': No module named 'missing'",
+        ),
+        (
+            "app.nope",
+            "Runtime.HandlerNotFound",
+            "Handler 'nope' missing on module 'app'",
+        ),
+        (
+            "imports.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'imports': No module named 'not_a_module'",
+        ),
+    ];
+    for (handler, ty, msg) in cases {
+        let out = fx
+            .engine
+            .invoke(&spec(&fx.code, handler, 3000), req("i1", "{}"))
+            .await
+            .expect("invoke");
+        assert!(out.function_error);
+        let v: serde_json::Value = serde_json::from_slice(&out.payload).expect("json");
+        assert_eq!(
+            (v["errorType"].as_str(), v["errorMessage"].as_str()),
+            (Some(ty), Some(msg)),
+            "{handler}"
+        );
+        assert_eq!(v["requestId"], "");
+    }
+    let out = fx
+        .engine
+        .invoke(&spec(&fx.code, "broken.handler", 3000), req("i2", "{}"))
+        .await
+        .expect("invoke");
+    let v: serde_json::Value = serde_json::from_slice(&out.payload).expect("json");
+    assert_eq!(v["errorType"], "Runtime.UserCodeSyntaxError");
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .expect("msg")
+            .starts_with("Syntax error in module 'broken': "),
+        "{v}"
+    );
+    assert_eq!(
+        fx.engine.idle_count(),
+        0,
+        "failed environments are never kept"
+    );
+}

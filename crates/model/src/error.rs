@@ -42,6 +42,8 @@ pub enum ErrorCode {
     MissingAuthenticationToken,
     /// 404, a path Nimbus does not serve.
     UnknownOperation,
+    /// 502, modelled, `Message`: the function's runtime cannot run here.
+    InvalidRuntime,
 }
 
 impl ErrorCode {
@@ -65,6 +67,7 @@ impl ErrorCode {
             Self::IncompleteSignature => "IncompleteSignatureException",
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::UnknownOperation => "UnknownOperationException",
+            Self::InvalidRuntime => "InvalidRuntimeException",
         }
     }
 
@@ -82,6 +85,7 @@ impl ErrorCode {
             Self::Service => 500,
             Self::RequestTooLarge | Self::RequestEntityTooLarge => 413,
             Self::UnsupportedMediaType => 415,
+            Self::InvalidRuntime => 502,
             Self::AccessDenied
             | Self::UnrecognizedClient
             | Self::InvalidSignature
@@ -94,7 +98,7 @@ impl ErrorCode {
     /// `Message`, and botocore reads both.
     pub fn message_member(self) -> &'static str {
         match self {
-            Self::ResourceNotFound | Self::Service => "Message",
+            Self::ResourceNotFound | Self::Service | Self::InvalidRuntime => "Message",
             _ => "message",
         }
     }
@@ -124,6 +128,8 @@ pub struct LambdaError {
     pub code: ErrorCode,
     /// The message, word for word as AWS writes it.
     pub message: String,
+    /// `Reason` member (TooManyRequestsException).
+    pub reason: Option<&'static str>,
 }
 
 impl fmt::Display for LambdaError {
@@ -138,6 +144,16 @@ impl LambdaError {
         Self {
             code,
             message: message.into(),
+            reason: None,
+        }
+    }
+
+    /// 429 TooManyRequestsException, `Rate Exceeded.`, with the `Reason` AWS gives.
+    pub fn throttled(reason: &'static str) -> Self {
+        Self {
+            code: ErrorCode::TooManyRequests,
+            message: "Rate Exceeded.".into(),
+            reason: Some(reason),
         }
     }
 

@@ -18,6 +18,7 @@ pub(crate) mod delete_function;
 pub(crate) mod get_account_settings;
 pub(crate) mod get_function;
 pub(crate) mod get_function_configuration;
+pub(crate) mod invoke;
 pub(crate) mod list_functions;
 pub(crate) mod list_tags;
 pub(crate) mod tag_resource;

@@ -24,6 +24,7 @@ pub(crate) struct App {
     pub(crate) url_key: [u8; 32],
     pub(crate) code_url_ttl_seconds: u64,
     pub(crate) concurrent_executions: u32,
+    pub(crate) engine: Arc<nimbus_engine::Engine>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -73,7 +74,11 @@ impl App {
                 ..f.clone()
             };
             match self.store.update_function(&next, &f.revision_id).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    // Warm environments of the old code or configuration are no use any more.
+                    self.engine.evict(name);
+                    return Ok(());
+                }
                 Err(StoreError::RevisionMismatch(_)) => continue,
                 Err(StoreError::NotFound(_)) => return Ok(()),
                 Err(e) => return Err(e.into()),

@@ -58,9 +58,67 @@ pub struct Config {
     /// Seconds a GetFunction `Code.Location` URL stays valid.
     #[serde(default = "default_code_url_ttl")]
     pub code_url_ttl_seconds: u64,
-    /// Concurrency limit reported by GetAccountSettings.
+    /// Account concurrency limit: invocations running at once, across all functions.
     #[serde(default = "default_concurrency")]
     pub concurrent_executions: u32,
+    /// Seconds an idle execution environment is kept warm.
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive_seconds: u64,
+    /// Days function logs are kept.
+    #[serde(default = "default_log_retention")]
+    pub log_retention_days: u32,
+    /// How execution environments are started.
+    #[serde(default)]
+    pub launcher: LauncherKind,
+    /// Which interpreter serves which runtime family.
+    #[serde(default)]
+    pub runtimes: RuntimesSection,
+}
+
+/// How execution environments are started.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LauncherKind {
+    /// Plain child processes, without isolation (until the sandbox launcher lands).
+    #[default]
+    Process,
+}
+
+/// `[runtimes]`: absolute paths of interpreters, never shell shims found on PATH.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimesSection {
+    /// Serves `python3.*`.
+    #[serde(default = "default_python")]
+    pub python: PathBuf,
+    /// Serves `nodejs*`.
+    #[serde(default = "default_node")]
+    pub node: PathBuf,
+}
+
+impl Default for RuntimesSection {
+    fn default() -> Self {
+        Self {
+            python: default_python(),
+            node: default_node(),
+        }
+    }
+}
+
+fn default_python() -> PathBuf {
+    nimbus_engine::runtimes::RuntimesConfig::default().python
+}
+
+fn default_node() -> PathBuf {
+    nimbus_engine::runtimes::RuntimesConfig::default().node
+}
+
+fn default_keep_alive() -> u64 {
+    600
+}
+
+fn default_log_retention() -> u32 {
+    30
 }
 
 fn default_listen() -> SocketAddr {
@@ -89,6 +147,10 @@ impl Default for Config {
             secret_access_key: None,
             code_url_ttl_seconds: default_code_url_ttl(),
             concurrent_executions: default_concurrency(),
+            keep_alive_seconds: default_keep_alive(),
+            log_retention_days: default_log_retention(),
+            launcher: LauncherKind::default(),
+            runtimes: RuntimesSection::default(),
         }
     }
 }
@@ -169,6 +231,29 @@ impl Config {
                 message: format!("{} is outside 60..=604800", self.code_url_ttl_seconds),
             });
         }
+        for (key, path) in [
+            ("runtimes.python", &self.runtimes.python),
+            ("runtimes.node", &self.runtimes.node),
+        ] {
+            if !path.is_absolute() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("'{}' must be an absolute path", path.display()),
+                });
+            }
+        }
+        if !(1..=86_400).contains(&self.keep_alive_seconds) {
+            return Err(ConfigError::Invalid {
+                key: "keep_alive_seconds",
+                message: format!("{} is outside 1..=86400", self.keep_alive_seconds),
+            });
+        }
+        if !(1..=3650).contains(&self.log_retention_days) {
+            return Err(ConfigError::Invalid {
+                key: "log_retention_days",
+                message: format!("{} is outside 1..=3650", self.log_retention_days),
+            });
+        }
         if !(1..=1_000_000).contains(&self.concurrent_executions) {
             return Err(ConfigError::Invalid {
                 key: "concurrent_executions",
@@ -207,6 +292,14 @@ mod tests {
             .expect_err("ttl")
             .to_string()
             .contains("code_url_ttl_seconds"));
+        let c = Config::from_toml("[runtimes]\npython = \"python3\"").expect("parses");
+        assert!(c
+            .validate()
+            .expect_err("relative")
+            .to_string()
+            .contains("runtimes.python"));
+        let e = Config::from_toml("[runtimes]\nruby = \"/usr/bin/ruby\"").expect_err("unknown");
+        assert!(e.contains("ruby"), "{e}");
         let c = Config::from_toml("access_key_id = \"AKIAAAAAAAAAAAAAAAAA\"").expect("parses");
         assert!(c
             .validate()

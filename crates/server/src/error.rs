@@ -74,6 +74,15 @@ impl From<CodeError> for ApiError {
 
 /// Writes an AWS error body: `x-amzn-ErrorType`, and `{"Type": ..., "message"|"Message": ...}`.
 pub(crate) fn error_response(code: ErrorCode, message: &str) -> Response {
+    error_response_with_reason(code, message, None)
+}
+
+/// As [`error_response`], with TooManyRequestsException's `Reason` and `Retry-After`.
+pub(crate) fn error_response_with_reason(
+    code: ErrorCode,
+    message: &str,
+    reason: Option<&str>,
+) -> Response {
     let mut body = serde_json::Map::new();
     if let Some(fault) = code.fault() {
         body.insert("Type".into(), fault.into());
@@ -81,19 +90,26 @@ pub(crate) fn error_response(code: ErrorCode, message: &str) -> Response {
     if !message.is_empty() {
         body.insert(code.message_member().into(), message.into());
     }
+    if let Some(r) = reason {
+        body.insert("Reason".into(), r.into());
+    }
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = (status, axum::Json(serde_json::Value::Object(body))).into_response();
     resp.headers_mut().insert(
         "x-amzn-ErrorType",
         HeaderValue::from_static(code.type_name()),
     );
+    if reason.is_some() {
+        resp.headers_mut()
+            .insert("Retry-After", HeaderValue::from_static("1"));
+    }
     resp
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            Self::Lambda(e) => error_response(e.code, &e.message),
+            Self::Lambda(e) => error_response_with_reason(e.code, &e.message, e.reason),
             Self::Internal(detail) => {
                 let mut resp = error_response(
                     ErrorCode::Service,

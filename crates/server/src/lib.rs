@@ -10,7 +10,9 @@ mod app;
 pub mod auth;
 pub mod config;
 mod error;
+mod logs;
 mod request;
+mod runtimes;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -133,15 +135,17 @@ impl Server {
                 }
             };
 
-        let store = SqliteStore::open(&data_dir.join("nimbus.db")).await?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
         let code = CodeStore::open(data_dir.join("code"), CodeLimits::default())?;
         let url_key: [u8; 32] = Sha256::new()
             .chain_update(b"nimbus code location\n")
             .chain_update(credentials.secret_access_key.as_bytes())
             .finalize()
             .into();
+        let engine = start_engine(&config, &data_dir, Arc::clone(&store))?;
         let app = Arc::new(App {
-            store: Arc::new(store),
+            engine,
+            store,
             code,
             code_lock: tokio::sync::RwLock::new(()),
             keys: vec![credentials.clone()],
@@ -190,11 +194,52 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let addr = self.started.addr;
-        axum::serve(self.listener, router(self.app))
+        let engine = Arc::clone(&self.app.engine);
+        let served = axum::serve(self.listener, router(self.app))
             .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| ServerError::Listen { addr, source })
+            .await;
+        engine.shutdown();
+        served.map_err(|source| ServerError::Listen { addr, source })
     }
+}
+
+/// The engine with its launcher, runtimes, log writer and background tasks.
+fn start_engine(
+    config: &Config,
+    data_dir: &Path,
+    store: Arc<dyn Store>,
+) -> Result<Arc<nimbus_engine::Engine>, ServerError> {
+    use nimbus_engine::launcher::{Launcher, ProcessLauncher};
+    use nimbus_engine::runtimes::{Runtimes, RuntimesConfig};
+    let runtimes = Runtimes::install(
+        RuntimesConfig {
+            python: config.runtimes.python.clone(),
+            node: config.runtimes.node.clone(),
+        },
+        &data_dir.join("runtimes"),
+    )
+    .map_err(|e| data_dir_err(data_dir, e))?;
+    let envs = data_dir.join("envs");
+    // Private directories of environments a crash left behind.
+    let _ = std::fs::remove_dir_all(&envs);
+    std::fs::create_dir_all(&envs).map_err(|e| data_dir_err(&envs, e))?;
+    let launcher: Arc<dyn Launcher> = match config.launcher {
+        config::LauncherKind::Process => Arc::new(ProcessLauncher { tmp_root: envs }),
+    };
+    logs::spawn_retention(Arc::clone(&store), config.log_retention_days);
+    let engine = nimbus_engine::Engine::new(
+        nimbus_engine::EngineConfig {
+            keep_alive: std::time::Duration::from_secs(config.keep_alive_seconds),
+            concurrency_limit: config.concurrent_executions,
+            ..nimbus_engine::EngineConfig::default()
+        },
+        launcher,
+        runtimes,
+        Arc::new(logs::spawn_writer(store)),
+    );
+    let every = std::time::Duration::from_secs(config.keep_alive_seconds.clamp(1, 30));
+    engine.spawn_reaper(every);
+    Ok(engine)
 }
 
 /// Start-up recovery: packages no function uses are removed (left by a crash between storing a
@@ -276,6 +321,12 @@ fn router(app: Arc<App>) -> Router {
             "/2015-03-31/functions/{name}/code",
             put(api::update_function_code::handle),
         )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(api::invoke::handle),
+        )
+        .route("/_nimbus/logs/{name}", get(logs::read))
+        .route("/_nimbus/runtimes", get(runtimes::list))
         .route(
             "/2016-08-19/account-settings",
             get(api::get_account_settings::handle),

@@ -20,6 +20,8 @@ use crate::error::{error_response, ApiError, InternalDetail};
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
     pub(crate) region: String,
+    /// The request's id, also the invocation id of an Invoke.
+    pub(crate) request_id: String,
     /// `Host` as the client sent it, for URLs that point back at this server.
     pub(crate) host: String,
 }
@@ -37,6 +39,7 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
             "UpdateFunctionConfiguration"
         }
         ("PUT", ["", "2015-03-31", "functions", _, "code"]) => "UpdateFunctionCode",
+        ("POST", ["", "2015-03-31", "functions", _, "invocations"]) => "Invoke",
         ("GET", ["", "2016-08-19", "account-settings"]) => "GetAccountSettings",
         ("POST", ["", "2017-03-31", "tags", _]) => "TagResource",
         ("DELETE", ["", "2017-03-31", "tags", _]) => "UntagResource",
@@ -77,6 +80,17 @@ pub(crate) async fn authenticate(
             );
         }
     };
+    // AWS compat: Invoke takes at most 6 MB, and says so in these words.
+    if op == "Invoke" && bytes.len() > crate::api::invoke::MAX_PAYLOAD_BYTES {
+        let msg = format!(
+            "Request must be smaller than {} bytes for the InvokeFunction operation",
+            crate::api::invoke::MAX_PAYLOAD_BYTES
+        );
+        return with_request_id(
+            error_response(ErrorCode::RequestEntityTooLarge, &msg),
+            &request_id,
+        );
+    }
     let pq = parts
         .uri
         .path_and_query()
@@ -104,6 +118,7 @@ pub(crate) async fn authenticate(
         .to_string();
     parts.extensions.insert(Ctx {
         region: caller.region,
+        request_id: request_id.clone(),
         host,
     });
     drop(_enter);

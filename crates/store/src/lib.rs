@@ -29,7 +29,22 @@ pub struct Usage {
     pub total_code_size: u64,
 }
 
-/// Durable function metadata. Every method is atomic.
+/// One stored log event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Increasing id, for following a group from where one left off (0 before storing).
+    pub id: i64,
+    /// `/aws/lambda/<name>`.
+    pub group: String,
+    /// `YYYY/MM/DD/[<version>]<32 hex>`.
+    pub stream: String,
+    /// Epoch milliseconds.
+    pub timestamp_ms: i64,
+    /// The line.
+    pub message: String,
+}
+
+/// Durable function metadata and logs. Every method is atomic.
 pub trait Store: Send + Sync {
     /// Inserts a new function; `AlreadyExists` if the name is taken.
     fn create_function<'a>(&'a self, f: &'a Function) -> StoreFuture<'a, ()>;
@@ -53,6 +68,19 @@ pub trait Store: Send + Sync {
     fn code_in_use(&self) -> StoreFuture<'_, Vec<String>>;
     /// Function count and code size.
     fn usage(&self) -> StoreFuture<'_, Usage>;
+    /// Appends log events (their `id` is assigned by the store).
+    fn append_logs<'a>(&'a self, events: &'a [LogRecord]) -> StoreFuture<'a, ()>;
+    /// Up to `limit` events of `group` with id greater than `after_id` and a timestamp at or
+    /// after `since_ms`, oldest first.
+    fn read_logs<'a>(
+        &'a self,
+        group: &'a str,
+        since_ms: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<LogRecord>>;
+    /// Deletes events older than `before_ms`; returns how many.
+    fn expire_logs(&self, before_ms: i64) -> StoreFuture<'_, u64>;
     /// Runs the backend's own consistency check; returns its complaints (empty when sound).
     fn integrity_check(&self) -> StoreFuture<'_, Vec<String>>;
 }

@@ -8,7 +8,7 @@ use nimbus_model::Function;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::{Store, StoreError, StoreFuture, Usage};
+use crate::{LogRecord, Store, StoreError, StoreFuture, Usage};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS functions (
@@ -19,6 +19,15 @@ CREATE TABLE IF NOT EXISTS functions (
     updated_ms  INTEGER NOT NULL,
     record      TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS log_events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    log_group  TEXT NOT NULL,
+    log_stream TEXT NOT NULL,
+    ts_ms      INTEGER NOT NULL,
+    message    TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS log_events_by_group ON log_events (log_group, id);
+CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events (ts_ms);
 ";
 
 /// Function metadata in one SQLite file.
@@ -185,6 +194,68 @@ impl Store for SqliteStore {
                 function_count: u64::try_from(row.get::<i64, _>(0)).unwrap_or(0),
                 total_code_size: u64::try_from(row.get::<i64, _>(1)).unwrap_or(0),
             })
+        })
+    }
+
+    fn append_logs<'a>(&'a self, events: &'a [LogRecord]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(db("append logs"))?;
+            for e in events {
+                sqlx::query(
+                    "INSERT INTO log_events (log_group, log_stream, ts_ms, message) VALUES (?, ?, ?, ?)",
+                )
+                .bind(&e.group)
+                .bind(&e.stream)
+                .bind(e.timestamp_ms)
+                .bind(&e.message)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("append logs"))?;
+            }
+            tx.commit().await.map_err(db("append logs"))
+        })
+    }
+
+    fn read_logs<'a>(
+        &'a self,
+        group: &'a str,
+        since_ms: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<LogRecord>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, log_stream, ts_ms, message FROM log_events
+                 WHERE log_group = ? AND id > ? AND ts_ms >= ? ORDER BY id LIMIT ?",
+            )
+            .bind(group)
+            .bind(after_id)
+            .bind(since_ms)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("read logs"))?;
+            Ok(rows
+                .iter()
+                .map(|r| LogRecord {
+                    id: r.get(0),
+                    group: group.to_string(),
+                    stream: r.get(1),
+                    timestamp_ms: r.get(2),
+                    message: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    fn expire_logs(&self, before_ms: i64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let res = sqlx::query("DELETE FROM log_events WHERE ts_ms < ?")
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await
+                .map_err(db("expire logs"))?;
+            Ok(res.rows_affected())
         })
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use nimbus_model::{CodeRef, Function, LastUpdateStatus, Settings, State};
 
-use crate::{SqliteStore, Store, StoreError};
+use crate::{LogRecord, SqliteStore, Store, StoreError};
 
 fn function(name: &str, rev: &str) -> Function {
     Function {
@@ -90,6 +90,55 @@ async fn contract(store: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
     assert!(store.integrity_check().await.expect("check").is_empty());
+
+    let log = |stream: &str, ts: i64, msg: &str| LogRecord {
+        id: 0,
+        group: "/aws/lambda/b".into(),
+        stream: stream.into(),
+        timestamp_ms: ts,
+        message: msg.into(),
+    };
+    store
+        .append_logs(&[
+            log("s1", 100, "one"),
+            log("s1", 200, "two"),
+            log("s2", 300, "three"),
+        ])
+        .await
+        .expect("append");
+    let all = store
+        .read_logs("/aws/lambda/b", 0, 0, 10)
+        .await
+        .expect("read");
+    let msgs: Vec<&str> = all.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(msgs, ["one", "two", "three"]);
+    let after = store
+        .read_logs("/aws/lambda/b", 0, all[0].id, 10)
+        .await
+        .expect("read");
+    assert_eq!(after.len(), 2);
+    assert_eq!(
+        store
+            .read_logs("/aws/lambda/b", 250, 0, 10)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    assert!(store
+        .read_logs("/aws/lambda/other", 0, 0, 10)
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(store.expire_logs(250).await.expect("expire"), 2);
+    assert_eq!(
+        store
+            .read_logs("/aws/lambda/b", 0, 0, 10)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

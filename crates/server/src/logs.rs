@@ -1,0 +1,117 @@
+//! Function logs: the engine's events written to the store in batches, off the invocation path,
+//! read back by `nimbus logs`, and expired after the retention period.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use nimbus_engine::logs::{LogEvent, LogSink};
+use nimbus_store::{LogRecord, Store};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::api::{json, query_pairs, query_param};
+use crate::app::{now_ms, App};
+use crate::error::ApiResult;
+
+/// Hands log events to a writer task; never blocks an invocation.
+pub(crate) struct StoreLogs {
+    tx: mpsc::Sender<Vec<LogRecord>>,
+}
+
+impl LogSink for StoreLogs {
+    fn write(&self, group: &str, stream: &str, events: Vec<LogEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let records = events
+            .into_iter()
+            .map(|e| LogRecord {
+                id: 0,
+                group: group.to_string(),
+                stream: stream.to_string(),
+                timestamp_ms: e.timestamp_ms,
+                message: e.message,
+            })
+            .collect();
+        if self.tx.try_send(records).is_err() {
+            tracing::warn!(group, "log writer is behind: events dropped");
+        }
+    }
+}
+
+/// Starts the writer task for `store`.
+pub(crate) fn spawn_writer(store: Arc<dyn Store>) -> StoreLogs {
+    let (tx, mut rx) = mpsc::channel::<Vec<LogRecord>>(8192);
+    tokio::spawn(async move {
+        while let Some(mut batch) = rx.recv().await {
+            // Gather whatever else is waiting: one transaction for many invocations.
+            while batch.len() < 5000 {
+                match rx.try_recv() {
+                    Ok(more) => batch.extend(more),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = store.append_logs(&batch).await {
+                tracing::error!(error = %e, lost = batch.len(), "could not store log events");
+            }
+        }
+    });
+    StoreLogs { tx }
+}
+
+/// Deletes events older than `days`, hourly.
+pub(crate) fn spawn_retention(store: Arc<dyn Store>, days: u32) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let before = now_ms() - i64::from(days) * 86_400_000;
+            match store.expire_logs(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "old log events deleted"),
+                Err(e) => tracing::warn!(error = %e, "could not expire log events"),
+            }
+        }
+    });
+}
+
+/// `GET /_nimbus/logs/{name}?since=<epoch ms>&after=<id>`: a function's log events, oldest first.
+pub(crate) async fn read(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q = query_pairs(query.as_deref());
+    let num = |k: &str| {
+        query_param(&q, k)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let limit = usize::try_from(num("limit"))
+        .ok()
+        .filter(|l| (1..=10_000).contains(l))
+        .unwrap_or(1000);
+    let group = format!("/aws/lambda/{name}");
+    let events = app
+        .store
+        .read_logs(&group, num("since"), num("after"), limit)
+        .await?;
+    let events: Vec<_> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "Id": e.id,
+                "Timestamp": e.timestamp_ms,
+                "LogStreamName": e.stream,
+                "Message": e.message,
+            })
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "LogGroupName": group, "Events": events }),
+    ))
+}

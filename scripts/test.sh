@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: the AWS CLI (the real client the compatibility tests drive) and venv for boto3.
+# Debian packages: the AWS CLI (the real client the compatibility tests drive), venv for boto3,
+# Node.js for the nodejs runtime.
 missing=()
 [ -x /usr/bin/aws ] || missing+=(awscli)
+[ -x /usr/bin/node ] || missing+=(nodejs)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"
@@ -18,10 +20,11 @@ fi
 
 # Python packages in a private environment built on the machine's interpreter (never a shim).
 venv="$PWD/.venv-test"
-if ! "$venv/bin/python" -c 'import boto3' 2>/dev/null; then
-    echo "test.sh: installing boto3 into $venv"
-    /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check boto3
+# boto3 drives the API; awslambdaric (AWS's Python runtime interface client) runs as a function.
+if ! "$venv/bin/python" -c 'import boto3, awslambdaric' 2>/dev/null; then
+    echo "test.sh: installing boto3 and awslambdaric into $venv"
+    [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric
 fi
 
 export NIMBUS_TEST_AWS=/usr/bin/aws

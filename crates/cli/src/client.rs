@@ -80,16 +80,36 @@ impl Client {
             Some(b) => serde_json::to_vec(b)?,
             None => Vec::new(),
         };
+        let content_type = body.map(|_| "application/json");
+        let resp = self.send(method, path_and_query, content_type, &[], bytes)?;
+        if resp.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&resp.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned())))
+    }
+
+    /// Sends a signed request with raw bytes; fails with [`ApiFailure`] on an error status.
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        content_type: Option<&str>,
+        extra_headers: &[(&str, String)],
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<RawResponse> {
         let url = format!("{}{}", self.endpoint, path_and_query);
         let parsed = reqwest::Url::parse(&url).with_context(|| format!("bad endpoint {url}"))?;
         let host = match parsed.port() {
             Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or("localhost")),
             None => parsed.host_str().unwrap_or("localhost").to_string(),
         };
-        let now = SystemTime::now();
         let mut headers: Vec<(String, String)> = vec![("host".into(), host)];
-        if body.is_some() {
-            headers.push(("content-type".into(), "application/json".into()));
+        if let Some(ct) = content_type {
+            headers.push(("content-type".into(), ct.into()));
+        }
+        for (k, v) in extra_headers {
+            headers.push(((*k).to_string(), v.clone()));
         }
         let signed = sign_request(
             &self.creds,
@@ -101,17 +121,16 @@ impl Client {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect::<Vec<_>>(),
             &bytes,
-            now,
+            SystemTime::now(),
         )?;
         let mut req = self
             .http
             .request(reqwest::Method::from_bytes(method.as_bytes())?, parsed);
-        for (k, v) in &headers {
-            if k != "host" {
-                req = req.header(k, v);
-            }
-        }
-        for (k, v) in &signed {
+        for (k, v) in headers
+            .iter()
+            .filter(|(k, _)| k != "host")
+            .chain(signed.iter())
+        {
             req = req.header(k, v);
         }
         let len = bytes.len() as u64;
@@ -125,33 +144,36 @@ impl Client {
         };
         let resp = req.send().with_context(|| format!("send {method} {url}"))?;
         let status = resp.status().as_u16();
-        let error_type = resp
-            .headers()
-            .get("x-amzn-errortype")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let text = resp.text().context("read the response")?;
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let headers = resp.headers().clone();
+        let body = resp.bytes().context("read the response")?.to_vec();
         if status >= 400 {
+            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let message = value
                 .get("message")
                 .or_else(|| value.get("Message"))
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            let error_type = headers
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("Error")
+                .to_string();
             return Err(ApiFailure {
                 status,
-                error_type: error_type.unwrap_or_else(|| "Error".into()),
+                error_type,
                 message,
             }
             .into());
         }
-        Ok(value)
+        Ok(RawResponse { headers, body })
     }
+}
+
+/// A successful response, as received.
+pub(crate) struct RawResponse {
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 /// Reports upload progress on the terminal.

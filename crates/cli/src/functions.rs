@@ -80,3 +80,29 @@ pub(crate) fn run(cmd: FunctionsCommand, target: &Target) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// `nimbus runtimes`.
+pub(crate) fn runtimes(target: &Target) -> anyhow::Result<()> {
+    let client = Client::new(target)?;
+    let v = client.call("GET", "/_nimbus/runtimes", None)?;
+    println!(
+        "launcher: {}",
+        v.get("Launcher").and_then(Value::as_str).unwrap_or("?")
+    );
+    for r in v
+        .get("Runtimes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let available = r.get("Available").and_then(Value::as_bool).unwrap_or(false);
+        println!(
+            "{:<32} {}{}",
+            s("Runtimes"),
+            s("Program"),
+            if available { "" } else { "  (not installed)" }
+        );
+    }
+    Ok(())
+}

@@ -4,6 +4,8 @@
 mod client;
 mod deploy;
 mod functions;
+mod invoke;
+mod logs;
 mod serve;
 
 use std::path::PathBuf;
@@ -52,6 +54,15 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create or update a function from a directory or a zip.
     Deploy(deploy::DeployArgs),
+    /// Invoke a function and print its result.
+    Invoke(invoke::InvokeArgs),
+    /// Print a function's log events.
+    Logs(logs::LogsArgs),
+    /// Show which program serves which runtime on the server.
+    Runtimes {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Check a data directory's consistency (database and code packages).
     Check {
         /// The data directory.
@@ -74,6 +85,9 @@ fn main() -> std::process::ExitCode {
         Command::Deploy(args) => deploy::run(args),
         Command::Functions { command, target } => functions::run(command, &target),
         Command::Check { data_dir } => serve::check(&data_dir),
+        Command::Invoke(args) => invoke::run(args),
+        Command::Logs(args) => logs::run(args),
+        Command::Runtimes { target } => functions::runtimes(&target),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -252,15 +252,7 @@ fn main() {
         c.args(["-u", "-s", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app"]).arg(&code_dir);
         c
     });
-    let fixture = dir.path().join("rust-hello");
-    std::fs::write(&fixture, &rust_bin).expect("write");
-    let mut rust_start = process_start(|| Command::new("/bin/true"));
-    let mut rust_own_start = process_start(|| {
-        // Without AWS_LAMBDA_RUNTIME_API the runtime exits right after start-up.
-        let mut c = Command::new("/bin/sh");
-        c.args(["-c", &format!("chmod +x {0}; exec {0}", fixture.display())]);
-        c
-    });
+    let mut exec_start = process_start(|| Command::new("/bin/true"));
 
     println!("Nimbus invoke benchmark ({} launcher, {} cold starts, {} warm invokes, {} clients for {:?})", "process", COLD, WARM, CLIENTS, THROUGHPUT_FOR);
     println!("{:-<118}", "");
@@ -291,8 +283,7 @@ fn main() {
         if runtime.starts_with("python") {
             println!("    baseline: python3 start + import app, no Nimbus      {}", summary(&mut py_start));
         } else {
-            println!("    baseline: the bootstrap's own start-up and exit      {}", summary(&mut rust_own_start));
-            println!("    baseline: fork+exec of /bin/true                     {}", summary(&mut rust_start));
+            println!("    baseline: fork+exec+exit of /bin/true, no Nimbus     {}", summary(&mut exec_start));
         }
         println!("  warm invoke (client-observed)  {}", summary(&mut warm));
         if runtime.starts_with("python") {

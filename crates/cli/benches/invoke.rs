@@ -57,16 +57,38 @@ impl Server {
             .spawn()
             .expect("start nimbus");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
-        let addr = line.trim().trim_start_matches("listening on ").parse().expect("addr");
-        Self { child, addr, http: reqwest::blocking::Client::new() }
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("line");
+        let addr = line
+            .trim()
+            .trim_start_matches("listening on ")
+            .parse()
+            .expect("addr");
+        Self {
+            child,
+            addr,
+            http: reqwest::blocking::Client::new(),
+        }
     }
 
     fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let url = format!("http://{}{path}", self.addr);
         let host = self.addr.to_string();
-        let signed = sign_request(&creds(), "us-east-1", method, &url, &[("host", &host)], body, SystemTime::now()).expect("sign");
-        let mut req = self.http.request(method.parse().expect("method"), &url).body(body.to_vec());
+        let signed = sign_request(
+            &creds(),
+            "us-east-1",
+            method,
+            &url,
+            &[("host", &host)],
+            body,
+            SystemTime::now(),
+        )
+        .expect("sign");
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), &url)
+            .body(body.to_vec());
         for (k, v) in signed {
             req = req.header(k, v);
         }
@@ -81,10 +103,18 @@ impl Server {
             "Handler": handler, "Timeout": 30,
             "Code": { "ZipFile": base64::engine::general_purpose::STANDARD.encode(zip) },
         });
-        let (status, resp) = self.call("POST", "/2015-03-31/functions", &serde_json::to_vec(&body).expect("json"));
+        let (status, resp) = self.call(
+            "POST",
+            "/2015-03-31/functions",
+            &serde_json::to_vec(&body).expect("json"),
+        );
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&resp));
         for _ in 0..500 {
-            let (_, b) = self.call("GET", &format!("/2015-03-31/functions/{name}/configuration"), b"");
+            let (_, b) = self.call(
+                "GET",
+                &format!("/2015-03-31/functions/{name}/configuration"),
+                b"",
+            );
             let v: Value = serde_json::from_slice(&b).expect("json");
             if v["State"] == "Active" {
                 return;
@@ -96,7 +126,11 @@ impl Server {
 
     fn invoke(&self, name: &str) -> Duration {
         let t = Instant::now();
-        let (status, body) = self.call("POST", &format!("/2015-03-31/functions/{name}/invocations"), br#"{"name":"bench"}"#);
+        let (status, body) = self.call(
+            "POST",
+            &format!("/2015-03-31/functions/{name}/invocations"),
+            br#"{"name":"bench"}"#,
+        );
         let d = t.elapsed();
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         d
@@ -106,7 +140,11 @@ impl Server {
 fn zip(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data, mode) in entries {
-        w.start_file(*name, zip::write::SimpleFileOptions::default().unix_permissions(*mode)).expect("file");
+        w.start_file(
+            *name,
+            zip::write::SimpleFileOptions::default().unix_permissions(*mode),
+        )
+        .expect("file");
         w.write_all(data).expect("write");
     }
     w.finish().expect("finish").into_inner()
@@ -123,7 +161,11 @@ fn ms(d: Duration) -> String {
 }
 
 fn summary(samples: &mut [Duration]) -> String {
-    format!("p50 {:>10}  p99 {:>10}", ms(pct(samples, 0.5)), ms(pct(samples, 0.99)))
+    format!(
+        "p50 {:>10}  p99 {:>10}",
+        ms(pct(samples, 0.5)),
+        ms(pct(samples, 0.99))
+    )
 }
 
 /// Requests per second with `CLIENTS` threads each running `op` in a loop.
@@ -173,7 +215,10 @@ fn loopback_server() -> SocketAddr {
                             break;
                         }
                         pending.drain(..end + 4 + len);
-                        if conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
+                        if conn
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -186,7 +231,11 @@ fn loopback_server() -> SocketAddr {
 
 fn loopback_roundtrip(client: &reqwest::blocking::Client, addr: SocketAddr) -> Duration {
     let t = Instant::now();
-    let r = client.post(format!("http://{addr}/")).body(r#"{"name":"bench"}"#).send().expect("send");
+    let r = client
+        .post(format!("http://{addr}/"))
+        .body(r#"{"name":"bench"}"#)
+        .send()
+        .expect("send");
     let _ = r.bytes();
     t.elapsed()
 }
@@ -205,22 +254,40 @@ fn process_start(mut cmd: impl FnMut() -> Command) -> Vec<Duration> {
 /// Per-call time of the Python handler run directly in a loop, measured by Python itself.
 fn python_direct(code_dir: &Path) -> (Duration, Duration) {
     let script = "import sys, time, json\nsys.path.insert(0, sys.argv[1])\nimport app\nts = []\nfor i in range(20000):\n    t = time.perf_counter_ns()\n    json.dumps(app.handler(json.loads('{\"name\":\"bench\"}'), None))\n    ts.append(time.perf_counter_ns() - t)\nts.sort()\nprint(ts[len(ts)//2], ts[int(len(ts)*0.99)])\n";
-    let out = Command::new("/usr/bin/python3").args(["-c", script]).arg(code_dir).output().expect("python");
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(code_dir)
+        .output()
+        .expect("python");
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace().map(|n| n.parse::<u64>().unwrap_or(0));
-    (Duration::from_nanos(it.next().unwrap_or(0)), Duration::from_nanos(it.next().unwrap_or(0)))
+    let mut it = text
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().unwrap_or(0));
+    (
+        Duration::from_nanos(it.next().unwrap_or(0)),
+        Duration::from_nanos(it.next().unwrap_or(0)),
+    )
 }
 
 fn rust_fixture() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "nimbus-fixture-rust-hello"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "nimbus-fixture-rust-hello",
+        ])
         .current_dir(&root)
         .status()
         .expect("cargo build");
     assert!(status.success());
     let exe = std::env::current_exe().expect("bench exe");
-    exe.parent().and_then(Path::parent).expect("target dir").join("rust-hello")
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("rust-hello")
 }
 
 const PY_APP: &str = "def handler(event, context):\n    return {'hello': event.get('name')}\n";
@@ -249,7 +316,14 @@ fn main() {
     let (py_direct_p50, py_direct_p99) = python_direct(&code_dir);
     let mut py_start = process_start(|| {
         let mut c = Command::new("/usr/bin/python3");
-        c.args(["-u", "-s", "-B", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import app"]).arg(&code_dir);
+        c.args([
+            "-u",
+            "-s",
+            "-B",
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); import app",
+        ])
+        .arg(&code_dir);
         c
     });
     let mut exec_start = process_start(|| Command::new("/bin/true"));
@@ -257,8 +331,18 @@ fn main() {
     println!("Nimbus invoke benchmark ({} launcher, {} cold starts, {} warm invokes, {} clients for {:?})", "process", COLD, WARM, CLIENTS, THROUGHPUT_FOR);
     println!("{:-<118}", "");
     for (label, runtime, handler, code) in [
-        ("python3.12 hello (our bootstrap)", "python3.12", "app.handler", &py_zip),
-        ("provided.al2023 hello (lambda_runtime)", "provided.al2023", "bootstrap", &rust_zip),
+        (
+            "python3.12 hello (our bootstrap)",
+            "python3.12",
+            "app.handler",
+            &py_zip,
+        ),
+        (
+            "provided.al2023 hello (lambda_runtime)",
+            "provided.al2023",
+            "bootstrap",
+            &rust_zip,
+        ),
     ] {
         let prefix = runtime.replace('.', "-");
         // Cold: a new function each time, so that no warm environment exists.
@@ -281,15 +365,28 @@ fn main() {
         println!("{label}");
         println!("  cold start (client-observed)   {}", summary(&mut cold));
         if runtime.starts_with("python") {
-            println!("    baseline: python3 start + import app, no Nimbus      {}", summary(&mut py_start));
+            println!(
+                "    baseline: python3 start + import app, no Nimbus      {}",
+                summary(&mut py_start)
+            );
         } else {
-            println!("    baseline: fork+exec+exit of /bin/true, no Nimbus     {}", summary(&mut exec_start));
+            println!(
+                "    baseline: fork+exec+exit of /bin/true, no Nimbus     {}",
+                summary(&mut exec_start)
+            );
         }
         println!("  warm invoke (client-observed)  {}", summary(&mut warm));
         if runtime.starts_with("python") {
-            println!("    baseline: the handler called directly in a loop      p50 {:>10}  p99 {:>10}", ms(py_direct_p50), ms(py_direct_p99));
+            println!(
+                "    baseline: the handler called directly in a loop      p50 {:>10}  p99 {:>10}",
+                ms(py_direct_p50),
+                ms(py_direct_p99)
+            );
         }
-        println!("    baseline: bare loopback HTTP round trip              {}", summary(&mut loop_lat));
+        println!(
+            "    baseline: bare loopback HTTP round trip              {}",
+            summary(&mut loop_lat)
+        );
         println!("  warm throughput, {CLIENTS} clients    {tput:>10.0} invocations/s");
         println!("    baseline: bare loopback HTTP, {CLIENTS} clients          {loop_tput:>10.0} requests/s");
     }

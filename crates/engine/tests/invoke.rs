@@ -249,3 +249,101 @@ async fn init_errors() {
         "failed environments are never kept"
     );
 }
+
+#[tokio::test]
+async fn idle_environments_are_reaped_after_the_keep_alive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).expect("mkdir");
+    std::fs::write(code.join("app.py"), APP).expect("write");
+    let runtimes = Runtimes::install(RuntimesConfig::default(), &dir.path().join("runtimes"))
+        .expect("runtimes");
+    let launcher = Arc::new(ProcessLauncher {
+        tmp_root: dir.path().join("tmp"),
+    });
+    let config = EngineConfig {
+        keep_alive: Duration::from_millis(200),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config, launcher, runtimes, Arc::new(Captured::default()));
+    let out = engine
+        .invoke(&spec(&code, "app.handler", 3000), req("k1", "{}"))
+        .await
+        .expect("invoke");
+    assert!(!out.function_error);
+    assert_eq!(engine.idle_count(), 1);
+    assert_eq!(engine.reap(), 0, "not idle long enough yet");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(engine.reap(), 1);
+    assert_eq!(engine.idle_count(), 0);
+    // The environment's private TMPDIR went with it.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn init_is_limited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).expect("mkdir");
+    std::fs::write(
+        code.join("app.py"),
+        "import time\ntime.sleep(30)\ndef handler(e, c):\n    return 1\n",
+    )
+    .expect("write");
+    let runtimes = Runtimes::install(RuntimesConfig::default(), &dir.path().join("runtimes"))
+        .expect("runtimes");
+    let launcher = Arc::new(ProcessLauncher {
+        tmp_root: dir.path().join("tmp"),
+    });
+    let config = EngineConfig {
+        init_timeout: Duration::from_millis(500),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config, launcher, runtimes, Arc::new(Captured::default()));
+    let out = engine
+        .invoke(&spec(&code, "app.handler", 3000), req("slow-init", "{}"))
+        .await
+        .expect("invoke");
+    assert!(out.function_error);
+    let v: serde_json::Value = serde_json::from_slice(&out.payload).expect("json");
+    assert_eq!(v["errorType"], "Sandbox.Timedout");
+    assert_eq!(
+        v["errorMessage"],
+        "RequestId: slow-init Error: Init phase timed out after 0.50 seconds"
+    );
+    assert_eq!(engine.idle_count(), 0);
+}
+
+#[tokio::test]
+async fn runtime_api_refuses_wrong_ids_and_late_init_errors() {
+    let app = r#"
+import json, os, urllib.request, urllib.error
+def call(path, body=b"{}"):
+    req = urllib.request.Request("http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime" + path, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+def handler(event, context):
+    return {"bogus": call("/invocation/not-a-request/response"), "init": call("/init/error")}
+"#;
+    let fx = fixture(&[("app.py", app)]);
+    let out = fx
+        .engine
+        .invoke(&spec(&fx.code, "app.handler", 3000), req("w1", "{}"))
+        .await
+        .expect("invoke");
+    let v: serde_json::Value = serde_json::from_slice(&out.payload).expect("json");
+    assert_eq!(
+        v["bogus"],
+        serde_json::json!([400, { "errorMessage": "Invalid request ID", "errorType": "InvalidRequestID" }])
+    );
+    assert_eq!(v["init"][0], 403);
+    assert_eq!(v["init"][1]["errorType"], "InvalidStateTransition");
+}

@@ -328,7 +328,7 @@ fn main() {
     });
     let mut exec_start = process_start(|| Command::new("/bin/true"));
 
-    println!("Nimbus invoke benchmark ({} launcher, {} cold starts, {} warm invokes, {} clients for {:?})", "process", COLD, WARM, CLIENTS, THROUGHPUT_FOR);
+    println!("Nimbus invoke benchmark (process launcher, {COLD} cold starts, {WARM} warm invokes, {CLIENTS} clients for {THROUGHPUT_FOR:?})");
     println!("{:-<118}", "");
     for (label, runtime, handler, code) in [
         (

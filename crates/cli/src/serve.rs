@@ -53,6 +53,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("start the async runtime")?;
     rt.block_on(async move {
+        // Handlers first, so that a signal sent as soon as we say we listen is not lost.
+        let shutdown = shutdown_signal()?;
         let server = Server::bind(config).await?;
         let s = server.started().clone();
         tracing::info!(addr = %s.addr, data_dir = %s.data_dir.display(), "nimbus is listening");
@@ -68,27 +70,23 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         // Machine-readable line for scripts and tests.
         println!("listening on {}", s.addr);
-        server.serve(shutdown_signal()).await?;
+        server.serve(shutdown).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })
 }
 
-async fn shutdown_signal() {
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the server still stops on kill; it just cannot drain.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+    let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 /// `nimbus check`: prints each problem found; fails if there is any.

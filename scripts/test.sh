@@ -27,7 +27,14 @@ if ! "$venv/bin/python" -c 'import boto3, awslambdaric' 2>/dev/null; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric
 fi
 
+# awslambdaric again, as a function bundles it: a plain directory to zip into a package.
+if [ ! -d "$venv/ric-package/awslambdaric" ]; then
+    echo "test.sh: preparing an awslambdaric function package in $venv/ric-package"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --target "$venv/ric-package" awslambdaric
+fi
+
 export NIMBUS_TEST_AWS=/usr/bin/aws
+export NIMBUS_TEST_RIC_PACKAGE="$venv/ric-package"
 export NIMBUS_TEST_PYTHON="$venv/bin/python"
 # The tests start their own servers on 127.0.0.1:0; keep the AWS CLI from reading a user's setup.
 export AWS_CONFIG_FILE=/dev/null

@@ -52,6 +52,38 @@ fn rust_hello() -> PathBuf {
     bin
 }
 
+/// The files of awslambdaric installed with `pip --target` (test.sh prepares them).
+fn ric_package() -> Vec<(String, Vec<u8>, u32)> {
+    let dir = std::env::var("NIMBUS_TEST_RIC_PACKAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-test/ric-package")
+        });
+    assert!(
+        dir.join("awslambdaric").is_dir(),
+        "no awslambdaric package at {}: run ./scripts/test.sh",
+        dir.display()
+    );
+    let mut out = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_none_or(|x| x != "pyc") {
+                let rel = p
+                    .strip_prefix(&dir)
+                    .expect("under")
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, std::fs::read(&p).expect("read"), 0o644));
+            }
+        }
+    }
+    out
+}
+
 const PY: &str = "import os\ndef handler(event, context):\n    print('python got', event)\n    return {'runtime': 'python', 'event': event, 'fn': os.environ['AWS_LAMBDA_FUNCTION_NAME']}\n";
 const NODE: &str = "exports.handler = async (event) => { console.log('node got', JSON.stringify(event)); return { runtime: 'node', event }; };\n";
 const RIC_APP: &str = "def handler(event, context):\n    print('ric got', event)\n    return {'runtime': 'awslambdaric', 'event': event, 'request_id': context.aws_request_id}\n";
@@ -71,21 +103,22 @@ fn deploy_all(server: &NimbusProcess, home: &Path) {
         "index.handler",
         &zip_with_modes(&[("index.js", NODE.as_bytes(), 0o644)]),
     );
-    // AWS's own Python runtime interface client, unmodified, as a custom runtime's bootstrap.
-    let python = python_with_boto3();
-    let bootstrap = format!(
-        "#!/bin/sh\nexec {} -m awslambdaric \"$_HANDLER\"\n",
-        python.display()
-    );
+    // AWS's own Python runtime interface client, unmodified, bundled in the package the way
+    // users deploy it, as a custom runtime's bootstrap.
+    let bootstrap = "#!/bin/sh\nexport PYTHONPATH=\"$LAMBDA_TASK_ROOT\"\nexec /usr/bin/python3 -m awslambdaric \"$_HANDLER\"\n";
+    let mut entries = ric_package();
+    entries.push(("bootstrap".into(), bootstrap.as_bytes().to_vec(), 0o755));
+    entries.push(("app.py".into(), RIC_APP.as_bytes().to_vec(), 0o644));
+    let borrowed: Vec<(&str, &[u8], u32)> = entries
+        .iter()
+        .map(|(n, d, m)| (n.as_str(), d.as_slice(), *m))
+        .collect();
     create(
         server,
         "ric",
         "provided.al2023",
         "app.handler",
-        &zip_with_modes(&[
-            ("bootstrap", bootstrap.as_bytes(), 0o755),
-            ("app.py", RIC_APP.as_bytes(), 0o644),
-        ]),
+        &zip_with_modes(&borrowed),
     );
     let rust = std::fs::read(rust_hello()).expect("read rust binary");
     create(
@@ -321,7 +354,7 @@ fn nimbus_invoke_logs_and_runtimes_commands() {
     let out = run(&["runtimes"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("launcher: process") && text.contains("/usr/bin/python3"),
+        text.contains("launcher: sandbox") && text.contains("/usr/bin/python3"),
         "{text}"
     );
 

@@ -173,6 +173,16 @@ impl Environment {
             .max(1)
     }
 
+    /// Whether the kernel killed it for exceeding its memory.
+    pub(crate) fn oom_killed(&self) -> bool {
+        self.process.oom_killed()
+    }
+
+    /// The init phase is over.
+    pub(crate) fn init_done(&self) {
+        self.process.init_done();
+    }
+
     /// Ends the runtime now.
     pub(crate) fn kill(&self) {
         self.process.kill();

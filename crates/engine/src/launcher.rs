@@ -18,8 +18,10 @@ pub struct LaunchSpec {
     pub argv: Vec<OsString>,
     /// The whole environment of the runtime (nothing is inherited from the server).
     pub env: Vec<(String, String)>,
-    /// Working directory: the function's code.
-    pub cwd: PathBuf,
+    /// The function's code on the host (unpacked, read-only).
+    pub code_dir: PathBuf,
+    /// The runtime's files on the host (`LAMBDA_RUNTIME_DIR`).
+    pub runtime_dir: PathBuf,
     /// `MemorySize`, MB.
     pub memory_mb: u32,
     /// `EphemeralStorage`, MB.
@@ -34,6 +36,21 @@ pub trait Process: Send + Sync {
     fn kill(&self);
     /// Most memory the environment has used, in bytes, if known.
     fn peak_memory_bytes(&self) -> Option<u64>;
+    /// Whether the kernel killed a process of it for exceeding its memory.
+    fn oom_killed(&self) -> bool {
+        false
+    }
+    /// The init phase is over: from now on the environment gets only its share of CPU.
+    fn init_done(&self) {}
+}
+
+/// Where things are, as the runtime sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// `LAMBDA_TASK_ROOT`: the code.
+    pub task_root: PathBuf,
+    /// `LAMBDA_RUNTIME_DIR`: our bootstraps.
+    pub runtime_dir: PathBuf,
 }
 
 /// What a launch gives back.
@@ -55,6 +72,8 @@ pub trait Launcher: Send + Sync {
     fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched>;
     /// Short name for logs and `INIT_START`.
     fn name(&self) -> &'static str;
+    /// Where the code and runtime files at these host paths appear to the runtime.
+    fn layout(&self, code_dir: &std::path::Path, runtime_dir: &std::path::Path) -> Layout;
 }
 
 /// Runs runtimes as plain child processes: no isolation. For development and for tests of the
@@ -93,7 +112,7 @@ impl Drop for GroupProcess {
     }
 }
 
-fn describe(status: io::Result<std::process::ExitStatus>) -> String {
+pub(crate) fn describe(status: io::Result<std::process::ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
         Ok(s) => match (s.code(), s.signal()) {
@@ -123,7 +142,7 @@ impl Launcher for ProcessLauncher {
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("TMPDIR", &tmp)
-            .current_dir(&spec.cwd)
+            .current_dir(&spec.code_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(writer.try_clone()?))
             .stderr(Stdio::from(writer))
@@ -158,5 +177,12 @@ impl Launcher for ProcessLauncher {
 
     fn name(&self) -> &'static str {
         "process"
+    }
+
+    fn layout(&self, code_dir: &std::path::Path, runtime_dir: &std::path::Path) -> Layout {
+        Layout {
+            task_root: code_dir.to_path_buf(),
+            runtime_dir: runtime_dir.to_path_buf(),
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod logs;
 mod output;
 mod runtime_api;
 pub mod runtimes;
+pub mod sandbox_launcher;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -280,21 +281,22 @@ impl Engine {
         log_stream: &str,
     ) -> Result<LaunchSpec, EngineError> {
         let rt = self.runtimes.resolve(&f.runtime)?;
-        let task = f.code_dir.display().to_string();
-        let rt_dir = rt.runtime_dir.display().to_string();
+        let layout = self.launcher.layout(&f.code_dir, &rt.runtime_dir);
+        let task = layout.task_root.display().to_string();
+        let rt_dir = layout.runtime_dir.display().to_string();
         let argv: Vec<OsString> = match rt.kind {
             RuntimeKind::Python => vec![
                 rt.interpreter.clone().unwrap_or_default().into(),
                 "-u".into(),
                 "-s".into(),
                 "-B".into(),
-                rt.runtime_dir.join("bootstrap.py").into(),
+                layout.runtime_dir.join("bootstrap.py").into(),
             ],
             RuntimeKind::Node => vec![
                 rt.interpreter.clone().unwrap_or_default().into(),
-                rt.runtime_dir.join("bootstrap.js").into(),
+                layout.runtime_dir.join("bootstrap.js").into(),
             ],
-            RuntimeKind::Provided => vec![f.code_dir.join("bootstrap").into()],
+            RuntimeKind::Provided => vec![layout.task_root.join("bootstrap").into()],
         };
         // AWS compat: the variables Lambda sets (spec/lambda-compat.md §3); the function's own
         // may override only the ones Lambda lets them (LANG, PATH, LD_LIBRARY_PATH, TZ, ...).
@@ -338,7 +340,8 @@ impl Engine {
             env_id: env_id.to_string(),
             argv,
             env: env.into_iter().collect(),
-            cwd: f.code_dir.clone(),
+            code_dir: f.code_dir.clone(),
+            runtime_dir: rt.runtime_dir.clone(),
             memory_mb: f.memory_mb,
             ephemeral_mb: f.ephemeral_mb,
         })
@@ -380,6 +383,9 @@ impl Engine {
                 let env_id = hex32();
                 let stream = log_stream_name(&f.version, &env_id);
                 let spec = self.launch_spec(f, &env_id, &stream)?;
+                if let Some(failure) = missing_bootstrap(f) {
+                    return Ok(self.init_failed(f, &req, &stream, failure, ""));
+                }
                 self.logs.write(
                     &f.log_group,
                     &stream,
@@ -398,6 +404,7 @@ impl Engine {
                 .await;
                 match launched {
                     Ok(Ok(env)) => {
+                        env.init_done();
                         let init_output = env.output.take();
                         self.logs.write(
                             &f.log_group,
@@ -408,33 +415,6 @@ impl Engine {
                     }
                     Ok(Err((failure, output))) => {
                         return Ok(self.init_failed(f, &req, &stream, failure, &output))
-                    }
-                    Err(e)
-                        if e.kind() == std::io::ErrorKind::NotFound
-                            && RuntimeKind::of(&f.runtime) == Some(RuntimeKind::Provided) =>
-                    {
-                        // AWS compat: a provided runtime without a bootstrap.
-                        let failure = InitFailure::Error {
-                            error_type: "Runtime.InvalidEntrypoint".into(),
-                            body: error_body(
-                                "Runtime.InvalidEntrypoint",
-                                "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
-                            ),
-                        };
-                        return Ok(self.init_failed(f, &req, &stream, failure, ""));
-                    }
-                    Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied) => {
-                        let failure = InitFailure::Error {
-                            error_type: "Runtime.InvalidEntrypoint".into(),
-                            body: error_body(
-                                "Runtime.InvalidEntrypoint",
-                                format!(
-                                    "RequestId: {} Error: fork/exec bootstrap: permission denied",
-                                    req.request_id
-                                ),
-                            ),
-                        };
-                        return Ok(self.init_failed(f, &req, &stream, failure, ""));
                     }
                     Err(source) => {
                         return Err(EngineError::Launch {
@@ -489,12 +469,16 @@ impl Engine {
                 Some(("timeout", None)),
                 false,
             ),
-            RunResult::Exited(how) => (
-                error_body("Runtime.ExitError", exit_message(id, &how)),
-                true,
-                Some(("error", Some("Runtime.ExitError".to_string()))),
-                false,
-            ),
+            RunResult::Exited(how) => {
+                // AWS compat: a runtime killed for exceeding its memory is reported as such.
+                let error_type = if env.oom_killed() { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                (
+                    error_body(error_type, exit_message(id, &how)),
+                    true,
+                    Some(("error", Some(error_type.to_string()))),
+                    false,
+                )
+            }
         };
         let report = Report {
             request_id: id,
@@ -574,6 +558,23 @@ impl Engine {
     }
 }
 
+/// AWS compat: a `provided` function whose package has no executable `bootstrap`.
+fn missing_bootstrap(f: &FunctionSpec) -> Option<InitFailure> {
+    use std::os::unix::fs::PermissionsExt;
+    if RuntimeKind::of(&f.runtime) != Some(RuntimeKind::Provided) {
+        return None;
+    }
+    let message = match std::fs::metadata(f.code_dir.join("bootstrap")) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return None,
+        Ok(_) => "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]: /var/task/bootstrap is not an executable file",
+        Err(_) => "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",
+    };
+    Some(InitFailure::Error {
+        error_type: "Runtime.InvalidEntrypoint".into(),
+        body: error_body("Runtime.InvalidEntrypoint", message.into()),
+    })
+}
+
 /// AWS compat: how Lambda words a runtime that exited during an invocation.
 fn exit_message(request_id: &str, how: &str) -> String {
     if how == "exit status 0" {
@@ -581,6 +582,11 @@ fn exit_message(request_id: &str, how: &str) -> String {
     } else {
         format!("RequestId: {request_id} Error: Runtime exited with error: {how}")
     }
+}
+
+/// The `sandbox-init` helper's entry point (our binary re-executed by the sandbox launcher).
+pub fn sandbox_init(spec_json: &str) -> ! {
+    nimbus_sandbox::init::main(spec_json)
 }
 
 /// The last 4 KB of an invocation's log, as `X-Amz-Log-Result` carries it (before base64).

@@ -1,9 +1,83 @@
 //! Linux isolation for execution environments: the only crate that makes raw Linux calls.
 //!
-//! Today it holds what the `process` launcher needs: ending a whole process group and reading a
-//! process's peak memory. Namespaces, mounts, cgroups, seccomp and the `sandbox-init` helper
-//! arrive with the isolation work and build on the same seam. It knows nothing of Lambda, HTTP
-//! or storage.
+//! It builds sandboxes from its own [`spec::SandboxSpec`]: new mount, pid, net, ipc, uts and
+//! cgroup namespaces; a minimal read-only root with read-only binds of runtime files and code; a
+//! private `/tmp`; cgroup limits ([`cgroup`]); a loopback-only network ([`net`]); all
+//! capabilities dropped, an unprivileged user, no_new_privs and a default-deny seccomp policy
+//! ([`seccomp`]). The multi-threaded server never forks into this work: it executes the
+//! single-threaded `sandbox-init` helper ([`init`]). It knows nothing of Lambda, HTTP or storage.
 #![warn(missing_docs)]
 
+pub mod cgroup;
+mod error;
+pub mod init;
+pub mod net;
 pub mod process;
+pub mod seccomp;
+pub mod spec;
+mod sys;
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+pub use error::SandboxError;
+
+/// Descriptors that must stay open until the helper has been spawned.
+pub struct PendingFds(#[allow(dead_code)] Vec<OwnedFd>);
+
+/// The command that starts `sandbox-init` for `spec`: our own binary at `helper`, with the
+/// network namespace and the status pipe placed where the helper expects them, its output on
+/// `output`. Spawn it (std or tokio), then drop the [`PendingFds`] and read the status pipe with
+/// [`read_init_pid`].
+pub fn helper_command(
+    helper: &Path,
+    spec: &spec::SandboxSpec,
+    netns: &OwnedFd,
+    status: &std::io::PipeWriter,
+    output: std::io::PipeWriter,
+) -> Result<(Command, PendingFds), SandboxError> {
+    let json = serde_json::to_string(spec).map_err(|e| SandboxError::Init(e.to_string()))?;
+    let ns = sys::dup_high(netns.as_raw_fd()).map_err(SandboxError::Spawn)?;
+    let st = sys::dup_high(status.as_raw_fd()).map_err(SandboxError::Spawn)?;
+    let mut cmd = Command::new(helper);
+    cmd.arg("sandbox-init")
+        .arg(json)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            output.try_clone().map_err(SandboxError::Spawn)?,
+        ))
+        .stderr(Stdio::from(output));
+    sys::place_fds(&mut cmd, vec![(ns.as_raw_fd(), 3), (st.as_raw_fd(), 4)]);
+    Ok((cmd, PendingFds(vec![ns, st])))
+}
+
+/// Reads the helper's report: the host pid of the sandbox's PID 1, or why it failed.
+pub fn read_init_pid(status: std::io::PipeReader) -> Result<u32, SandboxError> {
+    let mut line = String::new();
+    BufReader::new(status)
+        .read_line(&mut line)
+        .map_err(|e| SandboxError::Init(e.to_string()))?;
+    let line = line.trim();
+    if let Some(pid) = line.strip_prefix("pid ") {
+        return pid
+            .parse()
+            .map_err(|_| SandboxError::Init(format!("bad report {line:?}")));
+    }
+    Err(SandboxError::Init(match line.strip_prefix("error ") {
+        Some(msg) => msg.to_string(),
+        None => "the helper exited without a report".to_string(),
+    }))
+}
+
+/// Ends a sandbox: SIGKILL to its PID 1 ends every process in its pid namespace.
+pub fn kill_sandbox(init_pid: u32) -> std::io::Result<()> {
+    let pid = i32::try_from(init_pid)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid"))?;
+    match sys::kill(pid, libc::SIGKILL) {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        r => r,
+    }
+}

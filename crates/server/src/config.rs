@@ -79,8 +79,10 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LauncherKind {
-    /// Plain child processes, without isolation (until the sandbox launcher lands).
+    /// Each environment in its own Linux sandbox (needs root). The default.
     #[default]
+    Sandbox,
+    /// Plain child processes, without isolation: for development and engine tests only.
     Process,
 }
 

@@ -67,6 +67,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The sandbox launcher cannot work on this machine.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
     /// Recovery of unfinished work at start-up failed.
     #[error("recover unfinished work: {0}")]
     Recover(String),
@@ -224,7 +227,16 @@ fn start_engine(
     let _ = std::fs::remove_dir_all(&envs);
     std::fs::create_dir_all(&envs).map_err(|e| data_dir_err(&envs, e))?;
     let launcher: Arc<dyn Launcher> = match config.launcher {
-        config::LauncherKind::Process => Arc::new(ProcessLauncher { tmp_root: envs }),
+        config::LauncherKind::Process => {
+            tracing::warn!("launcher = \"process\": functions run WITHOUT isolation");
+            Arc::new(ProcessLauncher { tmp_root: envs })
+        }
+        config::LauncherKind::Sandbox => {
+            let helper = std::env::current_exe().map_err(|e| data_dir_err(data_dir, e))?;
+            let launcher = nimbus_engine::sandbox_launcher::SandboxLauncher::new(helper, &data_dir.join("sandbox"))
+                .map_err(|e| ServerError::Sandbox(format!("{e}: {:?} (the sandbox launcher needs root, cgroups and namespaces; set launcher = \"process\" to run without isolation)", std::error::Error::source(&e))))?;
+            Arc::new(launcher)
+        }
     };
     logs::spawn_retention(Arc::clone(&store), config.log_retention_days);
     let engine = nimbus_engine::Engine::new(
@@ -264,6 +276,11 @@ async fn recover(app: &Arc<App>) -> Result<(), ServerError> {
         }
     }
     Ok(())
+}
+
+/// Entry point of `nimbus sandbox-init` (the helper the sandbox launcher executes).
+pub fn sandbox_init(spec_json: &str) -> ! {
+    nimbus_engine::sandbox_init(spec_json)
 }
 
 /// Checks a data directory: the database's own integrity check, each stored record against its

@@ -77,6 +77,9 @@ impl TestServer {
             data_dir: Some(dir.path().join("data")),
             access_key_id: Some(c.access_key_id),
             secret_access_key: Some(c.secret_access_key),
+            // In-process servers cannot re-execute a `nimbus` binary: the sandbox is tested
+            // end to end with the real binary (crates/cli/tests/isolation.rs).
+            launcher: nimbus_server::config::LauncherKind::Process,
             ..Config::default()
         };
         let server = rt.block_on(Server::bind(config)).expect("server starts");

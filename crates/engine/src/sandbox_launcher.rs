@@ -1,0 +1,275 @@
+//! The `sandbox` launcher: each environment in its own Linux sandbox (namespaces, cgroups,
+//! seccomp, read-only code, private `/tmp`, loopback-only network), built by our own binary
+//! re-executed as the single-threaded `sandbox-init` helper. The default on Linux.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nimbus_sandbox::cgroup::{Cgroup, CgroupSetup, Limits};
+use nimbus_sandbox::spec::{Bind, SandboxSpec};
+use nimbus_sandbox::SandboxError;
+use tokio::sync::watch;
+
+use crate::launcher::{LaunchSpec, Launched, Launcher, Layout, Process};
+
+/// Where runtimes reach the Runtime API, as on Lambda.
+pub const RUNTIME_API_PORT: u16 = 9001;
+/// AWS compat: processes (and threads) per environment.
+const PIDS_MAX: u64 = 1024;
+/// AWS compat: open files per process.
+const NOFILE: u64 = 1024;
+/// Sandbox users: one uid per environment from this range, so that no two environments share
+/// a user (per-user limits and signals stay inside one environment).
+const UID_BASE: u32 = 100_000;
+const UID_COUNT: u32 = 100_000;
+
+/// Starts environments in sandboxes.
+pub struct SandboxLauncher {
+    helper: PathBuf,
+    root_mountpoint: PathBuf,
+    cgroups: CgroupSetup,
+    binds: Vec<Bind>,
+    symlinks: Vec<(PathBuf, PathBuf)>,
+    next_uid: AtomicU32,
+}
+
+struct SandboxProcess {
+    init_pid: u32,
+    cgroup: Arc<Cgroup>,
+}
+
+impl Process for SandboxProcess {
+    fn pid(&self) -> u32 {
+        self.init_pid
+    }
+
+    fn kill(&self) {
+        if let Err(e) = nimbus_sandbox::kill_sandbox(self.init_pid) {
+            tracing::warn!(pid = self.init_pid, error = %e, "could not end a sandbox");
+        }
+    }
+
+    fn peak_memory_bytes(&self) -> Option<u64> {
+        self.cgroup.peak_memory()
+    }
+
+    fn oom_killed(&self) -> bool {
+        self.cgroup.oom_kills() > 0
+    }
+
+    fn init_done(&self) {
+        if let Err(e) = self.cgroup.limit_cpu() {
+            tracing::warn!(error = %e, "could not limit an environment's CPU");
+        }
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The host's runtime files, as read-only binds (or links, on merged-usr hosts).
+fn host_runtime_files() -> (Vec<Bind>, Vec<(PathBuf, PathBuf)>) {
+    let mut binds = Vec::new();
+    let mut links = Vec::new();
+    for name in ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        let p = Path::new("/").join(name);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if let Ok(target) = std::fs::read_link(&p) {
+                    links.push((p, target));
+                }
+            }
+            Ok(m) if m.is_dir() => binds.push(Bind {
+                source: p.clone(),
+                target: p,
+            }),
+            _ => {}
+        }
+    }
+    (binds, links)
+}
+
+fn describe_exit(status: io::Result<std::process::ExitStatus>) -> String {
+    // The helper exits with the runtime's code, or 128 + the signal that ended it.
+    match status
+        .as_ref()
+        .ok()
+        .and_then(std::process::ExitStatus::code)
+    {
+        Some(137) => "signal: killed".to_string(),
+        Some(c) if c > 128 => format!("signal: {}", c - 128),
+        _ => crate::launcher::describe(status),
+    }
+}
+
+impl SandboxLauncher {
+    /// Prepares cgroups (ending what an earlier run left), checks the seccomp policy, and finds
+    /// the host's runtime files. `helper` is our own binary; `state_dir` a directory of ours.
+    pub fn new(helper: PathBuf, state_dir: &Path) -> Result<Self, SandboxError> {
+        let cgroups = nimbus_sandbox::cgroup::detect()?;
+        cgroups.prepare()?;
+        for stale in cgroups.leftovers() {
+            stale.kill_all();
+            for _ in 0..100 {
+                if stale.is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = stale.remove();
+        }
+        nimbus_sandbox::seccomp::compile()?;
+        let root_mountpoint = state_dir.join("root");
+        std::fs::create_dir_all(&root_mountpoint).map_err(|source| SandboxError::Cgroup {
+            path: root_mountpoint.clone(),
+            source,
+        })?;
+        let (binds, symlinks) = host_runtime_files();
+        Ok(Self {
+            helper,
+            root_mountpoint,
+            cgroups,
+            binds,
+            symlinks,
+            next_uid: AtomicU32::new(0),
+        })
+    }
+
+    fn sandbox_spec(&self, spec: &LaunchSpec, cgroup: &Cgroup) -> SandboxSpec {
+        let uid = UID_BASE + self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_COUNT;
+        let layout = self.layout(&spec.code_dir, &spec.runtime_dir);
+        let mut binds = self.binds.clone();
+        binds.push(Bind {
+            source: spec.code_dir.clone(),
+            target: layout.task_root.clone(),
+        });
+        binds.push(Bind {
+            source: spec.runtime_dir.clone(),
+            target: layout.runtime_dir,
+        });
+        let mut env = spec.env.clone();
+        env.push((
+            "AWS_LAMBDA_RUNTIME_API".into(),
+            format!("127.0.0.1:{RUNTIME_API_PORT}"),
+        ));
+        SandboxSpec {
+            root_mountpoint: self.root_mountpoint.clone(),
+            binds,
+            symlinks: self.symlinks.clone(),
+            etc: vec![
+                (
+                    "passwd".into(),
+                    format!("root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user1051:x:{uid}:{uid}::/tmp:/usr/sbin/nologin\n"),
+                ),
+                ("group".into(), format!("root:x:0:\nsbx_user1051:x:{uid}:\n")),
+                ("hosts".into(), "127.0.0.1\tlocalhost\n::1\tlocalhost\n".into()),
+                ("resolv.conf".into(), "# loopback only: no name servers\n".into()),
+                ("nsswitch.conf".into(), "passwd: files\ngroup: files\nhosts: files\n".into()),
+            ],
+            tmp_size_mb: spec.ephemeral_mb,
+            tmp_device: None,
+            cgroup_procs: cgroup.procs_files(),
+            hostname: "nimbus".into(),
+            uid,
+            gid: uid,
+            nofile: NOFILE,
+            nproc: PIDS_MAX,
+            argv: spec
+                .argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            env,
+            cwd: layout.task_root,
+            seccomp: true,
+        }
+    }
+}
+
+impl Launcher for SandboxLauncher {
+    fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched> {
+        let to_io = |e: SandboxError| io::Error::other(e.to_string());
+        let cgroup = Arc::new(
+            self.cgroups
+                .create(
+                    &spec.env_id,
+                    Limits {
+                        memory_mb: u64::from(spec.memory_mb),
+                        pids: PIDS_MAX,
+                    },
+                )
+                .map_err(to_io)?,
+        );
+        let result = (|| -> io::Result<Launched> {
+            let (netns, listener) =
+                nimbus_sandbox::net::loopback_namespace(RUNTIME_API_PORT).map_err(to_io)?;
+            let (out_r, out_w) = io::pipe()?;
+            let (status_r, status_w) = io::pipe()?;
+            let sspec = self.sandbox_spec(spec, &cgroup);
+            let (cmd, pending) =
+                nimbus_sandbox::helper_command(&self.helper, &sspec, &netns, &status_w, out_w)
+                    .map_err(to_io)?;
+            let mut cmd = tokio::process::Command::from(cmd);
+            cmd.kill_on_drop(true);
+            let spawned = cmd.spawn();
+            drop(cmd);
+            drop(pending);
+            drop(status_w);
+            drop(netns);
+            let mut child = spawned?;
+            let init_pid = match nimbus_sandbox::read_init_pid(status_r) {
+                Ok(pid) => pid,
+                Err(e) => {
+                    let _ = child.start_kill();
+                    return Err(to_io(e));
+                }
+            };
+            let (tx, rx) = watch::channel(None);
+            let cg = Arc::clone(&cgroup);
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                let _ = tx.send(Some(describe_exit(status)));
+                // The pid namespace is gone with its init; the cgroup empties a moment later.
+                for _ in 0..200 {
+                    if cg.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                if let Err(e) = cg.remove() {
+                    tracing::warn!(error = %e, "could not remove an environment's cgroup");
+                }
+            });
+            Ok(Launched {
+                listener,
+                output: out_r,
+                process: Box::new(SandboxProcess {
+                    init_pid,
+                    cgroup: Arc::clone(&cgroup),
+                }),
+                exited: rx,
+            })
+        })();
+        if result.is_err() {
+            let _ = cgroup.remove();
+        }
+        result
+    }
+
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    fn layout(&self, _code_dir: &Path, _runtime_dir: &Path) -> Layout {
+        Layout {
+            task_root: PathBuf::from("/var/task"),
+            runtime_dir: PathBuf::from("/var/runtime"),
+        }
+    }
+}

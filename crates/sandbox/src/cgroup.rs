@@ -1,0 +1,464 @@
+//! cgroups, v2 and v1 both, chosen per controller at start-up: memory (MemorySize, no swap),
+//! cpu (proportional to memory), pids. One directory per environment under `nimbus/`, beneath
+//! the cgroup the server itself runs in.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::SandboxError;
+
+/// AWS compat: one vCPU per 1,769 MB.
+pub const MB_PER_VCPU: u64 = 1769;
+/// The CFS period the CPU quota is expressed in (v1 and v2).
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// A controller Nimbus uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controller {
+    /// Memory limit, peak, OOM kills.
+    Memory,
+    /// CPU quota.
+    Cpu,
+    /// Process count.
+    Pids,
+}
+
+impl Controller {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Cpu => "cpu",
+            Self::Pids => "pids",
+        }
+    }
+}
+
+/// Where one controller lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hierarchy {
+    /// A v1 hierarchy: the directory under which environment cgroups are made.
+    V1(PathBuf),
+    /// The v2 unified hierarchy: the same.
+    V2(PathBuf),
+}
+
+/// The hierarchy chosen for each controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupSetup {
+    /// Memory.
+    pub memory: Hierarchy,
+    /// CPU.
+    pub cpu: Hierarchy,
+    /// Pids.
+    pub pids: Hierarchy,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SandboxError + '_ {
+    move |source| SandboxError::Cgroup {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads `/proc/self/mountinfo` and `/proc/self/cgroup` and picks, for each controller, v2 if
+/// the unified hierarchy has it enabled, else its v1 hierarchy.
+pub fn detect() -> Result<CgroupSetup, SandboxError> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
+    let own =
+        fs::read_to_string("/proc/self/cgroup").map_err(io_err(Path::new("/proc/self/cgroup")))?;
+    detect_in(&mountinfo, &own, Path::new("/"))
+}
+
+/// [`detect`] over given file contents, with paths resolved under `root` (a fake tree in tests).
+pub fn detect_in(
+    mountinfo: &str,
+    own_cgroups: &str,
+    root: &Path,
+) -> Result<CgroupSetup, SandboxError> {
+    let mut v2_mount: Option<PathBuf> = None;
+    let mut v1_mounts: Vec<(Vec<String>, PathBuf)> = Vec::new();
+    for line in mountinfo.lines() {
+        // `id parent major:minor root mountpoint options ... - fstype source superoptions`
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mountpoint = left.split_whitespace().nth(4).unwrap_or("");
+        let mut r = right.split_whitespace();
+        let fstype = r.next().unwrap_or("");
+        let superopts = r.nth(1).unwrap_or("");
+        let at = root.join(mountpoint.trim_start_matches('/'));
+        match fstype {
+            "cgroup2" => v2_mount = Some(at),
+            "cgroup" => v1_mounts.push((superopts.split(',').map(str::to_string).collect(), at)),
+            _ => {}
+        }
+    }
+    let own_path = |v1_ctrl: Option<&str>| -> String {
+        for line in own_cgroups.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let matches = match v1_ctrl {
+                None => id == "0" && ctrls.is_empty(),
+                Some(c) => ctrls.split(',').any(|x| x == c),
+            };
+            if matches {
+                return path.trim_start_matches('/').to_string();
+            }
+        }
+        String::new()
+    };
+    let v2_enabled: Vec<String> = v2_mount
+        .as_ref()
+        .and_then(|m| fs::read_to_string(m.join("cgroup.controllers")).ok())
+        .map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let pick = |c: Controller| -> Result<Hierarchy, SandboxError> {
+        if let Some(m) = &v2_mount {
+            if v2_enabled.iter().any(|x| x == c.name()) {
+                return Ok(Hierarchy::V2(m.join(own_path(None)).join("nimbus")));
+            }
+        }
+        for (opts, at) in &v1_mounts {
+            if opts.iter().any(|o| o == c.name()) {
+                return Ok(Hierarchy::V1(
+                    at.join(own_path(Some(c.name()))).join("nimbus"),
+                ));
+            }
+        }
+        Err(SandboxError::ControllerMissing(c.name()))
+    };
+    Ok(CgroupSetup {
+        memory: pick(Controller::Memory)?,
+        cpu: pick(Controller::Cpu)?,
+        pids: pick(Controller::Pids)?,
+    })
+}
+
+/// Limits of one environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory, MB; swap is not allowed.
+    pub memory_mb: u64,
+    /// Most processes and threads.
+    pub pids: u64,
+}
+
+/// The cgroup (one directory per controller hierarchy) of one environment.
+#[derive(Debug)]
+pub struct Cgroup {
+    memory: Hierarchy,
+    cpu: Hierarchy,
+    pids: Hierarchy,
+    memory_mb: u64,
+}
+
+fn write(path: &Path, value: &str) -> Result<(), SandboxError> {
+    fs::write(path, value).map_err(io_err(path))
+}
+
+fn dir(h: &Hierarchy) -> &Path {
+    match h {
+        Hierarchy::V1(p) | Hierarchy::V2(p) => p,
+    }
+}
+
+impl CgroupSetup {
+    /// The environment cgroups left by an earlier run of the server (found under `nimbus/`).
+    pub fn leftovers(&self) -> Vec<Cgroup> {
+        let mut ids: Vec<String> = Vec::new();
+        for h in [&self.memory, &self.cpu, &self.pids] {
+            for e in fs::read_dir(dir(h)).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let id = e.file_name().to_string_lossy().to_string();
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        ids.iter()
+            .map(|id| {
+                let at = |h: &Hierarchy| match h {
+                    Hierarchy::V1(p) => Hierarchy::V1(p.join(id)),
+                    Hierarchy::V2(p) => Hierarchy::V2(p.join(id)),
+                };
+                Cgroup {
+                    memory: at(&self.memory),
+                    cpu: at(&self.cpu),
+                    pids: at(&self.pids),
+                    memory_mb: 0,
+                }
+            })
+            .collect()
+    }
+
+    /// Creates the `nimbus` parents (enabling v2 controllers for their children).
+    pub fn prepare(&self) -> Result<(), SandboxError> {
+        let mut v2_ctrls: Vec<(&Path, &str)> = Vec::new();
+        for (h, c) in [
+            (&self.memory, Controller::Memory),
+            (&self.cpu, Controller::Cpu),
+            (&self.pids, Controller::Pids),
+        ] {
+            let d = dir(h);
+            fs::create_dir_all(d).map_err(io_err(d))?;
+            if let Hierarchy::V2(p) = h {
+                v2_ctrls.push((p, c.name()));
+            }
+        }
+        for (p, ctrl) in v2_ctrls {
+            // The parent of `nimbus/` must delegate the controller to it, and `nimbus/` to its
+            // children. Where the parent holds processes the kernel refuses; the error says so.
+            if let Some(parent) = p.parent() {
+                let _ = fs::write(parent.join("cgroup.subtree_control"), format!("+{ctrl}"));
+            }
+            write(&p.join("cgroup.subtree_control"), &format!("+{ctrl}"))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the cgroup `id` with `limits`. The CPU is not limited until [`Cgroup::limit_cpu`].
+    pub fn create(&self, id: &str, limits: Limits) -> Result<Cgroup, SandboxError> {
+        let at = |h: &Hierarchy| -> Hierarchy {
+            match h {
+                Hierarchy::V1(p) => Hierarchy::V1(p.join(id)),
+                Hierarchy::V2(p) => Hierarchy::V2(p.join(id)),
+            }
+        };
+        let cg = Cgroup {
+            memory: at(&self.memory),
+            cpu: at(&self.cpu),
+            pids: at(&self.pids),
+            memory_mb: limits.memory_mb,
+        };
+        for h in [&cg.memory, &cg.cpu, &cg.pids] {
+            let d = dir(h);
+            match fs::create_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(d)(e)),
+            }
+        }
+        let bytes = limits.memory_mb * 1024 * 1024;
+        match &cg.memory {
+            Hierarchy::V1(p) => {
+                write(&p.join("memory.limit_in_bytes"), &bytes.to_string())?;
+                // With swap accounting, memory+swap at the same limit means no swap at all.
+                let memsw = p.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, &bytes.to_string())?;
+                }
+            }
+            Hierarchy::V2(p) => {
+                write(&p.join("memory.max"), &bytes.to_string())?;
+                let swap = p.join("memory.swap.max");
+                if swap.exists() {
+                    write(&swap, "0")?;
+                }
+            }
+        }
+        match &cg.pids {
+            Hierarchy::V1(p) | Hierarchy::V2(p) => {
+                write(&p.join("pids.max"), &limits.pids.to_string())?
+            }
+        }
+        Ok(cg)
+    }
+}
+
+impl Cgroup {
+    /// The files a process writes its pid to, to join every hierarchy (each once).
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for h in [&self.memory, &self.cpu, &self.pids] {
+            let f = dir(h).join("cgroup.procs");
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// CPU share proportional to memory: `memory_mb / 1769` of one CPU.
+    pub fn limit_cpu(&self) -> Result<(), SandboxError> {
+        let quota = (CPU_PERIOD_US * self.memory_mb / MB_PER_VCPU).max(1000);
+        match &self.cpu {
+            Hierarchy::V1(p) => {
+                write(&p.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                write(&p.join("cpu.cfs_quota_us"), &quota.to_string())
+            }
+            Hierarchy::V2(p) => write(&p.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}")),
+        }
+    }
+
+    /// Most memory used, bytes.
+    pub fn peak_memory(&self) -> Option<u64> {
+        let f = match &self.memory {
+            Hierarchy::V1(p) => p.join("memory.max_usage_in_bytes"),
+            Hierarchy::V2(p) => p.join("memory.peak"),
+        };
+        fs::read_to_string(f).ok()?.trim().parse().ok()
+    }
+
+    /// How many processes the kernel killed for running out of memory.
+    pub fn oom_kills(&self) -> u64 {
+        let (f, key) = match &self.memory {
+            Hierarchy::V1(p) => (p.join("memory.oom_control"), "oom_kill"),
+            Hierarchy::V2(p) => (p.join("memory.events"), "oom_kill"),
+        };
+        fs::read_to_string(f)
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    let mut it = l.split_whitespace();
+                    (it.next() == Some(key))
+                        .then(|| it.next().and_then(|v| v.parse().ok()))
+                        .flatten()
+                })
+            })
+            .unwrap_or(0)
+    }
+
+    /// Whether any process is left in it.
+    pub fn is_empty(&self) -> bool {
+        self.procs_files().iter().all(|f| {
+            fs::read_to_string(f)
+                .map(|s| s.trim().is_empty())
+                .unwrap_or(true)
+        })
+    }
+
+    /// SIGKILL to every process in it (for leftovers of an earlier run).
+    pub fn kill_all(&self) {
+        for f in self.procs_files() {
+            for pid in fs::read_to_string(&f).unwrap_or_default().lines() {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = crate::sys::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+
+    /// Removes the directories (they must be empty of processes).
+    pub fn remove(&self) -> Result<(), SandboxError> {
+        let mut seen: Vec<&Path> = Vec::new();
+        for h in [&self.memory, &self.cpu, &self.pids] {
+            let d = dir(h);
+            if seen.contains(&d) {
+                continue;
+            }
+            seen.push(d);
+            match fs::remove_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(d)(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO_V1: &str = "\
+30 25 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 30 0:29 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+34 30 0:30 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+35 30 0:31 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const OWN_V1: &str = "8:pids:/\n4:memory:/svc/abc\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn v1_per_controller_below_our_own_cgroup() {
+        let tree = tempfile::tempdir().expect("tempdir");
+        // The unified hierarchy exists but has no controllers: v1 is chosen for all three.
+        let unified = tree.path().join("sys/fs/cgroup/unified");
+        fs::create_dir_all(&unified).expect("mkdir");
+        fs::write(unified.join("cgroup.controllers"), "").expect("write");
+        let s = detect_in(MOUNTINFO_V1, OWN_V1, tree.path()).expect("detect");
+        assert_eq!(
+            s.memory,
+            Hierarchy::V1(tree.path().join("sys/fs/cgroup/memory/svc/abc/nimbus"))
+        );
+        assert_eq!(
+            s.cpu,
+            Hierarchy::V1(tree.path().join("sys/fs/cgroup/cpu/nimbus"))
+        );
+        assert_eq!(
+            s.pids,
+            Hierarchy::V1(tree.path().join("sys/fs/cgroup/pids/nimbus"))
+        );
+    }
+
+    #[test]
+    fn v2_fake_tree_limits_and_readings() {
+        let tree = tempfile::tempdir().expect("tempdir");
+        let root = tree.path().join("sys/fs/cgroup");
+        fs::create_dir_all(root.join("server.slice")).expect("mkdir");
+        fs::write(root.join("cgroup.controllers"), "cpuset cpu io memory pids").expect("write");
+        let mountinfo = "25 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let s = detect_in(mountinfo, "0::/server.slice\n", tree.path()).expect("detect");
+        let base = root.join("server.slice/nimbus");
+        assert_eq!(s.memory, Hierarchy::V2(base.clone()));
+        assert_eq!(s.pids, Hierarchy::V2(base.clone()));
+        s.prepare().expect("prepare");
+        assert_eq!(
+            fs::read_to_string(base.join("cgroup.subtree_control")).expect("read"),
+            "+pids"
+        );
+        // A fake kernel: the interface files exist before they are written.
+        let env = base.join("env1");
+        fs::create_dir_all(&env).expect("mkdir");
+        fs::write(env.join("memory.swap.max"), "max").expect("write");
+        let cg = s
+            .create(
+                "env1",
+                Limits {
+                    memory_mb: 128,
+                    pids: 1024,
+                },
+            )
+            .expect("create");
+        assert_eq!(
+            fs::read_to_string(env.join("memory.max")).expect("read"),
+            "134217728"
+        );
+        assert_eq!(
+            fs::read_to_string(env.join("memory.swap.max")).expect("read"),
+            "0"
+        );
+        assert_eq!(
+            fs::read_to_string(env.join("pids.max")).expect("read"),
+            "1024"
+        );
+        cg.limit_cpu().expect("cpu");
+        assert_eq!(
+            fs::read_to_string(env.join("cpu.max")).expect("read"),
+            "7235 100000"
+        );
+        assert_eq!(cg.procs_files(), vec![env.join("cgroup.procs")]);
+        fs::write(env.join("memory.peak"), "52428800\n").expect("write");
+        fs::write(
+            env.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .expect("write");
+        assert_eq!(cg.peak_memory(), Some(52_428_800));
+        assert_eq!(cg.oom_kills(), 1);
+    }
+
+    #[test]
+    fn missing_controller_is_named() {
+        let tree = tempfile::tempdir().expect("tempdir");
+        let e = detect_in("", "", tree.path()).expect_err("nothing mounted");
+        assert!(e.to_string().contains("memory"));
+    }
+}

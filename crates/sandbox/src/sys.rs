@@ -1,0 +1,263 @@
+//! One small function per Linux call the sandbox makes. The only module with `unsafe`.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+fn cstr(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `unshare(2)`.
+pub(crate) fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: unshare takes only an integer flag set and touches no memory of ours.
+    check(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// `setns(2)` into the namespace `fd` refers to.
+pub(crate) fn setns(fd: RawFd, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: setns takes a descriptor and a flag; an invalid descriptor is reported as EBADF.
+    check(unsafe { libc::setns(fd, nstype) }).map(drop)
+}
+
+/// What `fork` returned.
+pub(crate) enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `fork(2)`. Only called from the single-threaded sandbox-init helper.
+pub(crate) fn fork() -> io::Result<Forked> {
+    // SAFETY: the helper is single-threaded (it is our binary freshly exec'd, before any thread
+    // is started), so the child inherits no lock held by another thread.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        p => Ok(Forked::Parent(p)),
+    }
+}
+
+/// `waitpid(2)`; returns the pid reaped and its raw status.
+pub(crate) fn waitpid(pid: libc::pid_t) -> io::Result<(libc::pid_t, libc::c_int)> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: status is a valid, writable int for the duration of the call.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok((r, status));
+    }
+}
+
+/// The exit code a shell would report for a raw wait status.
+pub(crate) fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+/// `mount(2)`.
+pub(crate) fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let source = source.map(cstr).transpose()?;
+    let target = cstr(target)?;
+    let fstype = fstype
+        .map(|f| CString::new(f).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput)))
+        .transpose()?;
+    let data = data
+        .map(|d| CString::new(d).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput)))
+        .transpose()?;
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is either null or a NUL-terminated string that outlives the call.
+    check(unsafe {
+        libc::mount(
+            ptr(&source),
+            target.as_ptr(),
+            ptr(&fstype),
+            flags,
+            ptr(&data).cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// `umount2(2)`.
+pub(crate) fn umount2(target: &Path, flags: libc::c_int) -> io::Result<()> {
+    let target = cstr(target)?;
+    // SAFETY: target is a NUL-terminated string that outlives the call.
+    check(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+}
+
+/// `pivot_root(2)`.
+pub(crate) fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
+    let new_root = cstr(new_root)?;
+    let put_old = cstr(put_old)?;
+    // SAFETY: both arguments are NUL-terminated strings that outlive the call; pivot_root has no
+    // libc wrapper, so it is made as a raw system call with exactly its two pointer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `sethostname(2)`.
+pub(crate) fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe the bytes of `name`, valid for the call.
+    check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// `setrlimit(2)` with equal soft and hard limits.
+pub(crate) fn setrlimit(resource: libc::__rlimit_resource_t, limit: u64) -> io::Result<()> {
+    let rl = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: rl is a valid rlimit struct for the duration of the call.
+    check(unsafe { libc::setrlimit(resource, &rl) }).map(drop)
+}
+
+/// Drops every capability from the bounding set.
+pub(crate) fn drop_bounding_set() -> io::Result<()> {
+    for cap in 0..=63 {
+        // SAFETY: PR_CAPBSET_DROP takes a capability number; unknown numbers give EINVAL, which
+        // ends the loop past the kernel's last capability.
+        let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                return Ok(());
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// `setgroups(0, NULL)`, `setresgid`, `setresuid`: become `uid`/`gid` with no supplementary
+/// groups. Moving from uid 0 to another clears the permitted and effective capabilities.
+pub(crate) fn become_user(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: a zero-length group list with a null pointer is the documented way to clear it.
+    check(unsafe { libc::setgroups(0, std::ptr::null()) })?;
+    // SAFETY: setresgid takes three integers.
+    check(unsafe { libc::setresgid(gid, gid, gid) })?;
+    // SAFETY: setresuid takes three integers.
+    check(unsafe { libc::setresuid(uid, uid, uid) }).map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+pub(crate) fn no_new_privs() -> io::Result<()> {
+    // SAFETY: prctl with PR_SET_NO_NEW_PRIVS takes only integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
+}
+
+/// Brings the loopback interface of the current network namespace up.
+pub(crate) fn loopback_up() -> io::Result<()> {
+    // SAFETY: socket takes integer arguments and returns a new descriptor or -1.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: fd is our socket and req a valid ifreq naming "lo", written by the kernel.
+    let got = unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) };
+    let result = if got == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: after SIOCGIFFLAGS the flags member of the union is the one the kernel set.
+        let flags = unsafe { req.ifr_ifru.ifru_flags };
+        req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        // SAFETY: fd is our socket and req a valid ifreq with the new flags.
+        check(unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) }).map(drop)
+    };
+    // SAFETY: fd is a descriptor we own and close exactly once.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// `dup2(2)`, for placing inherited descriptors; async-signal-safe, so usable after fork.
+pub(crate) fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 takes two descriptors; errors are reported, nothing else is touched.
+    check(unsafe { libc::dup2(from, to) }).map(drop)
+}
+
+/// `close(2)`.
+pub(crate) fn close(fd: RawFd) {
+    // SAFETY: the caller hands over ownership of fd; an already closed fd gives EBADF only.
+    unsafe { libc::close(fd) };
+}
+
+/// `kill(2)`.
+pub(crate) fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill takes two integers.
+    check(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// `getpid(2)`.
+pub(crate) fn getpid() -> libc::pid_t {
+    // SAFETY: getpid cannot fail and takes no arguments.
+    unsafe { libc::getpid() }
+}
+
+/// `_exit(2)`: leave now, without running destructors (after fork, in a child).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and is async-signal-safe.
+    unsafe { libc::_exit(code) }
+}
+
+/// Arranges for `fds` (source, target) to be the target descriptor numbers in the child that
+/// `cmd` spawns; the sources must stay open until the spawn.
+pub(crate) fn place_fds(cmd: &mut std::process::Command, fds: Vec<(RawFd, RawFd)>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: it makes only dup2 calls, allocates nothing (the
+    // vector was built before the fork) and touches no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Sources come from `dup_high`, so none is a target: dup2 clears close-on-exec.
+            for &(from, to) in &fds {
+                dup2(from, to)?;
+            }
+            Ok(())
+        })
+    };
+}
+
+/// Duplicates `fd` to a number of at least 100, close-on-exec, so that it can be placed at a
+/// low number in a child without clashing with the other placements.
+pub(crate) fn dup_high(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC takes a descriptor and a minimum number and returns a new one.
+    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100) })?;
+    // SAFETY: `new` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new) })
+}

@@ -140,7 +140,17 @@ fn deploy_all(server: &NimbusProcess, home: &Path) {
                 name,
             ],
         );
-        assert!(out.status.success());
+        let state = server.call(
+            "GET",
+            &format!("/2015-03-31/functions/{name}/configuration"),
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "waiting for {name}: {}{} / {state:?}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

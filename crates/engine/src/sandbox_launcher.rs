@@ -4,12 +4,13 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_sandbox::cgroup::{Cgroup, CgroupSetup, Limits};
 use nimbus_sandbox::spec::{Bind, SandboxSpec};
+use nimbus_sandbox::storage::Scratch;
 use nimbus_sandbox::SandboxError;
 use tokio::sync::watch;
 
@@ -26,8 +27,53 @@ const NOFILE: u64 = 1024;
 const UID_BASE: u32 = 100_000;
 const UID_COUNT: u32 = 100_000;
 
+/// Ready scratch file systems kept per `/tmp` size.
+const SCRATCH_READY: usize = 2;
+
+/// Scratch file systems for `/tmp`, made ahead of need so that a cold start only binds one.
+struct ScratchPool {
+    dir: PathBuf,
+    ready: std::sync::Mutex<std::collections::HashMap<u32, Vec<Scratch>>>,
+}
+
+impl ScratchPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u32, Vec<Scratch>>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A ready one of `size_mb` (made now if none is), and more made in the background.
+    fn take(self: &Arc<Self>, size_mb: u32) -> Result<Scratch, SandboxError> {
+        let ready = self.lock().get_mut(&size_mb).and_then(Vec::pop);
+        let scratch = match ready {
+            Some(s) => s,
+            None => Scratch::create(&self.dir, size_mb)?,
+        };
+        self.refill(size_mb);
+        Ok(scratch)
+    }
+
+    fn refill(self: &Arc<Self>, size_mb: u32) {
+        let pool = Arc::clone(self);
+        std::thread::spawn(move || loop {
+            if pool.lock().get(&size_mb).map_or(0, Vec::len) >= SCRATCH_READY {
+                return;
+            }
+            match Scratch::create(&pool.dir, size_mb) {
+                Ok(s) => pool.lock().entry(size_mb).or_default().push(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not prepare ephemeral storage");
+                    return;
+                }
+            }
+        });
+    }
+}
+
 /// Starts environments in sandboxes.
 pub struct SandboxLauncher {
+    scratch: Arc<ScratchPool>,
     helper: PathBuf,
     root_mountpoint: PathBuf,
     cgroups: CgroupSetup,
@@ -38,7 +84,11 @@ pub struct SandboxLauncher {
 
 struct SandboxProcess {
     init_pid: u32,
+    /// Most memory seen in use, bytes (sampled whenever it is asked for).
+    peak: AtomicU64,
     cgroup: Arc<Cgroup>,
+    /// Held for its drop: unmounted when the environment ends.
+    _scratch: Scratch,
 }
 
 impl Process for SandboxProcess {
@@ -53,7 +103,8 @@ impl Process for SandboxProcess {
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {
-        self.cgroup.peak_memory()
+        let now = self.cgroup.memory_in_use()?;
+        Some(self.peak.fetch_max(now, Ordering::Relaxed).max(now))
     }
 
     fn oom_killed(&self) -> bool {
@@ -69,6 +120,7 @@ impl Process for SandboxProcess {
 
 impl Drop for SandboxProcess {
     fn drop(&mut self) {
+        // The sandbox first; its scratch file system is unmounted when the field drops after.
         self.kill();
     }
 }
@@ -131,7 +183,16 @@ impl SandboxLauncher {
             source,
         })?;
         let (binds, symlinks) = host_runtime_files();
+        let scratch_dir = state_dir.join("scratch");
+        Scratch::clean(&scratch_dir);
+        let scratch = Arc::new(ScratchPool {
+            dir: scratch_dir,
+            ready: std::sync::Mutex::new(std::collections::HashMap::new()),
+        });
+        // The default size, ready before the first cold start.
+        scratch.refill(512);
         Ok(Self {
+            scratch,
             helper,
             root_mountpoint,
             cgroups,
@@ -141,7 +202,7 @@ impl SandboxLauncher {
         })
     }
 
-    fn sandbox_spec(&self, spec: &LaunchSpec, cgroup: &Cgroup) -> SandboxSpec {
+    fn sandbox_spec(&self, spec: &LaunchSpec, cgroup: &Cgroup, scratch: &Scratch) -> SandboxSpec {
         let uid = UID_BASE + self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_COUNT;
         let layout = self.layout(&spec.code_dir, &spec.runtime_dir);
         let mut binds = self.binds.clone();
@@ -173,7 +234,7 @@ impl SandboxLauncher {
                 ("nsswitch.conf".into(), "passwd: files\ngroup: files\nhosts: files\n".into()),
             ],
             tmp_size_mb: spec.ephemeral_mb,
-            tmp_device: None,
+            tmp_source: Some(scratch.mountpoint.clone()),
             cgroup_procs: cgroup.procs_files(),
             hostname: "nimbus".into(),
             uid,
@@ -207,11 +268,12 @@ impl Launcher for SandboxLauncher {
                 .map_err(to_io)?,
         );
         let result = (|| -> io::Result<Launched> {
+            let scratch = self.scratch.take(spec.ephemeral_mb).map_err(to_io)?;
             let (netns, listener) =
                 nimbus_sandbox::net::loopback_namespace(RUNTIME_API_PORT).map_err(to_io)?;
             let (out_r, out_w) = io::pipe()?;
             let (status_r, status_w) = io::pipe()?;
-            let sspec = self.sandbox_spec(spec, &cgroup);
+            let sspec = self.sandbox_spec(spec, &cgroup, &scratch);
             let (cmd, pending) =
                 nimbus_sandbox::helper_command(&self.helper, &sspec, &netns, &status_w, out_w)
                     .map_err(to_io)?;
@@ -251,7 +313,9 @@ impl Launcher for SandboxLauncher {
                 output: out_r,
                 process: Box::new(SandboxProcess {
                     init_pid,
+                    peak: AtomicU64::new(0),
                     cgroup: Arc::clone(&cgroup),
+                    _scratch: scratch,
                 }),
                 exited: rx,
             })

@@ -296,13 +296,21 @@ impl Cgroup {
         }
     }
 
-    /// Most memory used, bytes.
-    pub fn peak_memory(&self) -> Option<u64> {
-        let f = match &self.memory {
-            Hierarchy::V1(p) => p.join("memory.max_usage_in_bytes"),
-            Hierarchy::V2(p) => p.join("memory.peak"),
+    /// Memory the processes use now, bytes: anonymous memory and shared memory, not the page
+    /// cache (which holds, among others, what was written to the disk-backed `/tmp`).
+    pub fn memory_in_use(&self) -> Option<u64> {
+        let (f, keys): (PathBuf, &[&str]) = match &self.memory {
+            Hierarchy::V1(p) => (p.join("memory.stat"), &["total_rss", "total_shmem"]),
+            Hierarchy::V2(p) => (p.join("memory.stat"), &["anon", "shmem"]),
         };
-        fs::read_to_string(f).ok()?.trim().parse().ok()
+        let stat = fs::read_to_string(f).ok()?;
+        Some(
+            stat.lines()
+                .filter_map(|l| l.split_once(' '))
+                .filter(|(k, _)| keys.contains(k))
+                .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+                .sum(),
+        )
     }
 
     /// How many processes the kernel killed for running out of memory.
@@ -445,13 +453,21 @@ mod tests {
             "7235 100000"
         );
         assert_eq!(cg.procs_files(), vec![env.join("cgroup.procs")]);
-        fs::write(env.join("memory.peak"), "52428800\n").expect("write");
+        fs::write(
+            env.join("memory.stat"),
+            "anon 41943040\nfile 900000000\nshmem 10485760\n",
+        )
+        .expect("write");
         fs::write(
             env.join("memory.events"),
             "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
         )
         .expect("write");
-        assert_eq!(cg.peak_memory(), Some(52_428_800));
+        assert_eq!(
+            cg.memory_in_use(),
+            Some(52_428_800),
+            "page cache is not counted"
+        );
         assert_eq!(cg.oom_kills(), 1);
     }
 

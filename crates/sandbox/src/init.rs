@@ -256,12 +256,12 @@ fn build_root(spec: &SandboxSpec) -> Step<()> {
     // The private /tmp.
     let tmp = root.join("tmp");
     mkdir(&tmp)?;
-    match &spec.tmp_device {
-        Some(device) => mount(
-            Some(device),
+    match &spec.tmp_source {
+        Some(source) => mount(
+            Some(source),
             &tmp,
-            Some("ext4"),
-            libc::MS_NOSUID | libc::MS_NODEV,
+            None,
+            libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV,
             None,
         )?,
         None => mount(

@@ -15,6 +15,7 @@ pub mod net;
 pub mod process;
 pub mod seccomp;
 pub mod spec;
+pub mod storage;
 mod sys;
 
 use std::io::{BufRead, BufReader};

@@ -26,8 +26,9 @@ pub struct SandboxSpec {
     pub etc: Vec<(String, String)>,
     /// Size of the private `/tmp`, MB.
     pub tmp_size_mb: u32,
-    /// A prepared block device (loop) holding an ext4 file system for `/tmp`; a tmpfs when absent.
-    pub tmp_device: Option<PathBuf>,
+    /// A prepared, mounted scratch file system to bind at `/tmp`; a tmpfs (charged to memory)
+    /// when absent.
+    pub tmp_source: Option<PathBuf>,
     /// `cgroup.procs` files the helper joins before entering its namespaces.
     pub cgroup_procs: Vec<PathBuf>,
     /// Host name inside the sandbox.

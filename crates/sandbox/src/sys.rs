@@ -261,3 +261,51 @@ pub(crate) fn dup_high(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
     // SAFETY: `new` is a fresh descriptor that nothing else owns.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new) })
 }
+
+/// `struct loop_info64` of `<linux/loop.h>`.
+#[repr(C)]
+struct LoopInfo64 {
+    lo_device: u64,
+    lo_inode: u64,
+    lo_rdevice: u64,
+    lo_offset: u64,
+    lo_sizelimit: u64,
+    lo_number: u32,
+    lo_encrypt_type: u32,
+    lo_encrypt_key_size: u32,
+    lo_flags: u32,
+    lo_file_name: [u8; 64],
+    lo_crypt_name: [u8; 64],
+    lo_encrypt_key: [u8; 32],
+    lo_init: [u64; 2],
+}
+
+const LOOP_SET_FD: libc::c_ulong = 0x4C00;
+const LOOP_CLR_FD: libc::c_ulong = 0x4C01;
+const LOOP_SET_STATUS64: libc::c_ulong = 0x4C04;
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+
+/// `LOOP_CTL_GET_FREE` on /dev/loop-control: the number of a free loop device.
+pub(crate) fn loop_get_free(control: RawFd) -> io::Result<u32> {
+    // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number or -1.
+    let n = check(unsafe { libc::ioctl(control, LOOP_CTL_GET_FREE) })?;
+    u32::try_from(n).map_err(|_| io::Error::other("negative loop number"))
+}
+
+/// Attaches `file` to the loop device `dev` and marks it to detach itself when it is no longer
+/// used (after the last unmount).
+pub(crate) fn loop_attach(dev: RawFd, file: RawFd) -> io::Result<()> {
+    // SAFETY: LOOP_SET_FD takes the backing file's descriptor as its integer argument.
+    check(unsafe { libc::ioctl(dev, LOOP_SET_FD, file) })?;
+    // SAFETY: LoopInfo64 is plain old data; all-zero is a valid value.
+    let mut info: LoopInfo64 = unsafe { std::mem::zeroed() };
+    info.lo_flags = LO_FLAGS_AUTOCLEAR;
+    // SAFETY: info is a valid loop_info64 that outlives the call.
+    if let Err(e) = check(unsafe { libc::ioctl(dev, LOOP_SET_STATUS64, &info) }) {
+        // SAFETY: LOOP_CLR_FD takes no argument; it undoes the attachment made above.
+        unsafe { libc::ioctl(dev, LOOP_CLR_FD, 0) };
+        return Err(e);
+    }
+    Ok(())
+}

@@ -48,6 +48,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.access_key_id = args.access_key_id;
         config.secret_access_key = args.secret_access_key;
     }
+    config.validate()?;
+    nimbus_server::prepare_process(&config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

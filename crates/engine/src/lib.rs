@@ -484,7 +484,12 @@ impl Engine {
             request_id: id,
             duration,
             memory_mb: f.memory_mb,
-            max_memory_mb: env.max_memory_mb(),
+            // AWS compat: an environment killed for its memory used all of it.
+            max_memory_mb: if env.oom_killed() {
+                u64::from(f.memory_mb)
+            } else {
+                env.max_memory_mb()
+            },
             init: env.init_duration.take(),
             status: status.as_ref().map(|(s, t)| (*s, t.as_deref())),
         };
@@ -582,6 +587,12 @@ fn exit_message(request_id: &str, how: &str) -> String {
     } else {
         format!("RequestId: {request_id} Error: Runtime exited with error: {how}")
     }
+}
+
+/// Prepares the server process for the sandbox launcher: a private mount namespace, so that
+/// what it mounts for environments is gone with it. Call before any thread is started.
+pub fn prepare_sandbox_process() -> std::io::Result<()> {
+    nimbus_sandbox::private_mount_namespace()
 }
 
 /// The `sandbox-init` helper's entry point (our binary re-executed by the sandbox launcher).

@@ -33,6 +33,8 @@ const SCRATCH_READY: usize = 2;
 /// Scratch file systems for `/tmp`, made ahead of need so that a cold start only binds one.
 struct ScratchPool {
     dir: PathBuf,
+    /// One refill at a time, so the pool never grows past its size.
+    refilling: std::sync::atomic::AtomicBool,
     ready: std::sync::Mutex<std::collections::HashMap<u32, Vec<Scratch>>>,
 }
 
@@ -55,18 +57,24 @@ impl ScratchPool {
     }
 
     fn refill(self: &Arc<Self>, size_mb: u32) {
+        if self.refilling.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let pool = Arc::clone(self);
-        std::thread::spawn(move || loop {
-            if pool.lock().get(&size_mb).map_or(0, Vec::len) >= SCRATCH_READY {
-                return;
-            }
-            match Scratch::create(&pool.dir, size_mb) {
-                Ok(s) => pool.lock().entry(size_mb).or_default().push(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not prepare ephemeral storage");
-                    return;
+        std::thread::spawn(move || {
+            loop {
+                if pool.lock().get(&size_mb).map_or(0, Vec::len) >= SCRATCH_READY {
+                    break;
+                }
+                match Scratch::create(&pool.dir, size_mb) {
+                    Ok(s) => pool.lock().entry(size_mb).or_default().push(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not prepare ephemeral storage");
+                        break;
+                    }
                 }
             }
+            pool.refilling.store(false, Ordering::SeqCst);
         });
     }
 }
@@ -84,6 +92,8 @@ pub struct SandboxLauncher {
 
 struct SandboxProcess {
     init_pid: u32,
+    /// OOM kills counted when the sandbox ended (its cgroup is removed right after).
+    oom_at_exit: Arc<AtomicU64>,
     /// Most memory seen in use, bytes (sampled whenever it is asked for).
     peak: AtomicU64,
     cgroup: Arc<Cgroup>,
@@ -97,6 +107,8 @@ impl Process for SandboxProcess {
     }
 
     fn kill(&self) {
+        // Dying takes CPU too: a throttled sandbox of a thousand processes would take minutes.
+        self.cgroup.unlimit_cpu();
         if let Err(e) = nimbus_sandbox::kill_sandbox(self.init_pid) {
             tracing::warn!(pid = self.init_pid, error = %e, "could not end a sandbox");
         }
@@ -108,7 +120,7 @@ impl Process for SandboxProcess {
     }
 
     fn oom_killed(&self) -> bool {
-        self.cgroup.oom_kills() > 0
+        self.cgroup.oom_kills() > 0 || self.oom_at_exit.load(Ordering::SeqCst) > 0
     }
 
     fn init_done(&self) {
@@ -164,7 +176,15 @@ impl SandboxLauncher {
     /// Prepares cgroups (ending what an earlier run left), checks the seccomp policy, and finds
     /// the host's runtime files. `helper` is our own binary; `state_dir` a directory of ours.
     pub fn new(helper: PathBuf, state_dir: &Path) -> Result<Self, SandboxError> {
-        let cgroups = nimbus_sandbox::cgroup::detect()?;
+        // Environments of this server live under a cgroup named after its state directory, so
+        // that servers of other data directories on the machine are never touched.
+        let scope = {
+            use sha2::Digest;
+            let canonical = std::fs::canonicalize(state_dir.parent().unwrap_or(state_dir))
+                .unwrap_or_else(|_| state_dir.to_path_buf());
+            hex::encode(&sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes())[..8])
+        };
+        let cgroups = nimbus_sandbox::cgroup::detect()?.scoped(&scope);
         cgroups.prepare()?;
         for stale in cgroups.leftovers() {
             stale.kill_all();
@@ -187,6 +207,7 @@ impl SandboxLauncher {
         Scratch::clean(&scratch_dir);
         let scratch = Arc::new(ScratchPool {
             dir: scratch_dir,
+            refilling: std::sync::atomic::AtomicBool::new(false),
             ready: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         // The default size, ready before the first cold start.
@@ -198,7 +219,8 @@ impl SandboxLauncher {
             cgroups,
             binds,
             symlinks,
-            next_uid: AtomicU32::new(0),
+            // A random start, so that servers sharing the machine rarely share a uid.
+            next_uid: AtomicU32::new(rand::random::<u32>() % UID_COUNT),
         })
     }
 
@@ -294,8 +316,11 @@ impl Launcher for SandboxLauncher {
             };
             let (tx, rx) = watch::channel(None);
             let cg = Arc::clone(&cgroup);
+            let oom_at_exit = Arc::new(AtomicU64::new(0));
+            let oom = Arc::clone(&oom_at_exit);
             tokio::spawn(async move {
                 let status = child.wait().await;
+                oom.store(cg.oom_kills(), Ordering::SeqCst);
                 let _ = tx.send(Some(describe_exit(status)));
                 // The pid namespace is gone with its init; the cgroup empties a moment later.
                 for _ in 0..200 {
@@ -313,6 +338,7 @@ impl Launcher for SandboxLauncher {
                 output: out_r,
                 process: Box::new(SandboxProcess {
                     init_pid,
+                    oom_at_exit,
                     peak: AtomicU64::new(0),
                     cgroup: Arc::clone(&cgroup),
                     _scratch: scratch,

@@ -168,6 +168,20 @@ fn dir(h: &Hierarchy) -> &Path {
 }
 
 impl CgroupSetup {
+    /// The same hierarchies, one level down at `name`: each server (data directory) keeps its
+    /// environments apart from every other server's on the machine.
+    pub fn scoped(self, name: &str) -> Self {
+        let down = |h: Hierarchy| match h {
+            Hierarchy::V1(p) => Hierarchy::V1(p.join(name)),
+            Hierarchy::V2(p) => Hierarchy::V2(p.join(name)),
+        };
+        Self {
+            memory: down(self.memory),
+            cpu: down(self.cpu),
+            pids: down(self.pids),
+        }
+    }
+
     /// The environment cgroups left by an earlier run of the server (found under `nimbus/`).
     pub fn leftovers(&self) -> Vec<Cgroup> {
         let mut ids: Vec<String> = Vec::new();
@@ -212,10 +226,13 @@ impl CgroupSetup {
             }
         }
         for (p, ctrl) in v2_ctrls {
-            // The parent of `nimbus/` must delegate the controller to it, and `nimbus/` to its
-            // children. Where the parent holds processes the kernel refuses; the error says so.
-            if let Some(parent) = p.parent() {
-                let _ = fs::write(parent.join("cgroup.subtree_control"), format!("+{ctrl}"));
+            // Each ancestor up to ours must delegate the controller to the next, and the
+            // environments' parent to them. Where an ancestor holds processes the kernel
+            // refuses; the error on the last level says so.
+            let mut chain: Vec<&Path> = p.ancestors().take(3).collect();
+            chain.reverse();
+            for dir in &chain[..chain.len() - 1] {
+                let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{ctrl}"));
             }
             write(&p.join("cgroup.subtree_control"), &format!("+{ctrl}"))?;
         }
@@ -294,6 +311,14 @@ impl Cgroup {
             }
             Hierarchy::V2(p) => write(&p.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}")),
         }
+    }
+
+    /// Lifts the CPU limit (before ending it: dying processes need CPU to exit quickly).
+    pub fn unlimit_cpu(&self) {
+        let _ = match &self.cpu {
+            Hierarchy::V1(p) => fs::write(p.join("cpu.cfs_quota_us"), "-1"),
+            Hierarchy::V2(p) => fs::write(p.join("cpu.max"), format!("max {CPU_PERIOD_US}")),
+        };
     }
 
     /// Memory the processes use now, bytes: anonymous memory and shared memory, not the page

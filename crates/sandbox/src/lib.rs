@@ -73,6 +73,20 @@ pub fn read_init_pid(status: std::io::PipeReader) -> Result<u32, SandboxError> {
     }))
 }
 
+/// Gives the calling process a private mount namespace (with private propagation), so that
+/// the mounts it makes for sandboxes (scratch file systems) vanish with it, even on SIGKILL.
+/// Must be called while the process is single-threaded.
+pub fn private_mount_namespace() -> std::io::Result<()> {
+    sys::unshare(libc::CLONE_NEWNS)?;
+    sys::mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+    )
+}
+
 /// Ends a sandbox: SIGKILL to its PID 1 ends every process in its pid namespace.
 pub fn kill_sandbox(init_pid: u32) -> std::io::Result<()> {
     let pid = i32::try_from(init_pid)

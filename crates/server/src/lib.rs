@@ -278,6 +278,19 @@ async fn recover(app: &Arc<App>) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Before the async runtime starts (single-threaded): what `config`'s launcher needs of the
+/// process itself. The sandbox launcher wants a private mount namespace.
+pub fn prepare_process(config: &Config) -> Result<(), ServerError> {
+    match config.launcher {
+        config::LauncherKind::Sandbox => nimbus_engine::prepare_sandbox_process().map_err(|e| {
+            ServerError::Sandbox(format!(
+                "private mount namespace: {e} (the sandbox launcher needs root; set launcher = \"process\" to run without isolation)"
+            ))
+        }),
+        config::LauncherKind::Process => Ok(()),
+    }
+}
+
 /// Entry point of `nimbus sandbox-init` (the helper the sandbox launcher executes).
 pub fn sandbox_init(spec_json: &str) -> ! {
     nimbus_engine::sandbox_init(spec_json)

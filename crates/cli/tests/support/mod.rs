@@ -68,6 +68,11 @@ impl NimbusProcess {
         }
     }
 
+    /// The server's host pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -90,7 +95,19 @@ impl NimbusProcess {
 }
 
 impl Drop for NimbusProcess {
+    /// SIGTERM, as an operator would stop it (its environments end with it), then SIGKILL if it
+    /// has not stopped within 10 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.kill9();
     }
 }

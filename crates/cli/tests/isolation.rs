@@ -1,0 +1,607 @@
+//! Every execution environment in its own Linux sandbox: one test per escape a hostile function
+//! might try, run end to end against the real binary with the default (sandbox) launcher.
+//! These need root, as CI has; without it the server refuses to start and they fail loudly.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use support::{zip_of, NimbusProcess, ROLE};
+
+const HOSTILE: &str = r#"
+import ctypes, errno, json, os, socket, subprocess, sys, time
+
+def attempt(fn):
+    try:
+        r = fn()
+        return "ok" if r is None else "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    except Exception as e:
+        return type(e).__name__
+
+def read(path):
+    with open(path, "rb") as f:
+        f.read(1)
+
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+
+def connect(host, port):
+    s = socket.create_connection((host, port), timeout=1)
+    s.close()
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+def sys_errno(ret):
+    if ret == 0:
+        return "ok"
+    return errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+
+def clone_newuser():
+    pid = libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)
+    if pid == 0:
+        os._exit(0)
+    if pid > 0:
+        os.waitpid(pid, 0)
+        return "ok"
+    return errno.errorcode.get(ctypes.get_errno(), "?")
+
+def handler(event, context):
+    act = event.get("act")
+    if act == "read":
+        return {p: attempt(lambda p=p: read(p)) for p in event["paths"]}
+    if act == "write":
+        return {p: attempt(lambda p=p: write(p)) for p in event["paths"]}
+    if act == "procs":
+        pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+        return {"pids": pids, "uid": os.getuid(), "euid": os.geteuid()}
+    if act == "connect":
+        return {f"{h}:{p}": attempt(lambda h=h, p=p: connect(h, p)) for h, p in event["targets"]}
+    if act == "privileged":
+        os.makedirs("/tmp/m", exist_ok=True)
+        return {
+            "mount": sys_errno(libc.mount(b"tmpfs", b"/tmp/m", b"tmpfs", 0, None)),
+            "umount": sys_errno(libc.umount2(b"/var/task", 2)),
+            "unshare_user": sys_errno(libc.unshare(0x10000000)),
+            "unshare_mount": sys_errno(libc.unshare(0x00020000)),
+            "clone_newuser": clone_newuser(),
+            "ptrace_attach_init": sys_errno(libc.ptrace(16, 1, None, None)),
+            "init_module": sys_errno(libc.syscall(175, None, 0, b"")),
+            "setuid_root": attempt(lambda: os.setuid(0)),
+            "setgid_root": attempt(lambda: os.setgid(0)),
+            "chroot": sys_errno(libc.chroot(b"/tmp")),
+            "mknod": sys_errno(libc.mknod(b"/tmp/dev", 0o20666, 0x0103)),
+            "caps": open("/proc/self/status").read().split("CapEff:")[1].split()[0],
+            "no_new_privs": open("/proc/self/status").read().split("NoNewPrivs:")[1].split()[0],
+        }
+    if act == "fork_many":
+        n = 0
+        err = None
+        while n < 5000:
+            try:
+                pid = os.fork()
+            except OSError as e:
+                err = errno.errorcode.get(e.errno)
+                break
+            if pid == 0:
+                time.sleep(600)
+                os._exit(0)
+            n += 1
+        return {"forked": n, "error": err}
+    if act == "fork_bomb":
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+    if act == "eat_memory":
+        hog = []
+        while True:
+            hog.append(bytearray(8 << 20))
+    if act == "fill_tmp":
+        st = os.statvfs("/tmp")
+        written = 0
+        try:
+            with open("/tmp/fill", "wb") as f:
+                chunk = b"\xab" * (1 << 20)
+                while written < (event["mb"] << 20):
+                    f.write(chunk)
+                    written += len(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            result = "ok"
+        except OSError as e:
+            result = errno.errorcode.get(e.errno)
+        os.remove("/tmp/fill")
+        return {"result": result, "written_mb": written >> 20, "size_mb": st.f_blocks * st.f_frsize >> 20}
+    if act == "linger":
+        subprocess.Popen(["/usr/bin/sleep", event["marker"]])
+        time.sleep(30)
+    if act == "tmp_private":
+        me = context.aws_request_id
+        open("/tmp/" + me, "w").write(me)
+        time.sleep(1)
+        return sorted(os.listdir("/tmp"))
+    return {"hello": True, "pid": os.getpid()}
+"#;
+
+fn deploy(server: &NimbusProcess, name: &str, extra: Value) -> Value {
+    let mut body = json!({
+        "FunctionName": name, "Runtime": "python3.12", "Role": ROLE, "Handler": "app.handler",
+        "Timeout": 10,
+        "Code": { "ZipFile": base64::engine::general_purpose::STANDARD.encode(zip_of(&[("app.py", HOSTILE.as_bytes())])) },
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    let (status, created) = server
+        .call("POST", "/2015-03-31/functions", Some(&body))
+        .expect("create");
+    assert_eq!(status, 201, "{created}");
+    wait_active(server, name)
+}
+
+fn wait_active(server: &NimbusProcess, name: &str) -> Value {
+    for _ in 0..500 {
+        let (_, c) = server
+            .call(
+                "GET",
+                &format!("/2015-03-31/functions/{name}/configuration"),
+                None,
+            )
+            .expect("get");
+        if c["State"] == "Active" && c["LastUpdateStatus"] == "Successful" {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{name} never became Active");
+}
+
+fn invoke(server: &NimbusProcess, name: &str, event: Value) -> Value {
+    let (status, body) = server
+        .call(
+            "POST",
+            &format!("/2015-03-31/functions/{name}/invocations"),
+            Some(&event),
+        )
+        .expect("invoke");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn start() -> (tempfile::TempDir, NimbusProcess) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    (dir, server)
+}
+
+fn denied(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| s != "ok")
+}
+
+#[test]
+fn cannot_read_host_secrets_data_or_other_code() {
+    let (_dir, server) = start();
+    let other = deploy(&server, "other", json!({}));
+    deploy(&server, "snoop", json!({}));
+    let sha = base64::engine::general_purpose::STANDARD
+        .decode(other["CodeSha256"].as_str().expect("sha"))
+        .expect("b64");
+    let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+    let data = server.data_dir.display().to_string();
+    let paths = [
+        "/etc/shadow".to_string(),
+        format!("{data}/credentials"),
+        format!("{data}/nimbus.db"),
+        format!("{data}/code/pkgs/{hex}/app.py"),
+        format!("{data}/code/zips/{hex}.zip"),
+        "/root/.bashrc".to_string(),
+        "/var/task/app.py".to_string(),
+        "/etc/passwd".to_string(),
+    ];
+    let r = invoke(&server, "snoop", json!({ "act": "read", "paths": paths }));
+    for p in &paths[..6] {
+        assert!(denied(&r[p]), "{p} was readable: {r}");
+    }
+    assert_eq!(r["/var/task/app.py"], "ok", "its own code is readable: {r}");
+    assert_eq!(r["/etc/passwd"], "ok", "the generated /etc is there: {r}");
+}
+
+#[test]
+fn cannot_write_code_or_anything_outside_tmp() {
+    let (_dir, server) = start();
+    deploy(&server, "scribble", json!({}));
+    let paths = [
+        "/var/task/app.py",
+        "/var/task/new.py",
+        "/etc/passwd",
+        "/usr/bin/evil",
+        "/opt/evil",
+        "/evil",
+        "/var/runtime/bootstrap.py",
+        "/tmp/fine",
+    ];
+    let r = invoke(
+        &server,
+        "scribble",
+        json!({ "act": "write", "paths": paths }),
+    );
+    for p in &paths[..7] {
+        assert!(denied(&r[p]), "{p} was writable: {r}");
+    }
+    assert_eq!(r["/tmp/fine"], "ok", "{r}");
+}
+
+#[test]
+fn cannot_see_host_processes_and_runs_unprivileged() {
+    let (_dir, server) = start();
+    deploy(&server, "peek", json!({}));
+    let r = invoke(&server, "peek", json!({ "act": "procs" }));
+    let pids: Vec<u64> = r["pids"]
+        .as_array()
+        .expect("pids")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert!(
+        pids.len() <= 3,
+        "only the sandbox's own processes: {pids:?}"
+    );
+    assert!(pids.contains(&1));
+    assert!(!pids.contains(&u64::from(server.pid())) || server.pid() <= 3);
+    let uid = r["uid"].as_u64().expect("uid");
+    assert!(uid >= 100_000, "not root: {uid}");
+    assert_eq!(r["uid"], r["euid"]);
+}
+
+#[test]
+fn cannot_reach_the_api_or_any_host_port() {
+    let (_dir, server) = start();
+    deploy(&server, "net", json!({}));
+    let host_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host_port = host_listener.local_addr().expect("addr").port();
+    let targets = [
+        ("127.0.0.1", server.addr.port()),
+        ("127.0.0.1", host_port),
+        ("127.0.0.1", 9001),
+    ];
+    let r = invoke(
+        &server,
+        "net",
+        json!({ "act": "connect", "targets": targets }),
+    );
+    assert!(
+        denied(&r[format!("127.0.0.1:{}", server.addr.port())]),
+        "reached the Nimbus API: {r}"
+    );
+    assert!(
+        denied(&r[format!("127.0.0.1:{host_port}")]),
+        "reached a host port: {r}"
+    );
+    assert_eq!(
+        r["127.0.0.1:9001"], "ok",
+        "the Runtime API is reachable: {r}"
+    );
+}
+
+#[test]
+fn cannot_mount_unshare_ptrace_load_modules_or_change_uid() {
+    let (_dir, server) = start();
+    deploy(&server, "root", json!({}));
+    let r = invoke(&server, "root", json!({ "act": "privileged" }));
+    for key in [
+        "mount",
+        "umount",
+        "unshare_user",
+        "unshare_mount",
+        "clone_newuser",
+        "ptrace_attach_init",
+        "init_module",
+        "setuid_root",
+        "setgid_root",
+        "chroot",
+        "mknod",
+    ] {
+        assert!(denied(&r[key]), "{key} succeeded: {r}");
+    }
+    assert_eq!(r["caps"], "0000000000000000", "no capabilities: {r}");
+    assert_eq!(r["no_new_privs"], "1", "{r}");
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn fork_bombs_hit_the_pids_limit_and_the_server_stays_responsive() {
+    let (_dir, server) = start();
+    // Enough memory that processes, not memory, run out first.
+    deploy(
+        &server,
+        "forks",
+        json!({ "Timeout": 20, "MemorySize": 3008 }),
+    );
+    let r = invoke(&server, "forks", json!({ "act": "fork_many" }));
+    eprintln!("fork_many: {r}");
+    let forked = r["forked"].as_u64().expect("forked");
+    assert!(forked < 1024, "the pids limit holds: {r}");
+    assert_eq!(r["error"], "EAGAIN", "{r}");
+
+    deploy(&server, "bomb", json!({ "Timeout": 3 }));
+    deploy(&server, "calm", json!({}));
+    let addr = server.addr;
+    let bomb = std::thread::spawn(move || {
+        support::call(
+            addr,
+            "POST",
+            "/2015-03-31/functions/bomb/invocations",
+            Some(&json!({ "act": "fork_bomb" })),
+        )
+        .expect("invoke")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    assert_eq!(
+        invoke(&server, "calm", json!({}))["hello"],
+        true,
+        "other functions still run"
+    );
+    eprintln!("an invocation during the fork bomb took {:?}", t.elapsed());
+    let (status, body) = bomb.join().expect("bomb thread");
+    assert_eq!(status, 200);
+    assert_eq!(body["errorType"], "Sandbox.Timedout", "{body}");
+    // Everything ends with its environments.
+    for f in ["forks", "bomb", "calm"] {
+        assert_eq!(
+            server
+                .call("DELETE", &format!("/2015-03-31/functions/{f}"), None)
+                .expect("delete")
+                .0,
+            204
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host_footprint(&server).3 != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        host_footprint(&server).3,
+        0,
+        "sandbox processes left: {:?}",
+        host_footprint(&server)
+    );
+}
+
+#[test]
+fn memory_exhaustion_is_killed_at_memory_size_and_reported() {
+    let (_dir, server) = start();
+    deploy(&server, "hog", json!({ "MemorySize": 128, "Timeout": 20 }));
+    let (status, body) = server
+        .call(
+            "POST",
+            "/2015-03-31/functions/hog/invocations",
+            Some(&json!({ "act": "eat_memory" })),
+        )
+        .expect("invoke");
+    assert_eq!(status, 200);
+    assert_eq!(body["errorType"], "Runtime.OutOfMemory", "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .expect("msg")
+            .ends_with("Error: Runtime exited with error: signal: killed"),
+        "{body}"
+    );
+    // The next invocation gets a fresh environment and works.
+    assert_eq!(invoke(&server, "hog", json!({}))["hello"], true);
+}
+
+#[test]
+fn tmp_is_limited_by_ephemeral_storage_and_not_charged_as_memory() {
+    let (_dir, server) = start();
+    deploy(
+        &server,
+        "disk",
+        json!({ "MemorySize": 128, "EphemeralStorage": { "Size": 512 }, "Timeout": 120 }),
+    );
+    let r = invoke(&server, "disk", json!({ "act": "fill_tmp", "mb": 700 }));
+    assert_eq!(r["result"], "ENOSPC", "{r}");
+    let size = r["size_mb"].as_u64().expect("size");
+    assert!(
+        (480..=512).contains(&size),
+        "/tmp is EphemeralStorage-sized: {r}"
+    );
+    let written = r["written_mb"].as_u64().expect("written");
+    assert!(
+        written > 300,
+        "far more than MemorySize was written without an OOM kill: {r}"
+    );
+}
+
+#[test]
+fn nothing_outlives_a_timeout() {
+    let (_dir, server) = start();
+    deploy(&server, "linger", json!({ "Timeout": 1 }));
+    let marker = format!("{}", 1_000_000 + std::process::id());
+    let (_, body) = server
+        .call(
+            "POST",
+            "/2015-03-31/functions/linger/invocations",
+            Some(&json!({ "act": "linger", "marker": marker })),
+        )
+        .expect("invoke");
+    assert_eq!(body["errorType"], "Sandbox.Timedout", "{body}");
+    let lingering = || {
+        std::fs::read_dir("/proc")
+            .expect("proc")
+            .flatten()
+            .any(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&marker))
+                    .unwrap_or(false)
+            })
+    };
+    wait_for("the background process to end", || !lingering());
+}
+
+#[test]
+fn tmp_is_private_to_each_environment() {
+    let (_dir, server) = start();
+    deploy(&server, "private", json!({}));
+    let addr = server.addr;
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                support::call(
+                    addr,
+                    "POST",
+                    "/2015-03-31/functions/private/invocations",
+                    Some(&json!({ "act": "tmp_private" })),
+                )
+                .expect("invoke")
+                .1
+            })
+        })
+        .collect();
+    for c in calls {
+        let listing = c.join().expect("thread");
+        assert_eq!(
+            listing.as_array().map(Vec::len),
+            Some(1),
+            "saw another environment's /tmp: {listing}"
+        );
+    }
+}
+
+/// What this server's sandboxes hold on the host: loop devices backed by files in its data
+/// directory, mounts in its mount namespace, environment cgroups under its scope, processes in
+/// those cgroups, and the server's own open descriptors (sockets, pipes, namespace handles).
+fn host_footprint(server: &NimbusProcess) -> (usize, usize, usize, usize, usize) {
+    let pid = server.pid();
+    let data = std::fs::canonicalize(&server.data_dir).expect("data dir");
+    let loops = std::fs::read_dir("/sys/block")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("loop/backing_file"))
+                        .is_ok_and(|b| b.starts_with(&*data.to_string_lossy()))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .map(|m| m.lines().count())
+        .unwrap_or(0);
+    let scope: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(data.as_os_str().as_encoded_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let mut cgroups = 0;
+    let mut procs = 0;
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    for ctrl in ["memory", "cpu", "pids"] {
+        let path = own
+            .lines()
+            .find_map(|l| {
+                let mut p = l.splitn(3, ':');
+                let (_, c, path) = (p.next()?, p.next()?, p.next()?);
+                c.split(',').any(|x| x == ctrl).then(|| path.to_string())
+            })
+            .unwrap_or_default();
+        let base = Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(path.trim_start_matches('/'))
+            .join("nimbus")
+            .join(&scope);
+        for env in std::fs::read_dir(&base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+        {
+            cgroups += 1;
+            procs += std::fs::read_to_string(env.path().join("cgroup.procs"))
+                .map(|p| p.lines().count())
+                .unwrap_or(0);
+        }
+    }
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (loops, mounts, cgroups, procs, fds)
+}
+
+#[test]
+fn two_hundred_cold_starts_leave_nothing_behind() {
+    let (_dir, server) = start();
+    deploy(&server, "churn", json!({}));
+    // One cold start first, so that the pool of prepared /tmp file systems is at its size.
+    let first = invoke(&server, "churn", json!({}));
+    assert_eq!(first["hello"], true, "{first}");
+    assert_eq!(
+        server
+            .call("DELETE", "/2015-03-31/functions/churn", None)
+            .expect("delete")
+            .0,
+        204
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let before = host_footprint(&server);
+    deploy(&server, "churn", json!({}));
+    let mut pids = BTreeSet::new();
+    for i in 0..200 {
+        // A configuration change makes the next invocation a cold start in a new sandbox.
+        let (status, _) = server
+            .call(
+                "PUT",
+                "/2015-03-31/functions/churn/configuration",
+                Some(&json!({ "Description": format!("round {i}") })),
+            )
+            .expect("update");
+        assert_eq!(status, 200);
+        wait_active(&server, "churn");
+        let r = invoke(&server, "churn", json!({}));
+        assert_eq!(r["hello"], true, "round {i}: {r}");
+        pids.insert(r["pid"].to_string());
+    }
+    assert_eq!(
+        server
+            .call("DELETE", "/2015-03-31/functions/churn", None)
+            .expect("delete")
+            .0,
+        204
+    );
+    // Descriptors may be fewer (idle client connections close); never more.
+    let settled = |a: &(usize, usize, usize, usize, usize)| {
+        (a.0, a.1, a.2, a.3) == (before.0, before.1, before.2, before.3) && a.4 <= before.4
+    };
+    let mut after = host_footprint(&server);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !settled(&after) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        after = host_footprint(&server);
+    }
+    assert!(
+        settled(&after),
+        "(loop devices, mounts, environment cgroups, sandbox processes, server descriptors) before {before:?} and after {after:?} 200 cold starts"
+    );
+    assert_eq!(
+        pids.len(),
+        1,
+        "every cold start is a fresh pid namespace: the runtime is always pid 2"
+    );
+}

@@ -45,10 +45,15 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(data: &Path) -> Self {
+    fn start(data: &Path, launcher: &str) -> Self {
         let c = creds();
+        std::fs::create_dir_all(data).expect("data dir");
+        let config = data.join("nimbus.toml");
+        std::fs::write(&config, format!("launcher = \"{launcher}\"\n")).expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
             .arg(data)
             .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
             .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key)
@@ -100,7 +105,7 @@ impl Server {
     fn create(&self, name: &str, runtime: &str, handler: &str, zip: &[u8]) {
         let body = json!({
             "FunctionName": name, "Runtime": runtime, "Role": "arn:aws:iam::000000000000:role/bench",
-            "Handler": handler, "Timeout": 30,
+            "Handler": handler, "Timeout": 30, "MemorySize": 1769,
             "Code": { "ZipFile": base64::engine::general_purpose::STANDARD.encode(zip) },
         });
         let (status, resp) = self.call(
@@ -295,7 +300,6 @@ const PY_APP: &str = "def handler(event, context):\n    return {'hello': event.g
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&dir.path().join("data"));
     let py_zip = zip(&[("app.py", PY_APP.as_bytes(), 0o644)]);
     let rust_bin = std::fs::read(rust_fixture()).expect("fixture");
     let rust_zip = zip(&[("bootstrap", &rust_bin, 0o755)]);
@@ -328,66 +332,89 @@ fn main() {
     });
     let mut exec_start = process_start(|| Command::new("/bin/true"));
 
-    println!("Nimbus invoke benchmark (process launcher, {COLD} cold starts, {WARM} warm invokes, {CLIENTS} clients for {THROUGHPUT_FOR:?})");
-    println!("{:-<118}", "");
-    for (label, runtime, handler, code) in [
-        (
-            "python3.12 hello (our bootstrap)",
-            "python3.12",
-            "app.handler",
-            &py_zip,
-        ),
-        (
-            "provided.al2023 hello (lambda_runtime)",
-            "provided.al2023",
-            "bootstrap",
-            &rust_zip,
-        ),
-    ] {
-        let prefix = runtime.replace('.', "-");
-        // Cold: a new function each time, so that no warm environment exists.
-        let mut cold: Vec<Duration> = (0..COLD)
-            .map(|i| {
-                let name = format!("{prefix}-cold-{i}");
-                server.create(&name, runtime, handler, code);
-                server.invoke(&name)
-            })
-            .collect();
-        let warm_name = format!("{prefix}-warm");
-        server.create(&warm_name, runtime, handler, code);
-        for _ in 0..20 {
-            server.invoke(&warm_name);
-        }
-        let mut warm: Vec<Duration> = (0..WARM).map(|_| server.invoke(&warm_name)).collect();
-        let tput = throughput(|| {
-            server.invoke(&warm_name);
-        });
-        println!("{label}");
-        println!("  cold start (client-observed)   {}", summary(&mut cold));
-        if runtime.starts_with("python") {
-            println!(
-                "    baseline: python3 start + import app, no Nimbus      {}",
-                summary(&mut py_start)
-            );
-        } else {
-            println!(
-                "    baseline: fork+exec+exit of /bin/true, no Nimbus     {}",
-                summary(&mut exec_start)
-            );
-        }
-        println!("  warm invoke (client-observed)  {}", summary(&mut warm));
-        if runtime.starts_with("python") {
-            println!(
+    let mut cold_p50: Vec<(String, &str, Duration)> = Vec::new();
+    for launcher in ["process", "sandbox"] {
+        let server = Server::start(&dir.path().join(format!("data-{launcher}")), launcher);
+        println!("Nimbus invoke benchmark ({launcher} launcher, {COLD} cold starts, {WARM} warm invokes, {CLIENTS} clients for {THROUGHPUT_FOR:?})");
+        println!("{:-<118}", "");
+        for (label, runtime, handler, code) in [
+            (
+                "python3.12 hello (our bootstrap)",
+                "python3.12",
+                "app.handler",
+                &py_zip,
+            ),
+            (
+                "provided.al2023 hello (lambda_runtime)",
+                "provided.al2023",
+                "bootstrap",
+                &rust_zip,
+            ),
+        ] {
+            let prefix = runtime.replace('.', "-");
+            // Cold: a new function each time, so that no warm environment exists.
+            let mut cold: Vec<Duration> = (0..COLD)
+                .map(|i| {
+                    let name = format!("{prefix}-cold-{i}");
+                    server.create(&name, runtime, handler, code);
+                    server.invoke(&name)
+                })
+                .collect();
+            let warm_name = format!("{prefix}-warm");
+            server.create(&warm_name, runtime, handler, code);
+            for _ in 0..20 {
+                server.invoke(&warm_name);
+            }
+            let mut warm: Vec<Duration> = (0..WARM).map(|_| server.invoke(&warm_name)).collect();
+            let tput = throughput(|| {
+                server.invoke(&warm_name);
+            });
+            println!("{label}");
+            println!("  cold start (client-observed)   {}", summary(&mut cold));
+            cold_p50.push((label.to_string(), launcher, pct(&mut cold, 0.5)));
+            if runtime.starts_with("python") {
+                println!(
+                    "    baseline: python3 start + import app, no Nimbus      {}",
+                    summary(&mut py_start)
+                );
+            } else {
+                println!(
+                    "    baseline: fork+exec+exit of /bin/true, no Nimbus     {}",
+                    summary(&mut exec_start)
+                );
+            }
+            println!("  warm invoke (client-observed)  {}", summary(&mut warm));
+            if runtime.starts_with("python") {
+                println!(
                 "    baseline: the handler called directly in a loop      p50 {:>10}  p99 {:>10}",
                 ms(py_direct_p50),
                 ms(py_direct_p99)
             );
+            }
+            println!(
+                "    baseline: bare loopback HTTP round trip              {}",
+                summary(&mut loop_lat)
+            );
+            println!("  warm throughput, {CLIENTS} clients    {tput:>10.0} invocations/s");
+            println!("    baseline: bare loopback HTTP, {CLIENTS} clients          {loop_tput:>10.0} requests/s");
         }
-        println!(
-            "    baseline: bare loopback HTTP round trip              {}",
-            summary(&mut loop_lat)
-        );
-        println!("  warm throughput, {CLIENTS} clients    {tput:>10.0} invocations/s");
-        println!("    baseline: bare loopback HTTP, {CLIENTS} clients          {loop_tput:>10.0} requests/s");
+        println!();
+    }
+    println!("Sandbox cost at cold start (p50, sandbox minus process launcher, same run):");
+    for (label, launcher, p50) in &cold_p50 {
+        if *launcher != "sandbox" {
+            continue;
+        }
+        if let Some((_, _, base)) = cold_p50
+            .iter()
+            .find(|(l, k, _)| l == label && *k == "process")
+        {
+            let added = p50.as_secs_f64() * 1000.0 - base.as_secs_f64() * 1000.0;
+            println!(
+                "  {label:<40} {added:>+8.3} ms  ({} vs {})",
+                ms(*p50),
+                ms(*base)
+            );
+        }
     }
 }

@@ -585,9 +585,10 @@ fn two_hundred_cold_starts_leave_nothing_behind() {
             .0,
         204
     );
-    // Descriptors may be fewer (idle client connections close); never more.
+    // Descriptors vary a little with pooled database and client connections, but a leak per
+    // environment would show as hundreds after 200 cold starts.
     let settled = |a: &(usize, usize, usize, usize, usize)| {
-        (a.0, a.1, a.2, a.3) == (before.0, before.1, before.2, before.3) && a.4 <= before.4
+        (a.0, a.1, a.2, a.3) == (before.0, before.1, before.2, before.3) && a.4 <= before.4 + 8
     };
     let mut after = host_footprint(&server);
     let deadline = Instant::now() + Duration::from_secs(15);

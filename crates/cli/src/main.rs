@@ -81,10 +81,8 @@ enum Command {
 fn main() -> std::process::ExitCode {
     // The sandbox launcher re-executes this binary as its single-threaded helper: dispatch
     // before anything else runs (and before any thread exists).
-    let mut args = std::env::args();
-    if args.nth(1).as_deref() == Some("sandbox-init") {
-        let spec = args.next().unwrap_or_default();
-        nimbus_server::sandbox_init(&spec);
+    if std::env::args().nth(1).as_deref() == Some("sandbox-init") {
+        nimbus_server::sandbox_init();
     }
     let cli = Cli::parse();
     let result = match cli.command {

@@ -606,3 +606,40 @@ fn two_hundred_cold_starts_leave_nothing_behind() {
         "every cold start is a fresh pid namespace: the runtime is always pid 2"
     );
 }
+
+#[test]
+fn function_secrets_are_on_no_command_line() {
+    let (_dir, server) = start();
+    let secret = format!("s3cr3t-{}", std::process::id());
+    deploy(
+        &server,
+        "secretive",
+        json!({ "Environment": { "Variables": { "API_TOKEN": secret } } }),
+    );
+    let addr = server.addr;
+    let call = std::thread::spawn(move || {
+        support::call(
+            addr,
+            "POST",
+            "/2015-03-31/functions/secretive/invocations",
+            Some(&json!({ "act": "tmp_private" })),
+        )
+        .expect("invoke")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let exposed: Vec<String> = std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&secret))
+                .unwrap_or(false)
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(call.join().expect("thread").0, 200);
+    assert!(
+        exposed.is_empty(),
+        "processes show the secret in their command line: {exposed:?}"
+    );
+}

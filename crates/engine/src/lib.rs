@@ -596,8 +596,8 @@ pub fn prepare_sandbox_process() -> std::io::Result<()> {
 }
 
 /// The `sandbox-init` helper's entry point (our binary re-executed by the sandbox launcher).
-pub fn sandbox_init(spec_json: &str) -> ! {
-    nimbus_sandbox::init::main(spec_json)
+pub fn sandbox_init() -> ! {
+    nimbus_sandbox::init::main()
 }
 
 /// The last 4 KB of an invocation's log, as `X-Amz-Log-Result` carries it (before base64).

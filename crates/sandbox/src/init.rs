@@ -2,7 +2,8 @@
 //! re-executed) to build one sandbox and start the runtime in it.
 //!
 //! Descriptors on entry: 0 is /dev/null, 1 and 2 the environment's output pipe, 3 the network
-//! namespace to join, 4 the status pipe (`pid <n>` once the sandbox's init exists).
+//! namespace to join, 4 the status pipe (`pid <n>` once the sandbox's init exists), 5 a pipe
+//! holding the JSON spec.
 //!
 //! Steps: join the cgroups, join the network namespace, unshare mount/pid/ipc/uts/cgroup
 //! namespaces, fork the sandbox's PID 1. PID 1 builds the root (tmpfs, read-only binds, generated
@@ -21,6 +22,7 @@ use crate::sys::{self, Forked};
 
 const NETNS_FD: i32 = 3;
 const STATUS_FD: i32 = 4;
+const SPEC_FD: i32 = 5;
 
 type Step<T> = Result<T, String>;
 
@@ -44,14 +46,20 @@ fn status_pipe() -> std::fs::File {
 }
 
 /// Entry point: never returns.
-pub fn main(spec_json: &str) -> ! {
+pub fn main() -> ! {
     let mut status = status_pipe();
     sys::close(STATUS_FD);
     let fail = |status: &mut std::fs::File, msg: String| -> ! {
         let _ = writeln!(status, "error {msg}");
         sys::exit_now(125)
     };
-    let spec: SandboxSpec = match serde_json::from_str(spec_json) {
+    let spec_json = std::fs::read(format!("/proc/self/fd/{SPEC_FD}"));
+    sys::close(SPEC_FD);
+    let spec_json = match spec_json {
+        Ok(s) => s,
+        Err(e) => fail(&mut status, format!("read spec: {e}")),
+    };
+    let spec: SandboxSpec = match serde_json::from_slice(&spec_json) {
         Ok(s) => s,
         Err(e) => fail(&mut status, format!("bad spec: {e}")),
     };

@@ -39,20 +39,39 @@ pub fn helper_command(
     status: &std::io::PipeWriter,
     output: std::io::PipeWriter,
 ) -> Result<(Command, PendingFds), SandboxError> {
-    let json = serde_json::to_string(spec).map_err(|e| SandboxError::Init(e.to_string()))?;
+    // The spec holds the function's environment variables, which may be secrets: it goes
+    // through a pipe, never the command line that every host user can read in /proc.
+    let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Init(e.to_string()))?;
+    let (spec_r, mut spec_w) = std::io::pipe().map_err(SandboxError::Spawn)?;
+    if json.len() >= 60 * 1024 {
+        return Err(SandboxError::Init(format!(
+            "spec of {} bytes is larger than a pipe holds",
+            json.len()
+        )));
+    }
+    std::io::Write::write_all(&mut spec_w, &json).map_err(SandboxError::Spawn)?;
+    drop(spec_w);
     let ns = sys::dup_high(netns.as_raw_fd()).map_err(SandboxError::Spawn)?;
     let st = sys::dup_high(status.as_raw_fd()).map_err(SandboxError::Spawn)?;
+    let sp = sys::dup_high(spec_r.as_raw_fd()).map_err(SandboxError::Spawn)?;
+    drop(spec_r);
     let mut cmd = Command::new(helper);
     cmd.arg("sandbox-init")
-        .arg(json)
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::from(
             output.try_clone().map_err(SandboxError::Spawn)?,
         ))
         .stderr(Stdio::from(output));
-    sys::place_fds(&mut cmd, vec![(ns.as_raw_fd(), 3), (st.as_raw_fd(), 4)]);
-    Ok((cmd, PendingFds(vec![ns, st])))
+    sys::place_fds(
+        &mut cmd,
+        vec![
+            (ns.as_raw_fd(), 3),
+            (st.as_raw_fd(), 4),
+            (sp.as_raw_fd(), 5),
+        ],
+    );
+    Ok((cmd, PendingFds(vec![ns, st, sp])))
 }
 
 /// Reads the helper's report: the host pid of the sandbox's PID 1, or why it failed.

@@ -292,8 +292,8 @@ pub fn prepare_process(config: &Config) -> Result<(), ServerError> {
 }
 
 /// Entry point of `nimbus sandbox-init` (the helper the sandbox launcher executes).
-pub fn sandbox_init(spec_json: &str) -> ! {
-    nimbus_engine::sandbox_init(spec_json)
+pub fn sandbox_init() -> ! {
+    nimbus_engine::sandbox_init()
 }
 
 /// Checks a data directory: the database's own integrity check, each stored record against its

@@ -12,6 +12,8 @@ const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.js")
 /// The interpreters, by absolute path (never a shell shim on PATH).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimesConfig {
+    /// The root the interpreters' paths are relative to (`/` for the host's own).
+    pub root: PathBuf,
     /// Serves `python3.*`.
     pub python: PathBuf,
     /// Serves `nodejs*`.
@@ -21,6 +23,7 @@ pub struct RuntimesConfig {
 impl Default for RuntimesConfig {
     fn default() -> Self {
         Self {
+            root: PathBuf::from("/"),
             python: PathBuf::from("/usr/bin/python3"),
             node: PathBuf::from("/usr/bin/node"),
         }
@@ -125,7 +128,7 @@ impl Runtimes {
             RuntimeKind::Provided => None,
         };
         if let Some(i) = &interpreter {
-            if !i.is_file() {
+            if !self.installed(i) {
                 return Err(unavailable(format!(
                     "its interpreter {} is not installed",
                     i.display()
@@ -139,18 +142,25 @@ impl Runtimes {
         })
     }
 
+    fn installed(&self, program: &Path) -> bool {
+        self.config
+            .root
+            .join(program.strip_prefix("/").unwrap_or(program))
+            .is_file()
+    }
+
     /// Each family with the program that serves it, for `nimbus runtimes`.
     pub fn describe(&self) -> Vec<(String, String, bool)> {
         vec![
             (
                 "python3.x".into(),
                 self.config.python.display().to_string(),
-                self.config.python.is_file(),
+                self.installed(&self.config.python),
             ),
             (
                 "nodejs*".into(),
                 self.config.node.display().to_string(),
-                self.config.node.is_file(),
+                self.installed(&self.config.node),
             ),
             (
                 "provided.al2, provided.al2023".into(),
@@ -176,6 +186,7 @@ mod tests {
         assert_eq!(RuntimeKind::of("java21"), None);
         let dir = tempfile::tempdir().expect("tempdir");
         let config = RuntimesConfig {
+            root: PathBuf::from("/"),
             python: PathBuf::from("/nonexistent/python3"),
             node: PathBuf::from("/nonexistent/node"),
         };

@@ -137,22 +137,22 @@ impl Drop for SandboxProcess {
     }
 }
 
-/// The host's runtime files, as read-only binds (or links, on merged-usr hosts).
-fn host_runtime_files() -> (Vec<Bind>, Vec<(PathBuf, PathBuf)>) {
+/// The runtime files under `root` (the host's `/`, or a prepared root file system), as
+/// read-only binds at the same places in the sandbox, or links where `root` has links (merged
+/// `/usr`).
+fn runtime_files(root: &Path) -> (Vec<Bind>, Vec<(PathBuf, PathBuf)>) {
     let mut binds = Vec::new();
     let mut links = Vec::new();
     for name in ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
-        let p = Path::new("/").join(name);
-        match std::fs::symlink_metadata(&p) {
+        let source = root.join(name);
+        let target = Path::new("/").join(name);
+        match std::fs::symlink_metadata(&source) {
             Ok(m) if m.file_type().is_symlink() => {
-                if let Ok(target) = std::fs::read_link(&p) {
-                    links.push((p, target));
+                if let Ok(to) = std::fs::read_link(&source) {
+                    links.push((target, to));
                 }
             }
-            Ok(m) if m.is_dir() => binds.push(Bind {
-                source: p.clone(),
-                target: p,
-            }),
+            Ok(m) if m.is_dir() => binds.push(Bind { source, target }),
             _ => {}
         }
     }
@@ -174,8 +174,13 @@ fn describe_exit(status: io::Result<std::process::ExitStatus>) -> String {
 
 impl SandboxLauncher {
     /// Prepares cgroups (ending what an earlier run left), checks the seccomp policy, and finds
-    /// the host's runtime files. `helper` is our own binary; `state_dir` a directory of ours.
-    pub fn new(helper: PathBuf, state_dir: &Path) -> Result<Self, SandboxError> {
+    /// the runtime files: the host's own (`runtime_root` = `/`) or those of a prepared root file
+    /// system. `helper` is our own binary; `state_dir` a directory of ours.
+    pub fn new(
+        helper: PathBuf,
+        state_dir: &Path,
+        runtime_root: &Path,
+    ) -> Result<Self, SandboxError> {
         // Environments of this server live under a cgroup named after its state directory, so
         // that servers of other data directories on the machine are never touched.
         let scope = {
@@ -202,7 +207,7 @@ impl SandboxLauncher {
             path: root_mountpoint.clone(),
             source,
         })?;
-        let (binds, symlinks) = host_runtime_files();
+        let (binds, symlinks) = runtime_files(runtime_root);
         let scratch_dir = state_dir.join("scratch");
         Scratch::clean(&scratch_dir);
         let scratch = Arc::new(ScratchPool {
@@ -277,6 +282,7 @@ impl SandboxLauncher {
 
 impl Launcher for SandboxLauncher {
     fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched> {
+        let t0 = std::time::Instant::now();
         let to_io = |e: SandboxError| io::Error::other(e.to_string());
         let cgroup = Arc::new(
             self.cgroups
@@ -290,9 +296,12 @@ impl Launcher for SandboxLauncher {
                 .map_err(to_io)?,
         );
         let result = (|| -> io::Result<Launched> {
+            let t_cg = t0.elapsed();
             let scratch = self.scratch.take(spec.ephemeral_mb).map_err(to_io)?;
+            let t_scratch = t0.elapsed();
             let (netns, listener) =
                 nimbus_sandbox::net::loopback_namespace(RUNTIME_API_PORT).map_err(to_io)?;
+            let t_net = t0.elapsed();
             let (out_r, out_w) = io::pipe()?;
             let (status_r, status_w) = io::pipe()?;
             let sspec = self.sandbox_spec(spec, &cgroup, &scratch);
@@ -307,6 +316,7 @@ impl Launcher for SandboxLauncher {
             drop(status_w);
             drop(netns);
             let mut child = spawned?;
+            let t_spawn = t0.elapsed();
             let init_pid = match nimbus_sandbox::read_init_pid(status_r) {
                 Ok(pid) => pid,
                 Err(e) => {
@@ -314,6 +324,10 @@ impl Launcher for SandboxLauncher {
                     return Err(to_io(e));
                 }
             };
+            tracing::debug!(
+                cgroup = ?t_cg, scratch = ?t_scratch, netns = ?t_net, spawn = ?t_spawn, init_pid = ?t0.elapsed(),
+                "sandbox launched"
+            );
             let (tx, rx) = watch::channel(None);
             let cg = Arc::clone(&cgroup);
             let oom_at_exit = Arc::new(AtomicU64::new(0));
@@ -361,5 +375,36 @@ impl Launcher for SandboxLauncher {
             task_root: PathBuf::from("/var/task"),
             runtime_dir: PathBuf::from("/var/runtime"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_files_of_a_prepared_root() {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("usr/bin")).expect("mkdir");
+        std::fs::create_dir_all(root.path().join("lib64")).expect("mkdir");
+        std::os::unix::fs::symlink("usr/bin", root.path().join("bin")).expect("link");
+        let (binds, links) = runtime_files(root.path());
+        assert_eq!(
+            binds,
+            vec![
+                Bind {
+                    source: root.path().join("usr"),
+                    target: PathBuf::from("/usr")
+                },
+                Bind {
+                    source: root.path().join("lib64"),
+                    target: PathBuf::from("/lib64")
+                },
+            ]
+        );
+        assert_eq!(
+            links,
+            vec![(PathBuf::from("/bin"), PathBuf::from("usr/bin"))]
+        );
     }
 }

@@ -90,6 +90,11 @@ pub enum LauncherKind {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimesSection {
+    /// Where sandboxes take their runtime files (`usr`, `lib*`, `bin`, `sbin`) from, read-only:
+    /// the host itself (`/`, the default) or a prepared root file system. The interpreters'
+    /// paths are as seen inside that root.
+    #[serde(default = "default_runtime_root")]
+    pub root: PathBuf,
     /// Serves `python3.*`.
     #[serde(default = "default_python")]
     pub python: PathBuf,
@@ -101,10 +106,15 @@ pub struct RuntimesSection {
 impl Default for RuntimesSection {
     fn default() -> Self {
         Self {
+            root: default_runtime_root(),
             python: default_python(),
             node: default_node(),
         }
     }
+}
+
+fn default_runtime_root() -> PathBuf {
+    PathBuf::from("/")
 }
 
 fn default_python() -> PathBuf {
@@ -234,6 +244,7 @@ impl Config {
             });
         }
         for (key, path) in [
+            ("runtimes.root", &self.runtimes.root),
             ("runtimes.python", &self.runtimes.python),
             ("runtimes.node", &self.runtimes.node),
         ] {

@@ -216,6 +216,10 @@ fn start_engine(
     use nimbus_engine::runtimes::{Runtimes, RuntimesConfig};
     let runtimes = Runtimes::install(
         RuntimesConfig {
+            root: match config.launcher {
+                config::LauncherKind::Sandbox => config.runtimes.root.clone(),
+                config::LauncherKind::Process => PathBuf::from("/"),
+            },
             python: config.runtimes.python.clone(),
             node: config.runtimes.node.clone(),
         },
@@ -233,7 +237,7 @@ fn start_engine(
         }
         config::LauncherKind::Sandbox => {
             let helper = std::env::current_exe().map_err(|e| data_dir_err(data_dir, e))?;
-            let launcher = nimbus_engine::sandbox_launcher::SandboxLauncher::new(helper, &data_dir.join("sandbox"))
+            let launcher = nimbus_engine::sandbox_launcher::SandboxLauncher::new(helper, &data_dir.join("sandbox"), &config.runtimes.root)
                 .map_err(|e| ServerError::Sandbox(format!("{e}: {:?} (the sandbox launcher needs root, cgroups and namespaces; set launcher = \"process\" to run without isolation)", std::error::Error::source(&e))))?;
             Arc::new(launcher)
         }

@@ -79,8 +79,26 @@ impl ScratchPool {
     }
 }
 
+/// Helpers kept started ahead of need, each in its cgroup and network namespace.
+const STANDBY_READY: usize = 2;
+
+/// A `sandbox-init` helper started ahead of need: it has joined its (not yet limited) cgroup,
+/// holds its network namespace with the Runtime API listener, and waits for its spec.
+struct Standby {
+    cgroup: Arc<Cgroup>,
+    listener: std::net::TcpListener,
+    output: io::PipeReader,
+    status: io::PipeReader,
+    spec: io::PipeWriter,
+    child: tokio::process::Child,
+}
+
 /// Starts environments in sandboxes.
 pub struct SandboxLauncher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     scratch: Arc<ScratchPool>,
     helper: PathBuf,
     root_mountpoint: PathBuf,
@@ -88,6 +106,8 @@ pub struct SandboxLauncher {
     binds: Vec<Bind>,
     symlinks: Vec<(PathBuf, PathBuf)>,
     next_uid: AtomicU32,
+    standby: std::sync::Mutex<Vec<Standby>>,
+    refilling: std::sync::atomic::AtomicBool,
 }
 
 struct SandboxProcess {
@@ -159,6 +179,14 @@ fn runtime_files(root: &Path) -> (Vec<Bind>, Vec<(PathBuf, PathBuf)>) {
     (binds, links)
 }
 
+/// Code at `/var/task`, our bootstraps at `/var/runtime`, as on Lambda.
+fn sandbox_layout() -> Layout {
+    Layout {
+        task_root: PathBuf::from("/var/task"),
+        runtime_dir: PathBuf::from("/var/runtime"),
+    }
+}
+
 fn describe_exit(status: io::Result<std::process::ExitStatus>) -> String {
     // The helper exits with the runtime's code, or 128 + the signal that ended it.
     match status
@@ -217,21 +245,107 @@ impl SandboxLauncher {
         });
         // The default size, ready before the first cold start.
         scratch.refill(512);
-        Ok(Self {
-            scratch,
-            helper,
-            root_mountpoint,
-            cgroups,
-            binds,
-            symlinks,
-            // A random start, so that servers sharing the machine rarely share a uid.
-            next_uid: AtomicU32::new(rand::random::<u32>() % UID_COUNT),
-        })
+        let launcher = Self {
+            inner: Arc::new(Inner {
+                scratch,
+                helper,
+                root_mountpoint,
+                cgroups,
+                binds,
+                symlinks,
+                // A random start, so that servers sharing the machine rarely share a uid.
+                next_uid: AtomicU32::new(rand::random::<u32>() % UID_COUNT),
+                standby: std::sync::Mutex::new(Vec::new()),
+                refilling: std::sync::atomic::AtomicBool::new(false),
+            }),
+        };
+        // Helpers ready before the first cold start (when called within the async runtime).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            launcher.inner.refill_standby();
+        }
+        Ok(launcher)
+    }
+}
+
+impl Inner {
+    /// Starts a helper that joins a fresh cgroup and network namespace and waits for a spec.
+    /// Must run within the tokio runtime (it spawns the helper as a tokio child).
+    fn prepare_standby(&self) -> Result<Standby, SandboxError> {
+        let id = format!("{:032x}", rand::random::<u128>());
+        let cgroup = Arc::new(self.cgroups.create(&id)?);
+        let made = (|| {
+            let (netns, listener) = nimbus_sandbox::net::loopback_namespace(RUNTIME_API_PORT)?;
+            let (out_r, out_w) = io::pipe().map_err(SandboxError::Spawn)?;
+            let (status_r, status_w) = io::pipe().map_err(SandboxError::Spawn)?;
+            let (cmd, pending, spec_w) = nimbus_sandbox::helper_command(
+                &self.helper,
+                &cgroup.procs_files(),
+                &netns,
+                &status_w,
+                out_w,
+            )?;
+            let mut cmd = tokio::process::Command::from(cmd);
+            cmd.kill_on_drop(true);
+            let child = cmd.spawn().map_err(SandboxError::Spawn)?;
+            drop(cmd);
+            drop(pending);
+            Ok(Standby {
+                cgroup: Arc::clone(&cgroup),
+                listener,
+                output: out_r,
+                status: status_r,
+                spec: spec_w,
+                child,
+            })
+        })();
+        if made.is_err() {
+            let _ = cgroup.remove();
+        }
+        made
     }
 
-    fn sandbox_spec(&self, spec: &LaunchSpec, cgroup: &Cgroup, scratch: &Scratch) -> SandboxSpec {
+    fn take_standby(&self) -> Option<Standby> {
+        self.standby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+    }
+
+    /// Tops the standby helpers up, in the background, one refill at a time.
+    fn refill_standby(self: &Arc<Self>) {
+        if self.refilling.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let inner = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            loop {
+                let have = inner
+                    .standby
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .len();
+                if have >= STANDBY_READY {
+                    break;
+                }
+                match inner.prepare_standby() {
+                    Ok(s) => inner
+                        .standby
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(s),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not start a standby sandbox helper");
+                        break;
+                    }
+                }
+            }
+            inner.refilling.store(false, Ordering::SeqCst);
+        });
+    }
+
+    fn sandbox_spec(&self, spec: &LaunchSpec, scratch: &Scratch) -> SandboxSpec {
         let uid = UID_BASE + self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_COUNT;
-        let layout = self.layout(&spec.code_dir, &spec.runtime_dir);
+        let layout = sandbox_layout();
         let mut binds = self.binds.clone();
         binds.push(Bind {
             source: spec.code_dir.clone(),
@@ -262,7 +376,6 @@ impl SandboxLauncher {
             ],
             tmp_size_mb: spec.ephemeral_mb,
             tmp_source: Some(scratch.mountpoint.clone()),
-            cgroup_procs: cgroup.procs_files(),
             hostname: "nimbus".into(),
             uid,
             gid: uid,
@@ -284,86 +397,76 @@ impl Launcher for SandboxLauncher {
     fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched> {
         let t0 = std::time::Instant::now();
         let to_io = |e: SandboxError| io::Error::other(e.to_string());
-        let cgroup = Arc::new(
-            self.cgroups
-                .create(
-                    &spec.env_id,
-                    Limits {
-                        memory_mb: u64::from(spec.memory_mb),
-                        pids: PIDS_MAX,
-                    },
-                )
-                .map_err(to_io)?,
-        );
-        let result = (|| -> io::Result<Launched> {
-            let t_cg = t0.elapsed();
-            let scratch = self.scratch.take(spec.ephemeral_mb).map_err(to_io)?;
-            let t_scratch = t0.elapsed();
-            let (netns, listener) =
-                nimbus_sandbox::net::loopback_namespace(RUNTIME_API_PORT).map_err(to_io)?;
-            let t_net = t0.elapsed();
-            let (out_r, out_w) = io::pipe()?;
-            let (status_r, status_w) = io::pipe()?;
-            let sspec = self.sandbox_spec(spec, &cgroup, &scratch);
-            let (cmd, pending) =
-                nimbus_sandbox::helper_command(&self.helper, &sspec, &netns, &status_w, out_w)
-                    .map_err(to_io)?;
-            let mut cmd = tokio::process::Command::from(cmd);
-            cmd.kill_on_drop(true);
-            let spawned = cmd.spawn();
-            drop(cmd);
-            drop(pending);
-            drop(status_w);
-            drop(netns);
-            let mut child = spawned?;
-            let t_spawn = t0.elapsed();
-            let init_pid = match nimbus_sandbox::read_init_pid(status_r) {
-                Ok(pid) => pid,
-                Err(e) => {
-                    let _ = child.start_kill();
-                    return Err(to_io(e));
-                }
-            };
-            tracing::debug!(
-                cgroup = ?t_cg, scratch = ?t_scratch, netns = ?t_net, spawn = ?t_spawn, init_pid = ?t0.elapsed(),
-                "sandbox launched"
-            );
-            let (tx, rx) = watch::channel(None);
-            let cg = Arc::clone(&cgroup);
-            let oom_at_exit = Arc::new(AtomicU64::new(0));
-            let oom = Arc::clone(&oom_at_exit);
-            tokio::spawn(async move {
-                let status = child.wait().await;
-                oom.store(cg.oom_kills(), Ordering::SeqCst);
-                let _ = tx.send(Some(describe_exit(status)));
-                // The pid namespace is gone with its init; the cgroup empties a moment later.
-                for _ in 0..200 {
-                    if cg.is_empty() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                if let Err(e) = cg.remove() {
-                    tracing::warn!(error = %e, "could not remove an environment's cgroup");
-                }
-            });
-            Ok(Launched {
-                listener,
-                output: out_r,
-                process: Box::new(SandboxProcess {
-                    init_pid,
-                    oom_at_exit,
-                    peak: AtomicU64::new(0),
-                    cgroup: Arc::clone(&cgroup),
-                    _scratch: scratch,
-                }),
-                exited: rx,
-            })
+        let inner = &self.inner;
+        let standby = match inner.take_standby() {
+            Some(s) => s,
+            None => inner.prepare_standby().map_err(to_io)?,
+        };
+        inner.refill_standby();
+        let t_standby = t0.elapsed();
+        let Standby {
+            cgroup,
+            listener,
+            output,
+            status,
+            spec: spec_pipe,
+            mut child,
+        } = standby;
+        let claimed = (|| -> Result<(u32, Scratch), SandboxError> {
+            cgroup.set_limits(Limits {
+                memory_mb: u64::from(spec.memory_mb),
+                pids: PIDS_MAX,
+            })?;
+            let scratch = inner.scratch.take(spec.ephemeral_mb)?;
+            let sspec = inner.sandbox_spec(spec, &scratch);
+            nimbus_sandbox::send_spec(spec_pipe, &sspec)?;
+            let init_pid = nimbus_sandbox::read_init_pid(status)?;
+            Ok((init_pid, scratch))
         })();
-        if result.is_err() {
-            let _ = cgroup.remove();
-        }
-        result
+        let (init_pid, scratch) = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = child.start_kill();
+                let cg = Arc::clone(&cgroup);
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                    let _ = cg.remove();
+                });
+                return Err(to_io(e));
+            }
+        };
+        tracing::debug!(standby = ?t_standby, init_pid = ?t0.elapsed(), "sandbox launched");
+        let (tx, rx) = watch::channel(None);
+        let cg = Arc::clone(&cgroup);
+        let oom_at_exit = Arc::new(AtomicU64::new(0));
+        let oom = Arc::clone(&oom_at_exit);
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            oom.store(cg.oom_kills(), Ordering::SeqCst);
+            let _ = tx.send(Some(describe_exit(status)));
+            // The pid namespace is gone with its init; the cgroup empties a moment later.
+            for _ in 0..200 {
+                if cg.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if let Err(e) = cg.remove() {
+                tracing::warn!(error = %e, "could not remove an environment's cgroup");
+            }
+        });
+        Ok(Launched {
+            listener,
+            output,
+            process: Box::new(SandboxProcess {
+                init_pid,
+                oom_at_exit,
+                peak: AtomicU64::new(0),
+                cgroup,
+                _scratch: scratch,
+            }),
+            exited: rx,
+        })
     }
 
     fn name(&self) -> &'static str {
@@ -371,10 +474,7 @@ impl Launcher for SandboxLauncher {
     }
 
     fn layout(&self, _code_dir: &Path, _runtime_dir: &Path) -> Layout {
-        Layout {
-            task_root: PathBuf::from("/var/task"),
-            runtime_dir: PathBuf::from("/var/runtime"),
-        }
+        sandbox_layout()
     }
 }
 

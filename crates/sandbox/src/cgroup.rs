@@ -154,7 +154,7 @@ pub struct Cgroup {
     memory: Hierarchy,
     cpu: Hierarchy,
     pids: Hierarchy,
-    memory_mb: u64,
+    memory_mb: std::sync::atomic::AtomicU64,
 }
 
 fn write(path: &Path, value: &str) -> Result<(), SandboxError> {
@@ -205,7 +205,7 @@ impl CgroupSetup {
                     memory: at(&self.memory),
                     cpu: at(&self.cpu),
                     pids: at(&self.pids),
-                    memory_mb: 0,
+                    memory_mb: std::sync::atomic::AtomicU64::new(0),
                 }
             })
             .collect()
@@ -239,8 +239,8 @@ impl CgroupSetup {
         Ok(())
     }
 
-    /// Creates the cgroup `id` with `limits`. The CPU is not limited until [`Cgroup::limit_cpu`].
-    pub fn create(&self, id: &str, limits: Limits) -> Result<Cgroup, SandboxError> {
+    /// Creates the cgroup `id`, without limits yet ([`Cgroup::set_limits`]).
+    pub fn create(&self, id: &str) -> Result<Cgroup, SandboxError> {
         let at = |h: &Hierarchy| -> Hierarchy {
             match h {
                 Hierarchy::V1(p) => Hierarchy::V1(p.join(id)),
@@ -251,7 +251,7 @@ impl CgroupSetup {
             memory: at(&self.memory),
             cpu: at(&self.cpu),
             pids: at(&self.pids),
-            memory_mb: limits.memory_mb,
+            memory_mb: std::sync::atomic::AtomicU64::new(0),
         };
         for h in [&cg.memory, &cg.cpu, &cg.pids] {
             let d = dir(h);
@@ -261,6 +261,17 @@ impl CgroupSetup {
                 Err(e) => return Err(io_err(d)(e)),
             }
         }
+        Ok(cg)
+    }
+}
+
+impl Cgroup {
+    /// Sets memory (MemorySize, no swap) and process limits. The CPU is not limited until
+    /// [`Cgroup::limit_cpu`].
+    pub fn set_limits(&self, limits: Limits) -> Result<(), SandboxError> {
+        let cg = self;
+        cg.memory_mb
+            .store(limits.memory_mb, std::sync::atomic::Ordering::Relaxed);
         let bytes = limits.memory_mb * 1024 * 1024;
         match &cg.memory {
             Hierarchy::V1(p) => {
@@ -284,11 +295,9 @@ impl CgroupSetup {
                 write(&p.join("pids.max"), &limits.pids.to_string())?
             }
         }
-        Ok(cg)
+        Ok(())
     }
-}
 
-impl Cgroup {
     /// The files a process writes its pid to, to join every hierarchy (each once).
     pub fn procs_files(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
@@ -303,7 +312,8 @@ impl Cgroup {
 
     /// CPU share proportional to memory: `memory_mb / 1769` of one CPU.
     pub fn limit_cpu(&self) -> Result<(), SandboxError> {
-        let quota = (CPU_PERIOD_US * self.memory_mb / MB_PER_VCPU).max(1000);
+        let memory_mb = self.memory_mb.load(std::sync::atomic::Ordering::Relaxed);
+        let quota = (CPU_PERIOD_US * memory_mb / MB_PER_VCPU).max(1000);
         match &self.cpu {
             Hierarchy::V1(p) => {
                 write(&p.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
@@ -451,15 +461,12 @@ mod tests {
         let env = base.join("env1");
         fs::create_dir_all(&env).expect("mkdir");
         fs::write(env.join("memory.swap.max"), "max").expect("write");
-        let cg = s
-            .create(
-                "env1",
-                Limits {
-                    memory_mb: 128,
-                    pids: 1024,
-                },
-            )
-            .expect("create");
+        let cg = s.create("env1").expect("create");
+        cg.set_limits(Limits {
+            memory_mb: 128,
+            pids: 1024,
+        })
+        .expect("limits");
         assert_eq!(
             fs::read_to_string(env.join("memory.max")).expect("read"),
             "134217728"

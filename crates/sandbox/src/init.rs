@@ -2,8 +2,11 @@
 //! re-executed) to build one sandbox and start the runtime in it.
 //!
 //! Descriptors on entry: 0 is /dev/null, 1 and 2 the environment's output pipe, 3 the network
-//! namespace to join, 4 the status pipe (`pid <n>` once the sandbox's init exists), 5 a pipe
-//! holding the JSON spec.
+//! namespace to join, 4 the status pipe (`pid <n>` once the sandbox's init exists), 5 the spec
+//! pipe: a first line with the `cgroup.procs` files to join (JSON), then the spec (JSON) once
+//! the sandbox is wanted. The helper joins its cgroups as soon as it starts (on cgroup v1 that
+//! takes milliseconds) and then waits for the spec: started ahead of time, it is a sandbox half
+//! built, off the cold-start path.
 //!
 //! Steps: join the cgroups, join the network namespace, unshare mount/pid/ipc/uts/cgroup
 //! namespaces, fork the sandbox's PID 1. PID 1 builds the root (tmpfs, read-only binds, generated
@@ -53,25 +56,43 @@ pub fn main() -> ! {
         let _ = writeln!(status, "error {msg}");
         sys::exit_now(125)
     };
-    let spec_json = std::fs::read(format!("/proc/self/fd/{SPEC_FD}"));
+    let spec_pipe = std::fs::File::open(format!("/proc/self/fd/{SPEC_FD}"));
     sys::close(SPEC_FD);
-    let spec_json = match spec_json {
-        Ok(s) => s,
-        Err(e) => fail(&mut status, format!("read spec: {e}")),
+    let mut spec_pipe = match spec_pipe {
+        Ok(f) => std::io::BufReader::new(f),
+        Err(e) => fail(&mut status, format!("open the spec pipe: {e}")),
     };
+    let mut first = String::new();
+    if let Err(e) = std::io::BufRead::read_line(&mut spec_pipe, &mut first) {
+        fail(&mut status, format!("read cgroups: {e}"));
+    }
+    let cgroups: Vec<PathBuf> = match serde_json::from_str(&first) {
+        Ok(c) => c,
+        Err(e) => fail(&mut status, format!("bad cgroup list: {e}")),
+    };
+    if let Err(e) = join_cgroups(&cgroups) {
+        fail(&mut status, e);
+    }
+    let policy = match crate::seccomp::compile() {
+        Ok(p) => p,
+        Err(e) => fail(&mut status, e.to_string()),
+    };
+    // Now wait for the sandbox to be wanted.
+    let mut spec_json = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut spec_pipe, &mut spec_json) {
+        fail(&mut status, format!("read spec: {e}"));
+    }
+    drop(spec_pipe);
+    if spec_json.is_empty() {
+        // Never used: the server let it go.
+        sys::exit_now(0);
+    }
     let spec: SandboxSpec = match serde_json::from_slice(&spec_json) {
         Ok(s) => s,
         Err(e) => fail(&mut status, format!("bad spec: {e}")),
     };
-    let policy = if spec.seccomp {
-        match crate::seccomp::compile() {
-            Ok(p) => Some(p),
-            Err(e) => fail(&mut status, e.to_string()),
-        }
-    } else {
-        None
-    };
-    if let Err(e) = enter(&spec) {
+    let policy = spec.seccomp.then_some(policy);
+    if let Err(e) = enter() {
         fail(&mut status, e);
     }
     match sys::fork() {
@@ -98,15 +119,21 @@ pub fn main() -> ! {
     }
 }
 
-/// Cgroups, then the network namespace, then the rest of the namespaces.
-fn enter(spec: &SandboxSpec) -> Step<()> {
+/// Moves this process into the environment's cgroups (before any namespace: the cgroup
+/// namespace is rooted where the process is when it unshares).
+fn join_cgroups(procs: &[PathBuf]) -> Step<()> {
     let me = sys::getpid().to_string();
-    for f in &spec.cgroup_procs {
+    for f in procs {
         step(
             &format!("join cgroup {}", f.display()),
             std::fs::write(f, &me),
         )?;
     }
+    Ok(())
+}
+
+/// The network namespace, then the rest of the namespaces.
+fn enter() -> Step<()> {
     step(
         "join network namespace",
         sys::setns(NETNS_FD, libc::CLONE_NEWNET),

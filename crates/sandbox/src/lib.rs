@@ -28,29 +28,22 @@ pub use error::SandboxError;
 /// Descriptors that must stay open until the helper has been spawned.
 pub struct PendingFds(#[allow(dead_code)] Vec<OwnedFd>);
 
-/// The command that starts `sandbox-init` for `spec`: our own binary at `helper`, with the
-/// network namespace and the status pipe placed where the helper expects them, its output on
-/// `output`. Spawn it (std or tokio), then drop the [`PendingFds`] and read the status pipe with
-/// [`read_init_pid`].
+/// The command that starts a `sandbox-init` helper: our own binary at `helper`, with the
+/// network namespace, the status pipe and the spec pipe placed where it expects them, its
+/// output on `output`. It joins the cgroups `cgroup_procs` at once, then waits for
+/// [`send_spec`]. Spawn the command (std or tokio), then drop the [`PendingFds`].
 pub fn helper_command(
     helper: &Path,
-    spec: &spec::SandboxSpec,
+    cgroup_procs: &[std::path::PathBuf],
     netns: &OwnedFd,
     status: &std::io::PipeWriter,
     output: std::io::PipeWriter,
-) -> Result<(Command, PendingFds), SandboxError> {
-    // The spec holds the function's environment variables, which may be secrets: it goes
-    // through a pipe, never the command line that every host user can read in /proc.
-    let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Init(e.to_string()))?;
+) -> Result<(Command, PendingFds, std::io::PipeWriter), SandboxError> {
     let (spec_r, mut spec_w) = std::io::pipe().map_err(SandboxError::Spawn)?;
-    if json.len() >= 60 * 1024 {
-        return Err(SandboxError::Init(format!(
-            "spec of {} bytes is larger than a pipe holds",
-            json.len()
-        )));
-    }
-    std::io::Write::write_all(&mut spec_w, &json).map_err(SandboxError::Spawn)?;
-    drop(spec_w);
+    let mut first =
+        serde_json::to_string(cgroup_procs).map_err(|e| SandboxError::Init(e.to_string()))?;
+    first.push('\n');
+    std::io::Write::write_all(&mut spec_w, first.as_bytes()).map_err(SandboxError::Spawn)?;
     let ns = sys::dup_high(netns.as_raw_fd()).map_err(SandboxError::Spawn)?;
     let st = sys::dup_high(status.as_raw_fd()).map_err(SandboxError::Spawn)?;
     let sp = sys::dup_high(spec_r.as_raw_fd()).map_err(SandboxError::Spawn)?;
@@ -71,7 +64,17 @@ pub fn helper_command(
             (sp.as_raw_fd(), 5),
         ],
     );
-    Ok((cmd, PendingFds(vec![ns, st, sp])))
+    Ok((cmd, PendingFds(vec![ns, st, sp]), spec_w))
+}
+
+/// Hands a waiting helper its spec. The spec holds the function's environment variables, which
+/// may be secrets: it goes through the pipe, never a command line every host user can read.
+pub fn send_spec(
+    mut spec_pipe: std::io::PipeWriter,
+    spec: &spec::SandboxSpec,
+) -> Result<(), SandboxError> {
+    let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Init(e.to_string()))?;
+    std::io::Write::write_all(&mut spec_pipe, &json).map_err(SandboxError::Spawn)
 }
 
 /// Reads the helper's report: the host pid of the sandbox's PID 1, or why it failed.

@@ -29,8 +29,6 @@ pub struct SandboxSpec {
     /// A prepared, mounted scratch file system to bind at `/tmp`; a tmpfs (charged to memory)
     /// when absent.
     pub tmp_source: Option<PathBuf>,
-    /// `cgroup.procs` files the helper joins before entering its namespaces.
-    pub cgroup_procs: Vec<PathBuf>,
     /// Host name inside the sandbox.
     pub hostname: String,
     /// Unprivileged user and group the runtime runs as.

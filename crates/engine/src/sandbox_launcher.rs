@@ -45,15 +45,14 @@ impl ScratchPool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A ready one of `size_mb` (made now if none is), and more made in the background.
+    /// A ready one of `size_mb`, or one made now if none is ready. Refills come later
+    /// ([`ScratchPool::refill`]), once the environment has started.
     fn take(self: &Arc<Self>, size_mb: u32) -> Result<Scratch, SandboxError> {
         let ready = self.lock().get_mut(&size_mb).and_then(Vec::pop);
-        let scratch = match ready {
-            Some(s) => s,
-            None => Scratch::create(&self.dir, size_mb)?,
-        };
-        self.refill(size_mb);
-        Ok(scratch)
+        match ready {
+            Some(s) => Ok(s),
+            None => Scratch::create(&self.dir, size_mb),
+        }
     }
 
     fn refill(self: &Arc<Self>, size_mb: u32) {
@@ -112,6 +111,10 @@ struct Inner {
 
 struct SandboxProcess {
     init_pid: u32,
+    /// For topping pools up once this environment's init phase is over (not during it: the work
+    /// would compete with the runtime's own start for the CPU).
+    launcher: std::sync::Weak<Inner>,
+    ephemeral_mb: u32,
     /// OOM kills counted when the sandbox ended (its cgroup is removed right after).
     oom_at_exit: Arc<AtomicU64>,
     /// Most memory seen in use, bytes (sampled whenever it is asked for).
@@ -147,6 +150,10 @@ impl Process for SandboxProcess {
         if let Err(e) = self.cgroup.limit_cpu() {
             tracing::warn!(error = %e, "could not limit an environment's CPU");
         }
+        if let Some(inner) = self.launcher.upgrade() {
+            inner.refill_standby();
+            inner.scratch.refill(self.ephemeral_mb);
+        }
     }
 }
 
@@ -175,6 +182,14 @@ fn runtime_files(root: &Path) -> (Vec<Bind>, Vec<(PathBuf, PathBuf)>) {
             Ok(m) if m.is_dir() => binds.push(Bind { source, target }),
             _ => {}
         }
+    }
+    // The dynamic loader's cache: without it every program searches the library directories.
+    let cache = root.join("etc/ld.so.cache");
+    if cache.is_file() {
+        binds.push(Bind {
+            source: cache,
+            target: PathBuf::from("/etc/ld.so.cache"),
+        });
     }
     (binds, links)
 }
@@ -402,7 +417,6 @@ impl Launcher for SandboxLauncher {
             Some(s) => s,
             None => inner.prepare_standby().map_err(to_io)?,
         };
-        inner.refill_standby();
         let t_standby = t0.elapsed();
         let Standby {
             cgroup,
@@ -460,6 +474,8 @@ impl Launcher for SandboxLauncher {
             output,
             process: Box::new(SandboxProcess {
                 init_pid,
+                launcher: Arc::downgrade(&self.inner),
+                ephemeral_mb: spec.ephemeral_mb,
                 oom_at_exit,
                 peak: AtomicU64::new(0),
                 cgroup,

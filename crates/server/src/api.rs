@@ -87,6 +87,24 @@ pub(crate) fn function_ref(
     Ok(r.with_qualifier(qualifier)?)
 }
 
+/// The function a `{FunctionName}` path segment and its `?Qualifier=` name (the
+/// `NamespacedFunctionName` shape of Get*, Delete* and Invoke).
+pub(crate) fn qualified_ref(
+    app: &App,
+    ctx: &Ctx,
+    name: &str,
+    query: Option<&str>,
+) -> ApiResult<FunctionRef> {
+    let q = query_pairs(query);
+    function_ref(
+        app,
+        ctx,
+        name,
+        NameShape::Namespaced,
+        query_param(&q, "Qualifier"),
+    )
+}
+
 /// `Function not found: <arn>[:<qualifier>]`.
 pub(crate) fn not_found(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiError {
     let mut arn = function_arn(&ctx.region, &app.account, &r.name);

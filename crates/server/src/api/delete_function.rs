@@ -6,10 +6,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use nimbus_model::{LambdaError, NameShape};
+use nimbus_model::LambdaError;
 use nimbus_store::StoreError;
 
-use crate::api::{function_ref, load_latest, not_found, query_pairs, query_param};
+use crate::api::{load_latest, not_found, qualified_ref};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -20,14 +20,7 @@ pub(crate) async fn handle(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let q = query_pairs(query.as_deref());
-    let r = function_ref(
-        &app,
-        &ctx,
-        &name,
-        NameShape::Namespaced,
-        query_param(&q, "Qualifier"),
-    )?;
+    let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
     if r.qualifier.as_deref() == Some("$LATEST") {
         return Err(LambdaError::invalid_parameter(
             "$LATEST version cannot be deleted without deleting the function.",

@@ -6,9 +6,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
-use nimbus_model::NameShape;
 
-use crate::api::{function_ref, json, load_latest, query_pairs, query_param};
+use crate::api::{json, load_latest, qualified_ref};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -19,14 +18,7 @@ pub(crate) async fn handle(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let q = query_pairs(query.as_deref());
-    let r = function_ref(
-        &app,
-        &ctx,
-        &name,
-        NameShape::Namespaced,
-        query_param(&q, "Qualifier"),
-    )?;
+    let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
     let f = load_latest(&app, &ctx, &r).await?;
     Ok(json(
         StatusCode::OK,

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::Engine as _;
 use nimbus_engine::{EngineError, FunctionSpec, InvokeRequest};
-use nimbus_model::{function_arn, ErrorCode, Function, LambdaError, NameShape, State as FnState};
+use nimbus_model::{function_arn, ErrorCode, Function, LambdaError, State as FnState};
 use sha2::{Digest, Sha256};
 
-use crate::api::{function_ref, load_latest, query_pairs, query_param};
+use crate::api::{load_latest, qualified_ref};
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
@@ -68,14 +68,7 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let q = query_pairs(query.as_deref());
-    let r = function_ref(
-        &app,
-        &ctx,
-        &name,
-        NameShape::Namespaced,
-        query_param(&q, "Qualifier"),
-    )?;
+    let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
     let invocation_type = header(&headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
     if !matches!(invocation_type, "RequestResponse" | "Event" | "DryRun") {
         return Err(enum_error(

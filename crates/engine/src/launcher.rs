@@ -74,6 +74,12 @@ pub trait Launcher: Send + Sync {
     fn name(&self) -> &'static str;
     /// Where the code and runtime files at these host paths appear to the runtime.
     fn layout(&self, code_dir: &std::path::Path, runtime_dir: &std::path::Path) -> Layout;
+    /// Ends whatever the launcher keeps ready ahead of need (server shutdown).
+    fn shutdown(&self) {}
+    /// Environments ended but not yet cleaned up after (their cgroups, say).
+    fn cleaning(&self) -> usize {
+        0
+    }
 }
 
 /// Runs runtimes as plain child processes: no isolation. For development and for tests of the

@@ -247,10 +247,20 @@ impl Engine {
         reaped.len()
     }
 
-    /// Ends every idle environment (shutdown).
+    /// Ends every idle environment and what the launcher keeps ready (shutdown).
     pub fn shutdown(&self) {
         let all: Vec<Vec<Idle>> = self.idle().drain().map(|(_, v)| v).collect();
         drop(all);
+        self.launcher.shutdown();
+    }
+
+    /// Ends everything, and waits (up to `within`) for the launcher to clean up after it.
+    pub async fn shutdown_and_wait(&self, within: Duration) {
+        self.shutdown();
+        let deadline = Instant::now() + within;
+        while self.launcher.cleaning() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// How many environments are idle.

@@ -107,6 +107,10 @@ struct Inner {
     next_uid: AtomicU32,
     standby: std::sync::Mutex<Vec<Standby>>,
     refilling: std::sync::atomic::AtomicBool,
+    /// Launched environments whose cgroup is not removed yet.
+    live: std::sync::atomic::AtomicUsize,
+    /// Set at shutdown: no more standby helpers are started.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 struct SandboxProcess {
@@ -272,6 +276,8 @@ impl SandboxLauncher {
                 next_uid: AtomicU32::new(rand::random::<u32>() % UID_COUNT),
                 standby: std::sync::Mutex::new(Vec::new()),
                 refilling: std::sync::atomic::AtomicBool::new(false),
+                live: std::sync::atomic::AtomicUsize::new(0),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         // Helpers ready before the first cold start (when called within the async runtime).
@@ -328,7 +334,7 @@ impl Inner {
 
     /// Tops the standby helpers up, in the background, one refill at a time.
     fn refill_standby(self: &Arc<Self>) {
-        if self.refilling.swap(true, Ordering::SeqCst) {
+        if self.closing.load(Ordering::SeqCst) || self.refilling.swap(true, Ordering::SeqCst) {
             return;
         }
         let inner = Arc::clone(self);
@@ -339,7 +345,7 @@ impl Inner {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .len();
-                if have >= STANDBY_READY {
+                if have >= STANDBY_READY || inner.closing.load(Ordering::SeqCst) {
                     break;
                 }
                 match inner.prepare_standby() {
@@ -454,6 +460,8 @@ impl Launcher for SandboxLauncher {
         let cg = Arc::clone(&cgroup);
         let oom_at_exit = Arc::new(AtomicU64::new(0));
         let oom = Arc::clone(&oom_at_exit);
+        inner.live.fetch_add(1, Ordering::SeqCst);
+        let tracker = Arc::clone(inner);
         tokio::spawn(async move {
             let status = child.wait().await;
             oom.store(cg.oom_kills(), Ordering::SeqCst);
@@ -468,6 +476,7 @@ impl Launcher for SandboxLauncher {
             if let Err(e) = cg.remove() {
                 tracing::warn!(error = %e, "could not remove an environment's cgroup");
             }
+            tracker.live.fetch_sub(1, Ordering::SeqCst);
         });
         Ok(Launched {
             listener,
@@ -491,6 +500,41 @@ impl Launcher for SandboxLauncher {
 
     fn layout(&self, _code_dir: &Path, _runtime_dir: &Path) -> Layout {
         sandbox_layout()
+    }
+
+    fn cleaning(&self) -> usize {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Ends the standby helpers and removes their cgroups.
+    fn shutdown(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        // A refill under way finishes the helper it is starting; then none starts.
+        for _ in 0..200 {
+            if !self.inner.refilling.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let standby: Vec<Standby> = std::mem::take(
+            &mut *self
+                .inner
+                .standby
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for mut s in standby {
+            let _ = s.child.start_kill();
+            for _ in 0..100 {
+                if matches!(s.child.try_wait(), Ok(Some(_))) && s.cgroup.is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if let Err(e) = s.cgroup.remove() {
+                tracing::warn!(error = %e, "could not remove a standby helper's cgroup");
+            }
+        }
     }
 }
 

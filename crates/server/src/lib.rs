@@ -201,7 +201,10 @@ impl Server {
         let served = axum::serve(self.listener, router(self.app))
             .with_graceful_shutdown(shutdown)
             .await;
-        engine.shutdown();
+        // Environments still running finish their invocations with the connections; then all end.
+        engine
+            .shutdown_and_wait(std::time::Duration::from_secs(2))
+            .await;
         served.map_err(|source| ServerError::Listen { addr, source })
     }
 }

@@ -11,7 +11,6 @@ use axum::Extension;
 use base64::Engine as _;
 use nimbus_engine::{EngineError, FunctionSpec, InvokeRequest};
 use nimbus_model::{function_arn, ErrorCode, Function, LambdaError, State as FnState};
-use sha2::{Digest, Sha256};
 
 use crate::api::{load_latest, qualified_ref};
 use crate::app::App;
@@ -32,14 +31,11 @@ fn enum_error(value: &str, field: &str, set: &str) -> ApiError {
     .into()
 }
 
-/// The engine's view of a stored function; the generation changes with code or configuration.
+/// The engine's view of a stored function. Its generation is the revision (which every change
+/// of code or configuration renews) in this region: environments of another one are not used.
 pub(crate) fn function_spec(app: &App, ctx: &Ctx, f: &Function) -> FunctionSpec {
     let s = &f.settings;
-    let settings_json = serde_json::to_string(s).unwrap_or_default();
-    let generation = hex::encode(Sha256::digest(format!(
-        "{}\n{}\n{}",
-        f.code.sha256_hex, settings_json, ctx.region
-    )));
+    let generation = format!("{}@{}", f.revision_id, ctx.region);
     FunctionSpec {
         name: f.name.clone(),
         version: "$LATEST".into(),

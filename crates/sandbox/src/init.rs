@@ -16,8 +16,7 @@
 //! with its status; killing PID 1 ends every process of the sandbox.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::seccomp::CompiledPolicy;
 use crate::spec::SandboxSpec;
@@ -27,11 +26,7 @@ const NETNS_FD: i32 = 3;
 const STATUS_FD: i32 = 4;
 const SPEC_FD: i32 = 5;
 
-type Step<T> = Result<T, String>;
-
-fn step<T>(what: &str, r: std::io::Result<T>) -> Step<T> {
-    r.map_err(|e| format!("{what}: {e}"))
-}
+use crate::setup::{self, step, Step};
 
 /// The status pipe, reopened through /proc (so that no unsafe adoption of fd 4 is needed).
 fn status_pipe() -> std::fs::File {
@@ -151,190 +146,9 @@ fn enter() -> Step<()> {
     )
 }
 
-fn inside(root: &Path, p: &Path) -> PathBuf {
-    root.join(p.strip_prefix("/").unwrap_or(p))
-}
-
-fn mkdir(p: &Path) -> Step<()> {
-    step(
-        &format!("mkdir {}", p.display()),
-        std::fs::create_dir_all(p),
-    )
-}
-
-fn mount(
-    src: Option<&Path>,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: libc::c_ulong,
-    data: Option<&str>,
-) -> Step<()> {
-    step(
-        &format!("mount {}", target.display()),
-        sys::mount(src, target, fstype, flags, data),
-    )
-}
-
-/// A read-only, nosuid, nodev bind of `source` at `target`.
-fn bind_ro(source: &Path, target: &Path) -> Step<()> {
-    if source.is_dir() {
-        mkdir(target)?;
-    } else {
-        if let Some(parent) = target.parent() {
-            mkdir(parent)?;
-        }
-        step(
-            &format!("create {}", target.display()),
-            std::fs::write(target, b""),
-        )?;
-    }
-    mount(
-        Some(source),
-        target,
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )?;
-    mount(
-        None,
-        target,
-        None,
-        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
-        None,
-    )
-}
-
-fn build_root(spec: &SandboxSpec) -> Step<()> {
-    let root = &spec.root_mountpoint;
-    mount(
-        None,
-        Path::new("/"),
-        None,
-        libc::MS_REC | libc::MS_PRIVATE,
-        None,
-    )?;
-    mount(
-        Some(Path::new("tmpfs")),
-        root,
-        Some("tmpfs"),
-        libc::MS_NOSUID | libc::MS_NODEV,
-        Some("size=4m,mode=0755"),
-    )?;
-    for b in &spec.binds {
-        bind_ro(&b.source, &inside(root, &b.target))?;
-    }
-    for (link, target) in &spec.symlinks {
-        step(
-            &format!("symlink {}", link.display()),
-            std::os::unix::fs::symlink(target, inside(root, link)),
-        )?;
-    }
-    // /etc, generated.
-    let etc = root.join("etc");
-    mkdir(&etc)?;
-    for (name, text) in &spec.etc {
-        step(
-            &format!("write /etc/{name}"),
-            std::fs::write(etc.join(name), text),
-        )?;
-    }
-    mkdir(&root.join("opt"))?;
-    // /proc of the new pid namespace.
-    let proc_dir = root.join("proc");
-    mkdir(&proc_dir)?;
-    mount(
-        Some(Path::new("proc")),
-        &proc_dir,
-        Some("proc"),
-        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        None,
-    )?;
-    // A minimal /dev.
-    let dev = root.join("dev");
-    mkdir(&dev)?;
-    mount(
-        Some(Path::new("tmpfs")),
-        &dev,
-        Some("tmpfs"),
-        libc::MS_NOSUID | libc::MS_NOEXEC,
-        Some("size=64k,mode=0755"),
-    )?;
-    for node in ["null", "zero", "full", "random", "urandom"] {
-        let target = dev.join(node);
-        step(&format!("create /dev/{node}"), std::fs::write(&target, b""))?;
-        mount(
-            Some(&Path::new("/dev").join(node)),
-            &target,
-            None,
-            libc::MS_BIND,
-            None,
-        )?;
-    }
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ] {
-        step(
-            &format!("symlink /dev/{link}"),
-            std::os::unix::fs::symlink(target, dev.join(link)),
-        )?;
-    }
-    mount(
-        None,
-        &dev,
-        None,
-        libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC,
-        Some("size=64k,mode=0755"),
-    )?;
-    // The private /tmp.
-    let tmp = root.join("tmp");
-    mkdir(&tmp)?;
-    match &spec.tmp_source {
-        Some(source) => mount(
-            Some(source),
-            &tmp,
-            None,
-            libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV,
-            None,
-        )?,
-        None => mount(
-            Some(Path::new("tmpfs")),
-            &tmp,
-            Some("tmpfs"),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            Some(&format!("size={}m,mode=1777", spec.tmp_size_mb)),
-        )?,
-    }
-    step(
-        "chmod /tmp",
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)),
-    )?;
-    // Into the new root; the old one is detached.
-    step("chdir root", std::env::set_current_dir(root))?;
-    step(
-        "pivot_root",
-        sys::pivot_root(Path::new("."), Path::new(".")),
-    )?;
-    step(
-        "detach the old root",
-        sys::umount2(Path::new("."), libc::MNT_DETACH),
-    )?;
-    step("chdir /", std::env::set_current_dir("/"))?;
-    mount(
-        None,
-        Path::new("/"),
-        None,
-        libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
-        Some("size=4m,mode=0755"),
-    )?;
-    step("sethostname", sys::sethostname(&spec.hostname))
-}
-
 /// PID 1 of the sandbox: builds it, starts the runtime, reaps until the runtime exits.
 fn pid1(spec: &SandboxSpec, policy: Option<&CompiledPolicy>) -> Step<i32> {
-    build_root(spec)?;
+    setup::build_root(&setup::LinuxSys, spec)?;
     let runtime = match step("fork the runtime", sys::fork())? {
         Forked::Child => {
             let e = exec_runtime(spec, policy);
@@ -355,28 +169,7 @@ fn pid1(spec: &SandboxSpec, policy: Option<&CompiledPolicy>) -> Step<i32> {
 /// Drops every privilege and executes the runtime; returns only on failure.
 fn exec_runtime(spec: &SandboxSpec, policy: Option<&CompiledPolicy>) -> String {
     use std::os::unix::process::CommandExt;
-    let r = (|| -> Step<()> {
-        step(
-            "limit open files",
-            sys::setrlimit(libc::RLIMIT_NOFILE, spec.nofile),
-        )?;
-        step(
-            "limit processes",
-            sys::setrlimit(libc::RLIMIT_NPROC, spec.nproc),
-        )?;
-        step("chdir", std::env::set_current_dir(&spec.cwd))?;
-        step("drop the capability bounding set", sys::drop_bounding_set())?;
-        step(
-            "become the sandbox user",
-            sys::become_user(spec.uid, spec.gid),
-        )?;
-        step("no_new_privs", sys::no_new_privs())?;
-        if let Some(p) = policy {
-            p.apply().map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = r {
+    if let Err(e) = setup::drop_privileges(&setup::LinuxSys, spec, policy) {
         return e;
     }
     let Some((program, args)) = spec.argv.split_first() else {

@@ -14,6 +14,7 @@ pub mod init;
 pub mod net;
 pub mod process;
 pub mod seccomp;
+mod setup;
 pub mod spec;
 pub mod storage;
 mod sys;

@@ -331,12 +331,16 @@ impl Cgroup {
         };
     }
 
-    /// Memory the processes use now, bytes: anonymous memory and shared memory, not the page
-    /// cache (which holds, among others, what was written to the disk-backed `/tmp`).
+    /// Memory the processes use now, bytes, as resident-set size counts it: anonymous, shared
+    /// and mapped file memory, not the rest of the page cache (which holds, among others, what
+    /// was written to the disk-backed `/tmp`).
     pub fn memory_in_use(&self) -> Option<u64> {
         let (f, keys): (PathBuf, &[&str]) = match &self.memory {
-            Hierarchy::V1(p) => (p.join("memory.stat"), &["total_rss", "total_shmem"]),
-            Hierarchy::V2(p) => (p.join("memory.stat"), &["anon", "shmem"]),
+            Hierarchy::V1(p) => (
+                p.join("memory.stat"),
+                &["total_rss", "total_shmem", "total_mapped_file"],
+            ),
+            Hierarchy::V2(p) => (p.join("memory.stat"), &["anon", "shmem", "file_mapped"]),
         };
         let stat = fs::read_to_string(f).ok()?;
         Some(
@@ -487,7 +491,7 @@ mod tests {
         assert_eq!(cg.procs_files(), vec![env.join("cgroup.procs")]);
         fs::write(
             env.join("memory.stat"),
-            "anon 41943040\nfile 900000000\nshmem 10485760\n",
+            "anon 41943040\nfile 900000000\nfile_mapped 4194304\nshmem 10485760\n",
         )
         .expect("write");
         fs::write(
@@ -497,8 +501,8 @@ mod tests {
         .expect("write");
         assert_eq!(
             cg.memory_in_use(),
-            Some(52_428_800),
-            "page cache is not counted"
+            Some(56_623_104),
+            "unmapped page cache is not counted"
         );
         assert_eq!(cg.oom_kills(), 1);
     }

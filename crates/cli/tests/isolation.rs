@@ -123,6 +123,10 @@ def handler(event, context):
     if act == "linger":
         subprocess.Popen(["/usr/bin/sleep", event["marker"]])
         time.sleep(30)
+    if act == "nap":
+        started = time.time()
+        time.sleep(2)
+        return {"started": started, "uid": os.getuid()}
     if act == "tmp_private":
         me = context.aws_request_id
         open("/tmp/" + me, "w").write(me)
@@ -649,5 +653,52 @@ fn function_secrets_are_on_no_command_line() {
     assert!(
         exposed.is_empty(),
         "processes show the secret in their command line: {exposed:?}"
+    );
+}
+
+#[test]
+fn concurrent_cold_starts_each_get_a_sandbox_and_none_waits() {
+    let (_dir, server) = start();
+    deploy(&server, "crowd", json!({ "Timeout": 20 }));
+    let addr = server.addr;
+    let t = Instant::now();
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            std::thread::spawn(move || {
+                support::call(
+                    addr,
+                    "POST",
+                    "/2015-03-31/functions/crowd/invocations",
+                    Some(&json!({ "act": "nap" })),
+                )
+                .expect("invoke")
+                .1
+            })
+        })
+        .collect();
+    let results: Vec<Value> = calls
+        .into_iter()
+        .map(|c| c.join().expect("thread"))
+        .collect();
+    eprintln!(
+        "12 concurrent 2 s invocations in sandboxes took {:?}",
+        t.elapsed()
+    );
+    let uids: BTreeSet<u64> = results.iter().filter_map(|r| r["uid"].as_u64()).collect();
+    assert_eq!(
+        uids.len(),
+        12,
+        "each in its own sandbox (own uid): {results:?}"
+    );
+    let starts: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r["started"].as_f64())
+        .collect();
+    let first = starts.iter().cloned().fold(f64::MAX, f64::min);
+    let last = starts.iter().cloned().fold(f64::MIN, f64::max);
+    assert!(
+        last < first + 2.0,
+        "an invocation waited for another: starts spread over {:.2} s",
+        last - first
     );
 }

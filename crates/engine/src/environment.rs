@@ -75,14 +75,18 @@ impl Environment {
     /// Launches an environment and runs its init phase. On failure the environment is gone
     /// (its processes ended) and the output it wrote is returned with the reason.
     pub(crate) async fn start(
-        launcher: &dyn Launcher,
-        spec: &LaunchSpec,
+        launcher: Arc<dyn Launcher>,
+        spec: LaunchSpec,
         generation: String,
         log_stream: String,
         init_limit: Duration,
     ) -> std::io::Result<Result<Self, (InitFailure, String)>> {
         let started = Instant::now();
-        let launched = launcher.launch(spec)?;
+        // Launching blocks (spawning, waiting for the sandbox's PID 1, sometimes a cgroup join):
+        // never on the event loop, where it would hold up every other request.
+        let launched = tokio::task::spawn_blocking(move || launcher.launch(&spec))
+            .await
+            .map_err(|e| std::io::Error::other(format!("launch task: {e}")))??;
         let output = Output::start(launched.output)?;
         let (api, events, init) = RuntimeApi::new();
         let listener = tokio::net::TcpListener::from_std(launched.listener)?;

@@ -405,8 +405,8 @@ impl Engine {
                     }],
                 );
                 let launched = Environment::start(
-                    self.launcher.as_ref(),
-                    &spec,
+                    Arc::clone(&self.launcher),
+                    spec,
                     f.generation.clone(),
                     stream.clone(),
                     self.config.init_timeout,

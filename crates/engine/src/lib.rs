@@ -287,10 +287,10 @@ impl Engine {
     fn launch_spec(
         &self,
         f: &FunctionSpec,
+        rt: &runtimes::RuntimeInfo,
         env_id: &str,
         log_stream: &str,
-    ) -> Result<LaunchSpec, EngineError> {
-        let rt = self.runtimes.resolve(&f.runtime)?;
+    ) -> LaunchSpec {
         let layout = self.launcher.layout(&f.code_dir, &rt.runtime_dir);
         let task = layout.task_root.display().to_string();
         let rt_dir = layout.runtime_dir.display().to_string();
@@ -346,7 +346,7 @@ impl Engine {
         set("_HANDLER", f.handler.clone());
         set("LAMBDA_TASK_ROOT", task.clone());
         set("LAMBDA_RUNTIME_DIR", rt_dir);
-        Ok(LaunchSpec {
+        LaunchSpec {
             env_id: env_id.to_string(),
             argv,
             env: env.into_iter().collect(),
@@ -354,15 +354,13 @@ impl Engine {
             runtime_dir: rt.runtime_dir.clone(),
             memory_mb: f.memory_mb,
             ephemeral_mb: f.ephemeral_mb,
-        })
+        }
     }
 
-    fn init_start_line(&self, f: &FunctionSpec) -> String {
-        let interpreter = self
-            .runtimes
-            .resolve(&f.runtime)
-            .ok()
-            .and_then(|r| r.interpreter)
+    fn init_start_line(&self, f: &FunctionSpec, rt: &runtimes::RuntimeInfo) -> String {
+        let interpreter = rt
+            .interpreter
+            .as_ref()
             .map_or_else(|| "bootstrap".to_string(), |p| p.display().to_string());
         let family = f.runtime.trim_end_matches(".x");
         let digest = hex::encode(Sha256::digest(format!("{}|{interpreter}", f.runtime)));
@@ -392,7 +390,8 @@ impl Engine {
             None => {
                 let env_id = hex32();
                 let stream = log_stream_name(&f.version, &env_id);
-                let spec = self.launch_spec(f, &env_id, &stream)?;
+                let rt = self.runtimes.resolve(&f.runtime)?;
+                let spec = self.launch_spec(f, &rt, &env_id, &stream);
                 if let Some(failure) = missing_bootstrap(f) {
                     return Ok(self.init_failed(f, &req, &stream, failure, ""));
                 }
@@ -401,7 +400,7 @@ impl Engine {
                     &stream,
                     vec![LogEvent {
                         timestamp_ms: now_ms(),
-                        message: self.init_start_line(f),
+                        message: self.init_start_line(f, &rt),
                     }],
                 );
                 let launched = Environment::start(

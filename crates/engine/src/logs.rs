@@ -17,14 +17,6 @@ pub trait LogSink: Send + Sync {
     fn write(&self, group: &str, stream: &str, events: Vec<LogEvent>);
 }
 
-/// A sink that keeps nothing.
-#[derive(Debug, Default)]
-pub struct DiscardLogs;
-
-impl LogSink for DiscardLogs {
-    fn write(&self, _: &str, _: &str, _: Vec<LogEvent>) {}
-}
-
 /// Splits captured output into events, one per line.
 pub(crate) fn events(text: &str, timestamp_ms: i64) -> Vec<LogEvent> {
     text.lines()

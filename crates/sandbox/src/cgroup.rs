@@ -269,11 +269,10 @@ impl Cgroup {
     /// Sets memory (MemorySize, no swap) and process limits. The CPU is not limited until
     /// [`Cgroup::limit_cpu`].
     pub fn set_limits(&self, limits: Limits) -> Result<(), SandboxError> {
-        let cg = self;
-        cg.memory_mb
+        self.memory_mb
             .store(limits.memory_mb, std::sync::atomic::Ordering::Relaxed);
         let bytes = limits.memory_mb * 1024 * 1024;
-        match &cg.memory {
+        match &self.memory {
             Hierarchy::V1(p) => {
                 write(&p.join("memory.limit_in_bytes"), &bytes.to_string())?;
                 // With swap accounting, memory+swap at the same limit means no swap at all.
@@ -290,7 +289,7 @@ impl Cgroup {
                 }
             }
         }
-        match &cg.pids {
+        match &self.pids {
             Hierarchy::V1(p) | Hierarchy::V2(p) => {
                 write(&p.join("pids.max"), &limits.pids.to_string())?
             }

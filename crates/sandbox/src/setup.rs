@@ -272,24 +272,14 @@ pub(crate) fn build_root(s: &dyn Sys, spec: &SandboxSpec) -> Step<()> {
     // The private /tmp.
     let tmp = root.join("tmp");
     mkdir(s, &tmp)?;
-    match &spec.tmp_source {
-        Some(source) => mount(
-            s,
-            Some(source),
-            &tmp,
-            None,
-            libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV,
-            None,
-        )?,
-        None => mount(
-            s,
-            Some(Path::new("tmpfs")),
-            &tmp,
-            Some("tmpfs"),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            Some(&format!("size={}m,mode=1777", spec.tmp_size_mb)),
-        )?,
-    }
+    mount(
+        s,
+        Some(&spec.tmp_source),
+        &tmp,
+        None,
+        libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV,
+        None,
+    )?;
     step("chmod /tmp", s.chmod(&tmp, 0o1777))?;
     // Into the new root; the old one is detached.
     step("chdir root", s.chdir(root))?;
@@ -447,8 +437,7 @@ mod tests {
             ],
             symlinks: vec![(PathBuf::from("/bin"), PathBuf::from("usr/bin"))],
             etc: vec![("passwd".into(), "x".into())],
-            tmp_size_mb: 512,
-            tmp_source: Some("/data/scratch/1".into()),
+            tmp_source: "/data/scratch/1".into(),
             hostname: "nimbus".into(),
             uid: 100_001,
             gid: 100_001,

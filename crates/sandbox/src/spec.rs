@@ -24,11 +24,9 @@ pub struct SandboxSpec {
     pub symlinks: Vec<(PathBuf, PathBuf)>,
     /// Files of the generated `/etc`: name and contents.
     pub etc: Vec<(String, String)>,
-    /// Size of the private `/tmp`, MB.
-    pub tmp_size_mb: u32,
-    /// A prepared, mounted scratch file system to bind at `/tmp`; a tmpfs (charged to memory)
-    /// when absent.
-    pub tmp_source: Option<PathBuf>,
+    /// A prepared, mounted scratch file system of the environment's `/tmp` size, bound at `/tmp`
+    /// (see `storage`).
+    pub tmp_source: PathBuf,
     /// Host name inside the sandbox.
     pub hostname: String,
     /// Unprivileged user and group the runtime runs as.

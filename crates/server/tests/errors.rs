@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{create_body, hello_zip, TestServer, ROLE};
+use support::{create_body, hello_zip, TestServer};
 
 const FUNCTIONS: &str = "/2015-03-31/functions";
 
@@ -503,5 +503,4 @@ fn error_bodies_carry_the_modelled_type_member() {
         r.body.get("message").is_some(),
         "InvalidParameterValueException uses `message`"
     );
-    let _ = ROLE;
 }

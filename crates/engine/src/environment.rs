@@ -1,16 +1,21 @@
 //! One execution environment: a runtime process tree, its Runtime API, its captured output.
 //! It serves one invocation at a time and is reused warm until it fails or is reaped.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::launcher::{LaunchSpec, Launcher, Process};
+use crate::launcher::{LaunchSpec, Launcher, Process, RuntimeEndpoint};
 use crate::output::Output;
-use crate::runtime_api::{self, Event, InitSignal, Outcome, RuntimeApi};
+use crate::runtime_api::{self, ApiLimits, Event, InitSignal, Outcome, RuntimeApi};
+
+/// Most Runtime API connections one environment may hold open (a runtime needs one or two).
+const MAX_API_CONNECTIONS: usize = 16;
 
 /// How an init phase ended, when it did not end ready.
 pub(crate) enum InitFailure {
@@ -25,10 +30,18 @@ pub(crate) enum InitFailure {
 /// How an invocation ended.
 pub(crate) enum RunResult {
     Response(Bytes),
-    Error { error_type: String, body: Bytes },
+    Error {
+        error_type: String,
+        body: Bytes,
+    },
     ResponseTooLarge,
     TimedOut,
-    Exited(String),
+    /// The runtime exited. `delivered` is false when it never took the event: the function
+    /// did not run, and the invocation may go to another environment.
+    Exited {
+        how: String,
+        delivered: bool,
+    },
 }
 
 /// What one invocation sends to the runtime.
@@ -38,11 +51,10 @@ pub(crate) struct Input {
     pub(crate) invoked_arn: String,
     pub(crate) trace_id: String,
     pub(crate) client_context: Option<String>,
-    pub(crate) payload: Vec<u8>,
+    pub(crate) payload: Bytes,
 }
 
 pub(crate) struct Environment {
-    pub(crate) generation: String,
     pub(crate) log_stream: String,
     /// Set on a cold start, reported (and cleared) by the first invocation.
     pub(crate) init_duration: Option<Duration>,
@@ -55,8 +67,9 @@ pub(crate) struct Environment {
 
 impl Drop for Environment {
     fn drop(&mut self) {
-        self.process.kill();
+        // Aborting the Runtime API task ends its connections too.
         self.api_task.abort();
+        self.process.kill();
     }
 }
 
@@ -77,9 +90,9 @@ impl Environment {
     pub(crate) async fn start(
         launcher: Arc<dyn Launcher>,
         spec: LaunchSpec,
-        generation: String,
         log_stream: String,
         init_limit: Duration,
+        invocation_limit: Duration,
     ) -> std::io::Result<Result<Self, (InitFailure, String)>> {
         let started = Instant::now();
         // Launching blocks (spawning, waiting for the sandbox's PID 1, sometimes a cgroup join):
@@ -89,15 +102,19 @@ impl Environment {
             .map_err(|e| std::io::Error::other(format!("launch task: {e}")))??;
         let output = Output::start(launched.output)?;
         let (api, events, init) = RuntimeApi::new();
-        let listener = tokio::net::TcpListener::from_std(launched.listener)?;
-        let app = runtime_api::router(api);
-        let api_task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "runtime API stopped");
+        let api_task = match launched.endpoint {
+            RuntimeEndpoint::Tcp(listener) => {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let limits = ApiLimits {
+                    max_connections: MAX_API_CONNECTIONS,
+                    idle_timeout: invocation_limit.max(init_limit) + Duration::from_secs(5),
+                };
+                tokio::spawn(runtime_api::serve(listener, api, limits))
             }
-        });
+            #[cfg(test)]
+            RuntimeEndpoint::InProcess(run) => tokio::spawn(run(api)),
+        };
         let mut env = Self {
-            generation,
             log_stream,
             init_duration: None,
             output,
@@ -108,6 +125,8 @@ impl Environment {
         };
         let mut exited = env.exited.clone();
         let failure = tokio::select! {
+            // An init that ended and then exited ended first.
+            biased;
             signal = init => match signal {
                 Ok(InitSignal::Ready) => None,
                 Ok(InitSignal::Error { error_type, body }) => Some(InitFailure::Error { error_type, body }),
@@ -130,9 +149,15 @@ impl Environment {
         }
     }
 
+    /// Whether the runtime is still running. One that exited is never handed an invocation.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.exited.borrow().is_none() && !self.events.is_closed()
+    }
+
     /// Runs one invocation until it answers, fails, or passes `deadline`.
     pub(crate) async fn invoke(&mut self, input: Input, deadline: Instant) -> RunResult {
         let (reply, answer) = oneshot::channel();
+        let delivered = Arc::new(AtomicBool::new(false));
         let request_id = input.request_id.clone();
         let event = Event {
             request_id: input.request_id,
@@ -142,17 +167,29 @@ impl Environment {
             client_context: input.client_context,
             payload: input.payload,
             reply,
+            delivered: Arc::clone(&delivered),
         };
         let mut exited = self.exited.clone();
         if self.events.send(event).await.is_err() {
-            return RunResult::Exited(wait_exit(&mut exited).await);
+            return RunResult::Exited {
+                how: wait_exit(&mut exited).await,
+                delivered: false,
+            };
         }
         tokio::select! {
+            // A runtime that answered and then exited answered.
+            biased;
             outcome = answer => match outcome {
                 Ok(Outcome::Response(b)) => RunResult::Response(b),
                 Ok(Outcome::Error { error_type, body }) => RunResult::Error { error_type, body },
                 Ok(Outcome::ResponseTooLarge) => RunResult::ResponseTooLarge,
-                // The runtime asked for the next event without answering this one.
+                // The event was dropped untaken: the environment is ending.
+                Err(_) if !delivered.load(Ordering::SeqCst) => RunResult::Exited {
+                    how: exited.borrow().clone().unwrap_or_else(|| "unknown exit".into()),
+                    delivered: false,
+                },
+                // The runtime asked for the next event without answering this one, or its
+                // answer broke off.
                 Err(_) => RunResult::Error {
                     error_type: "Runtime.Unknown".into(),
                     body: Bytes::from(serde_json::json!({
@@ -161,8 +198,11 @@ impl Environment {
                     }).to_string()),
                 },
             },
-            status = wait_exit(&mut exited) => RunResult::Exited(status),
-            () = tokio::time::sleep_until(deadline.into()) => {
+            status = wait_exit(&mut exited) => RunResult::Exited {
+                how: status,
+                delivered: delivered.load(Ordering::SeqCst),
+            },
+            () = tokio::time::sleep_until(deadline) => {
                 self.process.kill();
                 RunResult::TimedOut
             }
@@ -185,10 +225,5 @@ impl Environment {
     /// The init phase is over.
     pub(crate) fn init_done(&self) {
         self.process.init_done();
-    }
-
-    /// Ends the runtime now.
-    pub(crate) fn kill(&self) {
-        self.process.kill();
     }
 }

@@ -14,9 +14,6 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
-    /// The account's concurrency limit is reached.
-    #[error("concurrency limit of {0} reached")]
-    ConcurrencyLimit(u32),
     /// Preparing the runtime files failed.
     #[error("write runtime files to {path}")]
     RuntimeFiles {
@@ -26,7 +23,31 @@ pub enum EngineError {
         #[source]
         source: io::Error,
     },
-    /// Starting an environment failed for a reason that is the platform's, not the function's.
+}
+
+/// Why the pipeline did not run an invocation (a function's own failure is an outcome, not
+/// an error).
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The function or qualifier could not be resolved.
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
+    /// The payload is not JSON (the parser's words).
+    #[error("the payload is not JSON: {0}")]
+    InvalidPayload(String),
+    /// The function is not `Active`.
+    #[error("the function is {0:?}")]
+    NotActive(nimbus_model::State),
+    /// A concurrency limit is reached (429).
+    #[error("throttled: {}", .0.as_str())]
+    Throttled(crate::invocation::ThrottleReason),
+    /// An invocation type the engine does not run yet.
+    #[error("invocation type {0:?} is not supported")]
+    Unsupported(crate::invocation::InvocationType),
+    /// The engine itself failed (its runtime is not available, say).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Starting an environment failed for a reason that is the platform's.
     #[error("launch environment for {function}")]
     Launch {
         /// The function.
@@ -35,4 +56,7 @@ pub enum EngineError {
         #[source]
         source: io::Error,
     },
+    /// The invocation's task ended abnormally (a panic: a bug).
+    #[error("invocation task failed")]
+    Aborted(#[source] tokio::task::JoinError),
 }

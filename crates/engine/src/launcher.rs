@@ -1,11 +1,16 @@
 //! How an environment's runtime process is started. The engine sees only the [`Launcher`] trait:
 //! the `process` launcher here runs the runtime as a plain child process in its own process
-//! group; the Linux sandbox launcher arrives with the isolation work and becomes the default.
+//! group (development only); the `sandbox` launcher (sandbox_launcher.rs) is the default.
+//!
+//! Processes are never signalled by a number that may have been given to another process: the
+//! `process` launcher signals its group only while the leader is unreaped (the leader's number,
+//! and so the group's, cannot be reused before), and reaps it under the same lock.
 
 use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::watch;
 
@@ -30,9 +35,7 @@ pub struct LaunchSpec {
 
 /// A started runtime process tree.
 pub trait Process: Send + Sync {
-    /// The leader's pid.
-    fn pid(&self) -> u32;
-    /// Ends the whole tree, at once.
+    /// Ends the whole tree, at once; never signals a process it did not start.
     fn kill(&self);
     /// Most memory the environment has used, in bytes, if known.
     fn peak_memory_bytes(&self) -> Option<u64>;
@@ -53,10 +56,29 @@ pub struct Layout {
     pub runtime_dir: PathBuf,
 }
 
+/// Where the runtime reaches its Runtime API.
+pub enum RuntimeEndpoint {
+    /// A listener (non-blocking) that the engine serves the Runtime API on.
+    Tcp(std::net::TcpListener),
+    /// Tests: a runtime in this process, driving the API's state machine directly.
+    #[cfg(test)]
+    #[allow(private_interfaces)]
+    InProcess(InProcessRuntime),
+}
+
+/// A runtime that runs as a task of the engine's tests.
+#[cfg(test)]
+pub(crate) type InProcessRuntime = Box<
+    dyn FnOnce(
+            std::sync::Arc<crate::runtime_api::RuntimeApi>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send,
+>;
+
 /// What a launch gives back.
 pub struct Launched {
     /// Where the environment's Runtime API is to be served.
-    pub listener: std::net::TcpListener,
+    pub endpoint: RuntimeEndpoint,
     /// The runtime's stdout and stderr, merged.
     pub output: io::PipeReader,
     /// The process tree.
@@ -93,20 +115,26 @@ pub struct ProcessLauncher {
 struct GroupProcess {
     pid: u32,
     tmp: PathBuf,
+    /// True once the leader is reaped: from then on its number may be anyone's.
+    reaped: Arc<Mutex<bool>>,
 }
 
 impl Process for GroupProcess {
-    fn pid(&self) -> u32 {
-        self.pid
-    }
-
     fn kill(&self) {
+        let reaped = self.reaped.lock().unwrap_or_else(PoisonError::into_inner);
+        if *reaped {
+            return;
+        }
         if let Err(e) = nimbus_sandbox::process::kill_group(self.pid) {
             tracing::warn!(pid = self.pid, error = %e, "could not end the runtime's process group");
         }
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {
+        let reaped = self.reaped.lock().unwrap_or_else(PoisonError::into_inner);
+        if *reaped {
+            return None;
+        }
         nimbus_sandbox::process::peak_rss_kib(self.pid).map(|k| k * 1024)
     }
 }
@@ -116,6 +144,33 @@ impl Drop for GroupProcess {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.tmp);
     }
+}
+
+/// Waits for `child` to exit without reaping it, then reaps it while holding `reaped`, so that
+/// a kill never races the reaping.
+async fn watch_child(
+    mut child: std::process::Child,
+    pidfd: nimbus_sandbox::process::Pidfd,
+    reaped: Arc<Mutex<bool>>,
+    tx: watch::Sender<Option<String>>,
+) {
+    match pidfd.into_async() {
+        Ok(fd) => {
+            let _ = fd.exited().await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch a runtime's exit");
+            return;
+        }
+    }
+    let status = {
+        let mut r = reaped.lock().unwrap_or_else(PoisonError::into_inner);
+        // The process has exited (its pidfd is readable): this does not block.
+        let status = child.wait();
+        *r = true;
+        status
+    };
+    let _ = tx.send(Some(describe(status)));
 }
 
 pub(crate) fn describe(status: io::Result<std::process::ExitStatus>) -> String {
@@ -133,6 +188,7 @@ pub(crate) fn describe(status: io::Result<std::process::ExitStatus>) -> String {
 
 impl Launcher for ProcessLauncher {
     fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched> {
+        use std::os::unix::process::CommandExt;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -142,7 +198,7 @@ impl Launcher for ProcessLauncher {
         let Some((program, args)) = spec.argv.split_first() else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty argv"));
         };
-        let mut cmd = tokio::process::Command::new(program);
+        let mut cmd = std::process::Command::new(program);
         cmd.args(args)
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -152,8 +208,7 @@ impl Launcher for ProcessLauncher {
             .stdin(Stdio::null())
             .stdout(Stdio::from(writer.try_clone()?))
             .stderr(Stdio::from(writer))
-            .process_group(0)
-            .kill_on_drop(true);
+            .process_group(0);
         let spawned = cmd.spawn();
         // Our copies of the pipe's write end go with the command, so that the reader sees the
         // end of output when the runtime's tree is gone.
@@ -165,18 +220,24 @@ impl Launcher for ProcessLauncher {
                 return Err(e);
             }
         };
-        let pid = child
-            .id()
-            .ok_or_else(|| io::Error::other("the runtime exited before it could be watched"))?;
+        let pid = child.id();
+        // Nobody has waited for the child yet, so the number is still its own.
+        let pidfd = match nimbus_sandbox::process::Pidfd::open(pid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = nimbus_sandbox::process::kill_group(pid);
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        let reaped = Arc::new(Mutex::new(false));
         let (tx, rx) = watch::channel(None);
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            let _ = tx.send(Some(describe(status)));
-        });
+        tokio::spawn(watch_child(child, pidfd, Arc::clone(&reaped), tx));
         Ok(Launched {
-            listener,
+            endpoint: RuntimeEndpoint::Tcp(listener),
             output: reader,
-            process: Box::new(GroupProcess { pid, tmp }),
+            process: Box::new(GroupProcess { pid, tmp, reaped }),
             exited: rx,
         })
     }

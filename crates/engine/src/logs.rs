@@ -78,6 +78,18 @@ pub(crate) fn report_line(r: &Report<'_>) -> String {
     s
 }
 
+/// `YYYY/MM/DD/[$LATEST]<32 hex>`, dated `epoch_ms`.
+pub(crate) fn stream_name(version: &str, env_id: &str, epoch_ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}/{:02}/{:02}/[{version}]{env_id}",
+        t.year(),
+        u8::from(t.month()),
+        t.day()
+    )
+}
+
 /// The last 4 KB of `text`, cut at a character boundary.
 pub(crate) fn tail(text: &str) -> &str {
     const MAX: usize = 4096;
@@ -126,6 +138,14 @@ mod tests {
         assert_eq!(billed_ms(Duration::from_micros(1)), 1);
         assert_eq!(billed_ms(Duration::from_micros(1000)), 1);
         assert_eq!(billed_ms(Duration::from_micros(1001)), 2);
+    }
+
+    #[test]
+    fn stream_names_are_dated() {
+        assert_eq!(
+            stream_name("$LATEST", "abc", 1_764_683_100_000),
+            "2025/12/02/[$LATEST]abc"
+        );
     }
 
     #[test]

@@ -11,23 +11,41 @@ use tokio::net::unix::pipe;
 const MAX_PENDING: usize = 8 << 20;
 
 pub(crate) struct Output {
+    /// For waiting until there is something to read.
     rx: pipe::Receiver,
+    /// The same pipe, read directly: a read here does not depend on readiness the event loop
+    /// may not have seen yet, so [`Output::take`] gets everything written before it.
+    direct: Mutex<std::io::PipeReader>,
     pending: Mutex<Vec<u8>>,
 }
 
 impl Output {
     /// Starts gathering from `reader`. Must be called within the tokio runtime.
     pub(crate) fn start(reader: io::PipeReader) -> io::Result<Arc<Self>> {
+        // Shares the open file, and so the non-blocking mode tokio sets on it.
+        let direct = reader.try_clone()?;
         let rx = pipe::Receiver::from_owned_fd(reader.into())?;
         let out = Arc::new(Self {
             rx,
+            direct: Mutex::new(direct),
             pending: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&out);
         tokio::spawn(async move {
             loop {
                 let Some(out) = weak.upgrade() else { return };
-                if out.rx.readable().await.is_err() || out.drain() {
+                if out.rx.readable().await.is_err() {
+                    return;
+                }
+                // Clears the readiness once the pipe is empty, so the wait above waits again.
+                let ended = out.rx.try_io(|| {
+                    if out.drain() {
+                        Ok(true)
+                    } else {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                });
+                if matches!(ended, Ok(true)) {
                     return;
                 }
             }
@@ -41,9 +59,13 @@ impl Output {
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut direct = self
+            .direct
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut buf = [0u8; 16 * 1024];
         loop {
-            match self.rx.try_read(&mut buf) {
+            match io::Read::read(&mut *direct, &mut buf) {
                 Ok(0) => return true,
                 Ok(n) => {
                     pending.extend_from_slice(&buf[..n]);

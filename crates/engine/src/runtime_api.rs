@@ -1,19 +1,38 @@
-//! The Lambda Runtime API (`/2018-06-01/runtime/...`) of one execution environment, served on
-//! the listener its launcher made, by the server's own event loop.
+//! The Lambda Runtime API (`/2018-06-01/runtime/...`) of one execution environment: its state
+//! machine ([`RuntimeApi`]) and the HTTP server in front of it ([`serve`]), run by the server's
+//! own event loop on the listener the launcher made.
+//!
+//! The function on the other side is hostile. The server caps its connections, times out
+//! connections that send no complete request head, checks the request id before it reads a
+//! body, reads only one body at a time, and bounds every body: whatever the function does, it
+//! costs the server a bounded number of descriptors and bytes.
 
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// AWS compat: the buffered response limit the runtime side enforces (6 MiB + 100 bytes).
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
+
+/// How much of the server one environment's Runtime API may hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApiLimits {
+    /// Open connections at once; more wait in the kernel's backlog (the function's cost).
+    pub(crate) max_connections: usize,
+    /// A connection that sends no complete request head for this long is closed. A runtime
+    /// may legitimately keep its connection quiet while its handler runs, so this is at least
+    /// the function's timeout.
+    pub(crate) idle_timeout: Duration,
+}
 
 /// One invocation handed to the runtime.
 #[derive(Debug)]
@@ -23,8 +42,22 @@ pub(crate) struct Event {
     pub(crate) invoked_arn: String,
     pub(crate) trace_id: String,
     pub(crate) client_context: Option<String>,
-    pub(crate) payload: Vec<u8>,
+    pub(crate) payload: Bytes,
     pub(crate) reply: oneshot::Sender<Outcome>,
+    /// Set when the runtime has taken the event: until then it has not run it, and the
+    /// invocation may go to another environment.
+    pub(crate) delivered: Arc<AtomicBool>,
+}
+
+/// What `next` hands the runtime.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    pub(crate) request_id: String,
+    pub(crate) deadline_ms: i64,
+    pub(crate) invoked_arn: String,
+    pub(crate) trace_id: String,
+    pub(crate) client_context: Option<String>,
+    pub(crate) payload: Bytes,
 }
 
 /// How the runtime finished an invocation.
@@ -44,8 +77,8 @@ pub(crate) enum InitSignal {
 
 #[derive(Debug)]
 enum Phase {
-    Init,
     Idle,
+    /// An invocation is with the runtime; `reply` is taken once its answer starts arriving.
     Busy {
         request_id: String,
         reply: Option<oneshot::Sender<Outcome>>,
@@ -59,6 +92,16 @@ pub(crate) struct RuntimeApi {
     events: tokio::sync::Mutex<mpsc::Receiver<Event>>,
 }
 
+/// The right to answer the invocation in progress (one answer per invocation).
+pub(crate) struct ReplySlot(oneshot::Sender<Outcome>);
+
+impl ReplySlot {
+    pub(crate) fn send(self, outcome: Outcome) {
+        // The invocation may have ended (timed out) meanwhile: nobody to tell.
+        let _ = self.0.send(outcome);
+    }
+}
+
 impl RuntimeApi {
     /// A fresh API in its init phase; returns where to send events and how init ends.
     pub(crate) fn new() -> (
@@ -69,7 +112,7 @@ impl RuntimeApi {
         let (tx, rx) = mpsc::channel(1);
         let (init_tx, init_rx) = oneshot::channel();
         let api = Arc::new(Self {
-            phase: Mutex::new(Phase::Init),
+            phase: Mutex::new(Phase::Idle),
             init: Mutex::new(Some(init_tx)),
             events: tokio::sync::Mutex::new(rx),
         });
@@ -89,71 +132,219 @@ impl RuntimeApi {
             .take()
     }
 
-    /// Takes the reply channel of invocation `id`, if it is the one in progress.
-    fn take_reply(&self, id: &str) -> Option<oneshot::Sender<Outcome>> {
-        let mut phase = self.phase();
-        match &mut *phase {
-            Phase::Busy { request_id, reply } if request_id == id => {
-                let r = reply.take();
-                *phase = Phase::Idle;
-                r
+    /// `GET /next`: ends the init phase on its first call, then waits for an event. `None` when
+    /// the environment is ending.
+    pub(crate) async fn next(&self) -> Option<Delivery> {
+        if let Some(init) = self.take_init() {
+            let _ = init.send(InitSignal::Ready);
+        }
+        {
+            let mut phase = self.phase();
+            if let Phase::Busy { reply: Some(_), .. } = &*phase {
+                // The runtime moved on without answering: the invocation ends with no result.
+                tracing::warn!(
+                    "runtime asked for the next event without answering the current one"
+                );
             }
+            *phase = Phase::Idle;
+        }
+        let ev = self.events.lock().await.recv().await?;
+        ev.delivered.store(true, Ordering::SeqCst);
+        *self.phase() = Phase::Busy {
+            request_id: ev.request_id.clone(),
+            reply: Some(ev.reply),
+        };
+        Some(Delivery {
+            request_id: ev.request_id,
+            deadline_ms: ev.deadline_ms,
+            invoked_arn: ev.invoked_arn,
+            trace_id: ev.trace_id,
+            client_context: ev.client_context,
+            payload: ev.payload,
+        })
+    }
+
+    /// The right to answer invocation `id`, if it is the one in progress and not answered yet.
+    /// Checked before any body is read.
+    pub(crate) fn claim_reply(&self, id: &str) -> Option<ReplySlot> {
+        match &mut *self.phase() {
+            Phase::Busy { request_id, reply } if request_id == id => reply.take().map(ReplySlot),
             _ => None,
         }
     }
+
+    /// `POST /init/error`: false when the init phase is over.
+    pub(crate) fn init_error(&self, error_type: String, body: Bytes) -> bool {
+        let Some(init) = self.take_init() else {
+            return false;
+        };
+        let _ = init.send(InitSignal::Error { error_type, body });
+        true
+    }
+
+    /// Whether the init phase is still on.
+    pub(crate) fn in_init(&self) -> bool {
+        self.init
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
 }
 
-/// The routes, for one environment.
-pub(crate) fn router(api: Arc<RuntimeApi>) -> Router {
-    Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(api)
+type HttpResponse = Response<Full<Bytes>>;
+
+fn respond(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
 
-fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    (
+fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> HttpResponse {
+    respond(
         status,
-        axum::Json(json!({ "errorMessage": message, "errorType": error_type })),
+        json!({ "errorMessage": message, "errorType": error_type }),
     )
-        .into_response()
 }
 
-fn accepted() -> Response {
-    (StatusCode::ACCEPTED, axum::Json(json!({ "status": "OK" }))).into_response()
+/// A refusal sent before the request's body was read: the connection is closed after it, so
+/// the body is never read at all.
+fn refuse(status: StatusCode, error_type: &str, message: &str) -> HttpResponse {
+    let mut r = runtime_error(status, error_type, message);
+    r.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
-async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
-    // The first `next` ends the init phase.
-    if let Some(init) = api.take_init() {
-        let _ = init.send(InitSignal::Ready);
-    }
-    {
-        let mut phase = api.phase();
-        if let Phase::Busy { reply: Some(_), .. } = &*phase {
-            // The runtime moved on without answering: the invocation ends with no result.
-            tracing::warn!("runtime asked for the next event without answering the current one");
+fn accepted() -> HttpResponse {
+    respond(StatusCode::ACCEPTED, json!({ "status": "OK" }))
+}
+
+fn invalid_request_id() -> HttpResponse {
+    refuse(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestID",
+        "Invalid request ID",
+    )
+}
+
+fn error_type(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get("Lambda-Runtime-Function-Error-Type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Unhandled")
+        .to_string()
+}
+
+/// The body, within [`MAX_RESPONSE_BYTES`]; `None` beyond it or when the connection failed.
+async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
+    match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(BodyError::TooLarge)
         }
-        *phase = Phase::Idle;
+        Err(_) => Err(BodyError::Broken),
     }
-    let Some(ev) = api.events.lock().await.recv().await else {
+}
+
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+fn declared_too_large(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+}
+
+fn too_large() -> HttpResponse {
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &format!("Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
+    )
+}
+
+async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> HttpResponse {
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
+        return refuse(StatusCode::NOT_FOUND, "NotFound", "no such route");
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    match (req.method(), parts.as_slice()) {
+        (&Method::GET, ["invocation", "next"]) => next(&api).await,
+        (&Method::POST, ["invocation", id, kind @ ("response" | "error")]) => {
+            let is_error = *kind == "error";
+            let Some(slot) = api.claim_reply(id) else {
+                return invalid_request_id();
+            };
+            if declared_too_large(&req) {
+                slot.send(Outcome::ResponseTooLarge);
+                return too_large();
+            }
+            let error_type = error_type(&req);
+            match read_body(req.into_body()).await {
+                Ok(body) if is_error => {
+                    slot.send(Outcome::Error { error_type, body });
+                    accepted()
+                }
+                Ok(body) => {
+                    slot.send(Outcome::Response(body));
+                    accepted()
+                }
+                Err(BodyError::TooLarge) => {
+                    slot.send(Outcome::ResponseTooLarge);
+                    too_large()
+                }
+                // The connection broke mid-body: the invocation gets no answer from it.
+                Err(BodyError::Broken) => refuse(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "the request body could not be read",
+                ),
+            }
+        }
+        (&Method::POST, ["init", "error"]) => {
+            if !api.in_init() {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "InvalidStateTransition",
+                    "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
+                );
+            }
+            let error_type = error_type(&req);
+            let body = read_body(req.into_body()).await.unwrap_or_default();
+            if api.init_error(error_type, body) {
+                accepted()
+            } else {
+                runtime_error(
+                    StatusCode::FORBIDDEN,
+                    "InvalidStateTransition",
+                    "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
+                )
+            }
+        }
+        _ => refuse(StatusCode::NOT_FOUND, "NotFound", "no such route"),
+    }
+}
+
+async fn next(api: &RuntimeApi) -> HttpResponse {
+    let Some(ev) = api.next().await else {
         return runtime_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",
             "the environment is shutting down",
         );
     };
-    *api.phase() = Phase::Busy {
-        request_id: ev.request_id.clone(),
-        reply: Some(ev.reply),
-    };
-    let mut headers = HeaderMap::new();
+    let mut r = Response::new(Full::new(ev.payload));
+    let headers = r.headers_mut();
     let mut put = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(name, v);
@@ -167,83 +358,48 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
         put("Lambda-Runtime-Client-Context", cc);
     }
     put("Content-Type", "application/json");
-    (StatusCode::OK, headers, ev.payload).into_response()
+    r
 }
 
-async fn response(
-    State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
-    body: Body,
-) -> Response {
-    let bytes = to_bytes(body, MAX_RESPONSE_BYTES).await;
-    let Some(reply) = api.take_reply(&id) else {
-        return runtime_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "Invalid request ID",
-        );
-    };
-    match bytes {
-        Ok(b) => {
-            let _ = reply.send(Outcome::Response(b));
-            accepted()
-        }
-        Err(_) => {
-            let _ = reply.send(Outcome::ResponseTooLarge);
-            runtime_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                &format!("Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
-            )
-        }
+/// Serves `api` on `listener` until the task is aborted; aborting it ends every connection.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    api: Arc<RuntimeApi>,
+    limits: ApiLimits,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        // At the cap, connections wait in the listen backlog, inside the sandbox's namespace.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        while connections.try_join_next().is_some() {}
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // Out of descriptors, say: try again shortly rather than spin.
+                tracing::warn!(error = %e, "runtime API accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let api = Arc::clone(&api);
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let api = Arc::clone(&api);
+                async move { Ok::<_, Infallible>(handle(api, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.idle_timeout)
+                .max_buf_size(64 * 1024)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "runtime API connection ended");
+            }
+            drop(slot);
+        });
     }
-}
-
-fn error_type(headers: &HeaderMap) -> String {
-    headers
-        .get("Lambda-Runtime-Function-Error-Type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("Unhandled")
-        .to_string()
-}
-
-async fn error(
-    State(api): State<Arc<RuntimeApi>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = to_bytes(body, MAX_RESPONSE_BYTES).await.unwrap_or_default();
-    let Some(reply) = api.take_reply(&id) else {
-        return runtime_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "Invalid request ID",
-        );
-    };
-    let _ = reply.send(Outcome::Error {
-        error_type: error_type(&headers),
-        body,
-    });
-    accepted()
-}
-
-async fn init_error(
-    State(api): State<Arc<RuntimeApi>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = to_bytes(body, MAX_RESPONSE_BYTES).await.unwrap_or_default();
-    let Some(init) = api.take_init() else {
-        return runtime_error(
-            StatusCode::FORBIDDEN,
-            "InvalidStateTransition",
-            "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
-        );
-    };
-    let _ = init.send(InitSignal::Error {
-        error_type: error_type(&headers),
-        body,
-    });
-    accepted()
 }

@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nimbus_sandbox::cgroup::{Cgroup, CgroupSetup, Limits};
+use nimbus_sandbox::cgroup::{Cgroup, CgroupSetup, CpuPolicy, Limits};
+use nimbus_sandbox::process::Pidfd;
 use nimbus_sandbox::spec::{Bind, SandboxSpec};
 use nimbus_sandbox::storage::Scratch;
 use nimbus_sandbox::SandboxError;
 use tokio::sync::watch;
 
-use crate::launcher::{LaunchSpec, Launched, Launcher, Layout, Process};
+use crate::launcher::{LaunchSpec, Launched, Launcher, Layout, Process, RuntimeEndpoint};
 
 /// Where runtimes reach the Runtime API, as on Lambda.
 pub const RUNTIME_API_PORT: u16 = 9001;
@@ -98,6 +99,7 @@ pub struct SandboxLauncher {
 }
 
 struct Inner {
+    cpu: CpuPolicy,
     scratch: Arc<ScratchPool>,
     helper: PathBuf,
     root_mountpoint: PathBuf,
@@ -114,7 +116,9 @@ struct Inner {
 }
 
 struct SandboxProcess {
-    init_pid: u32,
+    /// The sandbox's PID 1, by descriptor: killing it ends the whole pid namespace.
+    init: Pidfd,
+    cpu: CpuPolicy,
     /// For topping pools up once this environment's init phase is over (not during it: the work
     /// would compete with the runtime's own start for the CPU).
     launcher: std::sync::Weak<Inner>,
@@ -129,15 +133,13 @@ struct SandboxProcess {
 }
 
 impl Process for SandboxProcess {
-    fn pid(&self) -> u32 {
-        self.init_pid
-    }
-
     fn kill(&self) {
         // Dying takes CPU too: a throttled sandbox of a thousand processes would take minutes.
-        self.cgroup.unlimit_cpu();
-        if let Err(e) = nimbus_sandbox::kill_sandbox(self.init_pid) {
-            tracing::warn!(pid = self.init_pid, error = %e, "could not end a sandbox");
+        if self.cpu == CpuPolicy::Capped {
+            self.cgroup.unlimit_cpu();
+        }
+        if let Err(e) = self.init.kill() {
+            tracing::warn!(pid = self.init.pid(), error = %e, "could not end a sandbox");
         }
     }
 
@@ -151,8 +153,11 @@ impl Process for SandboxProcess {
     }
 
     fn init_done(&self) {
-        if let Err(e) = self.cgroup.limit_cpu() {
-            tracing::warn!(error = %e, "could not limit an environment's CPU");
+        // The hard ceiling only once init is over (Lambda bursts the init phase).
+        if self.cpu == CpuPolicy::Capped {
+            if let Err(e) = self.cgroup.limit_cpu(CpuPolicy::Capped) {
+                tracing::warn!(error = %e, "could not limit an environment's CPU");
+            }
         }
         if let Some(inner) = self.launcher.upgrade() {
             inner.refill_standby();
@@ -227,6 +232,7 @@ impl SandboxLauncher {
         helper: PathBuf,
         state_dir: &Path,
         runtime_root: &Path,
+        cpu: CpuPolicy,
     ) -> Result<Self, SandboxError> {
         // Environments of this server live under a cgroup named after its state directory, so
         // that servers of other data directories on the machine are never touched.
@@ -266,6 +272,7 @@ impl SandboxLauncher {
         scratch.refill(512);
         let launcher = Self {
             inner: Arc::new(Inner {
+                cpu,
                 scratch,
                 helper,
                 root_mountpoint,
@@ -431,18 +438,28 @@ impl Launcher for SandboxLauncher {
             spec: spec_pipe,
             mut child,
         } = standby;
-        let claimed = (|| -> Result<(u32, Scratch), SandboxError> {
+        let helper_pid = child.id();
+        let claimed = (|| -> Result<(Pidfd, Scratch), SandboxError> {
             cgroup.set_limits(Limits {
                 memory_mb: u64::from(spec.memory_mb),
                 pids: PIDS_MAX,
             })?;
+            if inner.cpu == CpuPolicy::Weighted {
+                cgroup.limit_cpu(CpuPolicy::Weighted)?;
+            }
             let scratch = inner.scratch.take(spec.ephemeral_mb)?;
             let sspec = inner.sandbox_spec(spec, &scratch);
             nimbus_sandbox::send_spec(spec_pipe, &sspec)?;
             let init_pid = nimbus_sandbox::read_init_pid(status)?;
-            Ok((init_pid, scratch))
+            // PID 1 is the helper's child, and the helper (ours, not yet waited for) reaps it
+            // only when it ends: checked to be that child, the descriptor is PID 1's own.
+            let helper_pid = helper_pid.ok_or_else(|| {
+                SandboxError::Init("the helper exited before its sandbox started".into())
+            })?;
+            let init = Pidfd::open_child_of(init_pid, helper_pid).map_err(SandboxError::Spawn)?;
+            Ok((init, scratch))
         })();
-        let (init_pid, scratch) = match claimed {
+        let (init, scratch) = match claimed {
             Ok(c) => c,
             Err(e) => {
                 let _ = child.start_kill();
@@ -454,7 +471,7 @@ impl Launcher for SandboxLauncher {
                 return Err(to_io(e));
             }
         };
-        tracing::debug!(standby = ?t_standby, init_pid = ?t0.elapsed(), "sandbox launched");
+        tracing::debug!(standby = ?t_standby, init_pid = ?t0.elapsed(), pid = init.pid(), "sandbox launched");
         let (tx, rx) = watch::channel(None);
         let cg = Arc::clone(&cgroup);
         let oom_at_exit = Arc::new(AtomicU64::new(0));
@@ -463,25 +480,30 @@ impl Launcher for SandboxLauncher {
         let tracker = Arc::clone(inner);
         tokio::spawn(async move {
             let status = child.wait().await;
-            oom.store(cg.oom_kills(), Ordering::SeqCst);
-            let _ = tx.send(Some(describe_exit(status)));
-            // The pid namespace is gone with its init; the cgroup empties a moment later.
-            for _ in 0..200 {
-                if cg.is_empty() {
-                    break;
+            // Reading and removing cgroup files is file work: off the event loop.
+            let _ = tokio::task::spawn_blocking(move || {
+                oom.store(cg.oom_kills(), Ordering::SeqCst);
+                let _ = tx.send(Some(describe_exit(status)));
+                // The pid namespace is gone with its init; the cgroup empties a moment later.
+                for _ in 0..200 {
+                    if cg.is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            if let Err(e) = cg.remove() {
-                tracing::warn!(error = %e, "could not remove an environment's cgroup");
-            }
-            tracker.live.fetch_sub(1, Ordering::SeqCst);
+                if let Err(e) = cg.remove() {
+                    tracing::warn!(error = %e, "could not remove an environment's cgroup");
+                }
+                tracker.live.fetch_sub(1, Ordering::SeqCst);
+            })
+            .await;
         });
         Ok(Launched {
-            listener,
+            endpoint: RuntimeEndpoint::Tcp(listener),
             output,
             process: Box::new(SandboxProcess {
-                init_pid,
+                init,
+                cpu: inner.cpu,
                 launcher: Arc::downgrade(&self.inner),
                 ephemeral_mb: spec.ephemeral_mb,
                 oom_at_exit,

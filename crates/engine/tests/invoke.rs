@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use nimbus_engine::launcher::ProcessLauncher;
 use nimbus_engine::logs::{LogEvent, LogSink};
+use nimbus_engine::resolve::SourceFuture;
 use nimbus_engine::runtimes::{Runtimes, RuntimesConfig};
-use nimbus_engine::{Engine, EngineConfig, FunctionSpec, InvokeRequest};
+use nimbus_engine::{
+    Engine, EngineConfig, FunctionSource, FunctionSpec, InvocationRequest, InvocationType,
+    InvokeError, LogType, RequestId,
+};
 
 #[derive(Default)]
 struct Captured(Mutex<Vec<(String, String, String)>>);
@@ -23,9 +27,99 @@ impl LogSink for Captured {
     }
 }
 
+/// The specs the tests invoke, served as the function source.
+#[derive(Default)]
+struct Specs(Mutex<std::collections::HashMap<String, FunctionSpec>>);
+
+impl FunctionSource for Specs {
+    fn load<'a>(
+        &'a self,
+        function: &'a str,
+        _qualifier: Option<&'a str>,
+        _region: &'a str,
+    ) -> SourceFuture<'a> {
+        Box::pin(async move {
+            let s = self.0.lock().expect("lock").get(function).cloned();
+            let s = s.ok_or_else(|| {
+                nimbus_engine::ResolveError::Lambda(nimbus_model::LambdaError::not_found("no"))
+            })?;
+            Ok((
+                s,
+                nimbus_model::State::Active,
+                format!("arn:aws:lambda:us-east-1:000000000000:function:{function}"),
+            ))
+        })
+    }
+}
+
+/// The engine, with each spec made the function's current configuration before it runs.
+struct Runner {
+    engine: Arc<Engine>,
+    specs: Arc<Specs>,
+}
+
+struct Out {
+    payload: axum::body::Bytes,
+    function_error: bool,
+    log: String,
+}
+
+impl Runner {
+    fn new(
+        config: EngineConfig,
+        launcher: Arc<ProcessLauncher>,
+        runtimes: Runtimes,
+        logs: Arc<Captured>,
+    ) -> Self {
+        let specs = Arc::new(Specs::default());
+        let engine = Engine::new(config, launcher, runtimes, logs, specs.clone());
+        Self { engine, specs }
+    }
+
+    async fn invoke(&self, s: &FunctionSpec, r: (String, String)) -> Result<Out, InvokeError> {
+        let old = self
+            .specs
+            .0
+            .lock()
+            .expect("lock")
+            .insert(s.name.clone(), s.clone());
+        if old.as_ref() != Some(s) {
+            self.engine.function_changed(&s.name);
+        }
+        let out = self
+            .engine
+            .invoke(InvocationRequest {
+                function: s.name.clone(),
+                qualifier: None,
+                region: "us-east-1".into(),
+                request_id: RequestId::new(r.0),
+                payload: r.1.into(),
+                invocation_type: InvocationType::RequestResponse,
+                client_context: None,
+                log_type: LogType::Tail,
+                trace_header: None,
+                deadline: None,
+            })
+            .await?;
+        Ok(Out {
+            payload: out.payload,
+            function_error: out.function_error.is_some(),
+            log: out.log.unwrap_or_default(),
+        })
+    }
+
+    fn idle_count(&self) -> usize {
+        self.engine.idle_count()
+    }
+
+    fn reap(&self) -> usize {
+        self.engine.reap()
+    }
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
-    engine: Arc<Engine>,
+    engine: Runner,
     logs: Arc<Captured>,
     code: std::path::PathBuf,
 }
@@ -45,7 +139,7 @@ fn fixture(files: &[(&str, &str)]) -> Fixture {
     let launcher = Arc::new(ProcessLauncher {
         tmp_root: dir.path().join("tmp"),
     });
-    let engine = Engine::new(EngineConfig::default(), launcher, runtimes, logs.clone());
+    let engine = Runner::new(EngineConfig::default(), launcher, runtimes, logs.clone());
     Fixture {
         _dir: dir,
         engine,
@@ -67,17 +161,12 @@ fn spec(code: &Path, handler: &str, timeout_ms: u64) -> FunctionSpec {
         ephemeral_mb: 512,
         environment: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
         log_group: "/aws/lambda/f".into(),
-        generation: "g1".into(),
+        reserved_concurrency: None,
     }
 }
 
-fn req(id: &str, payload: &str) -> InvokeRequest {
-    InvokeRequest {
-        request_id: id.into(),
-        invoked_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
-        payload: payload.as_bytes().to_vec(),
-        client_context: None,
-    }
+fn req(id: &str, payload: &str) -> (String, String) {
+    (id.to_string(), payload.to_string())
 }
 
 const APP: &str = r#"
@@ -265,7 +354,7 @@ async fn idle_environments_are_reaped_after_the_keep_alive() {
         keep_alive: Duration::from_millis(200),
         ..EngineConfig::default()
     };
-    let engine = Engine::new(config, launcher, runtimes, Arc::new(Captured::default()));
+    let engine = Runner::new(config, launcher, runtimes, Arc::new(Captured::default()));
     let out = engine
         .invoke(&spec(&code, "app.handler", 3000), req("k1", "{}"))
         .await
@@ -276,6 +365,17 @@ async fn idle_environments_are_reaped_after_the_keep_alive() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(engine.reap(), 1);
     assert_eq!(engine.idle_count(), 0);
+    // Ending an environment happens off the event loop: give it a moment.
+    for _ in 0..100 {
+        if std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count()
+            == 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The environment's private TMPDIR went with it.
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp"))
@@ -304,7 +404,7 @@ async fn init_is_limited() {
         init_timeout: Duration::from_millis(500),
         ..EngineConfig::default()
     };
-    let engine = Engine::new(config, launcher, runtimes, Arc::new(Captured::default()));
+    let engine = Runner::new(config, launcher, runtimes, Arc::new(Captured::default()));
     let out = engine
         .invoke(&spec(&code, "app.handler", 3000), req("slow-init", "{}"))
         .await

@@ -10,8 +10,40 @@ use crate::error::SandboxError;
 
 /// AWS compat: one vCPU per 1,769 MB.
 pub const MB_PER_VCPU: u64 = 1769;
-/// The CFS period the CPU quota is expressed in (v1 and v2).
-const CPU_PERIOD_US: u64 = 100_000;
+/// The CFS period of the `capped` policy (v1 and v2): short, so that a function that used its
+/// quota waits at most a few milliseconds, not the default 100 ms period's worth.
+pub const CAPPED_PERIOD_US: u64 = 20_000;
+/// The smallest quota the kernel accepts.
+const MIN_QUOTA_US: u64 = 1_000;
+
+/// How environments share the CPU; each in proportion to its memory (1,769 MB = one CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuPolicy {
+    /// Proportional weights: under contention each gets its share, and a CPU nobody else wants
+    /// is used in full (work-conserving). No function ever stalls while CPU is free.
+    #[default]
+    Weighted,
+    /// Lambda's hard ceiling: never more than the share, even with the CPU idle.
+    Capped,
+    /// No CPU control at all.
+    None,
+}
+
+/// v1 `cpu.shares`: 1,024 is one CPU's worth (the kernel's default for a group).
+fn shares_v1(memory_mb: u64) -> u64 {
+    (memory_mb * 1024 / MB_PER_VCPU).max(2)
+}
+
+/// v2 `cpu.weight` (1..=10,000): 100 is one CPU's worth (the default).
+fn weight_v2(memory_mb: u64) -> u64 {
+    (memory_mb * 100 / MB_PER_VCPU).clamp(1, 10_000)
+}
+
+/// The `capped` quota per [`CAPPED_PERIOD_US`].
+fn capped_quota_us(memory_mb: u64) -> u64 {
+    (CAPPED_PERIOD_US * memory_mb / MB_PER_VCPU).max(MIN_QUOTA_US)
+}
 
 /// A controller Nimbus uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,24 +341,60 @@ impl Cgroup {
         out
     }
 
-    /// CPU share proportional to memory: `memory_mb / 1769` of one CPU.
-    pub fn limit_cpu(&self) -> Result<(), SandboxError> {
+    /// Applies `policy` to the CPU controller, in proportion to the memory limit
+    /// (`memory_mb / 1769` of one CPU).
+    pub fn limit_cpu(&self, policy: CpuPolicy) -> Result<(), SandboxError> {
         let memory_mb = self.memory_mb.load(std::sync::atomic::Ordering::Relaxed);
-        let quota = (CPU_PERIOD_US * memory_mb / MB_PER_VCPU).max(1000);
-        match &self.cpu {
-            Hierarchy::V1(p) => {
-                write(&p.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-                write(&p.join("cpu.cfs_quota_us"), &quota.to_string())
+        match policy {
+            CpuPolicy::None => {
+                self.unlimit_cpu();
+                Ok(())
             }
-            Hierarchy::V2(p) => write(&p.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}")),
+            CpuPolicy::Weighted => {
+                self.unlimit_cpu();
+                match &self.cpu {
+                    Hierarchy::V1(p) => {
+                        write(&p.join("cpu.shares"), &shares_v1(memory_mb).to_string())
+                    }
+                    Hierarchy::V2(p) => {
+                        write(&p.join("cpu.weight"), &weight_v2(memory_mb).to_string())
+                    }
+                }
+            }
+            CpuPolicy::Capped => {
+                let quota = capped_quota_us(memory_mb);
+                // A burst of one quota: unused time of one period may be spent in the next, so
+                // a short request never waits for the period to end while the average share
+                // stays the same. Kernels without burst support (before 5.14) lack the file.
+                match &self.cpu {
+                    Hierarchy::V1(p) => {
+                        write(&p.join("cpu.cfs_period_us"), &CAPPED_PERIOD_US.to_string())?;
+                        write(&p.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                        let burst = p.join("cpu.cfs_burst_us");
+                        if burst.exists() {
+                            write(&burst, &quota.to_string())?;
+                        }
+                        Ok(())
+                    }
+                    Hierarchy::V2(p) => {
+                        write(&p.join("cpu.max"), &format!("{quota} {CAPPED_PERIOD_US}"))?;
+                        let burst = p.join("cpu.max.burst");
+                        if burst.exists() {
+                            write(&burst, &quota.to_string())?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
         }
     }
 
-    /// Lifts the CPU limit (before ending it: dying processes need CPU to exit quickly).
+    /// Lifts the CPU quota (during init, and before ending it: dying processes need CPU to exit
+    /// quickly).
     pub fn unlimit_cpu(&self) {
         let _ = match &self.cpu {
             Hierarchy::V1(p) => fs::write(p.join("cpu.cfs_quota_us"), "-1"),
-            Hierarchy::V2(p) => fs::write(p.join("cpu.max"), format!("max {CPU_PERIOD_US}")),
+            Hierarchy::V2(p) => fs::write(p.join("cpu.max"), format!("max {CAPPED_PERIOD_US}")),
         };
     }
 
@@ -482,10 +550,25 @@ mod tests {
             fs::read_to_string(env.join("pids.max")).expect("read"),
             "1024"
         );
-        cg.limit_cpu().expect("cpu");
+        fs::write(env.join("cpu.max.burst"), "0").expect("write");
+        cg.limit_cpu(CpuPolicy::Capped).expect("cpu");
         assert_eq!(
             fs::read_to_string(env.join("cpu.max")).expect("read"),
-            "7235 100000"
+            "1447 20000"
+        );
+        assert_eq!(
+            fs::read_to_string(env.join("cpu.max.burst")).expect("read"),
+            "1447"
+        );
+        cg.limit_cpu(CpuPolicy::Weighted).expect("cpu");
+        assert_eq!(
+            fs::read_to_string(env.join("cpu.max")).expect("read"),
+            "max 20000",
+            "weighted: no ceiling"
+        );
+        assert_eq!(
+            fs::read_to_string(env.join("cpu.weight")).expect("read"),
+            "7"
         );
         assert_eq!(cg.procs_files(), vec![env.join("cgroup.procs")]);
         fs::write(
@@ -504,6 +587,19 @@ mod tests {
             "unmapped page cache is not counted"
         );
         assert_eq!(cg.oom_kills(), 1);
+    }
+
+    #[test]
+    fn cpu_figures_follow_memory() {
+        assert_eq!(shares_v1(1769), 1024);
+        assert_eq!(shares_v1(128), 74);
+        assert_eq!(shares_v1(1), 2, "the kernel's minimum");
+        assert_eq!(weight_v2(1769), 100);
+        assert_eq!(weight_v2(10_240), 578);
+        assert_eq!(weight_v2(128), 7);
+        assert_eq!(capped_quota_us(1769), CAPPED_PERIOD_US);
+        assert_eq!(capped_quota_us(10_240), 115_771, "more than one CPU");
+        assert_eq!(capped_quota_us(64), MIN_QUOTA_US);
     }
 
     #[test]

@@ -109,13 +109,3 @@ pub fn private_mount_namespace() -> std::io::Result<()> {
         None,
     )
 }
-
-/// Ends a sandbox: SIGKILL to its PID 1 ends every process in its pid namespace.
-pub fn kill_sandbox(init_pid: u32) -> std::io::Result<()> {
-    let pid = i32::try_from(init_pid)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid"))?;
-    match sys::kill(pid, libc::SIGKILL) {
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
-        r => r,
-    }
-}

@@ -1,7 +1,10 @@
-//! Process groups: an environment's runtime is started as the leader of a new process group, so
-//! that everything it starts can be ended with one signal.
+//! Processes of environments, signalled safely: a [`Pidfd`] refers to one process for as long as
+//! it is held, so a signal reaches that process or nobody, never one that was given its number
+//! later. Process groups: the `process` launcher starts a runtime as the leader of a new group,
+//! so that everything it starts can be ended with one signal.
 
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::process::{kill_process_group, Pid, Signal};
 
@@ -16,6 +19,114 @@ pub fn kill_group(pgid: u32) -> io::Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e == rustix::io::Errno::SRCH => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A process, by descriptor rather than by number.
+#[derive(Debug)]
+pub struct Pidfd {
+    fd: OwnedFd,
+    pid: u32,
+}
+
+fn raw_pid(pid: u32) -> io::Result<libc::pid_t> {
+    libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a pid"))
+}
+
+/// The parent pid of `pid`, from `/proc/<pid>/stat`.
+fn parent_of(pid: u32) -> io::Result<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // `pid (comm) state ppid ...`: the command may hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("unreadable /proc/{pid}/stat")))
+}
+
+impl Pidfd {
+    /// Refers to process `pid`. Only sound for a process that cannot have been reaped yet: a
+    /// child of the caller that nobody has waited for (else use [`Pidfd::open_child_of`]).
+    pub fn open(pid: u32) -> io::Result<Self> {
+        let fd = crate::sys::pidfd_open(raw_pid(pid)?)?;
+        Ok(Self { fd, pid })
+    }
+
+    /// Refers to process `pid`, checked to be a child of `parent` (which must itself be a
+    /// process the caller holds, unreaped): the check is made after the descriptor is opened
+    /// and confirmed while the process is still alive, so the descriptor cannot refer to a
+    /// process that merely got the number.
+    pub fn open_child_of(pid: u32, parent: u32) -> io::Result<Self> {
+        let me = Self::open(pid)?;
+        let ppid = parent_of(pid);
+        // Alive now means alive since the open: /proc/<pid> was this very process.
+        if !me.is_alive() {
+            return Err(io::Error::other(format!(
+                "process {pid} ended before it was checked"
+            )));
+        }
+        match ppid {
+            Ok(p) if p == parent => Ok(me),
+            Ok(p) => Err(io::Error::other(format!(
+                "process {pid} is a child of {p}, not of {parent}"
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The process's number (for logs: never signal it by number).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether the process has not been reaped yet (a zombie still counts).
+    pub fn is_alive(&self) -> bool {
+        crate::sys::pidfd_send_signal(self.fd.as_raw_fd(), 0).is_ok()
+    }
+
+    /// SIGKILL to this process. One that is gone already is not an error.
+    pub fn kill(&self) -> io::Result<()> {
+        match crate::sys::pidfd_send_signal(self.fd.as_raw_fd(), libc::SIGKILL) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            r => r,
+        }
+    }
+}
+
+/// A [`Pidfd`] registered with the tokio reactor, to wait for the process's exit.
+#[derive(Debug)]
+pub struct AsyncPidfd(tokio::io::unix::AsyncFd<Pidfd>);
+
+impl Pidfd {
+    /// Registers it with the current tokio reactor (call within a runtime).
+    pub fn into_async(self) -> io::Result<AsyncPidfd> {
+        crate::sys::register_pidfd(self).map(AsyncPidfd)
+    }
+}
+
+impl AsyncPidfd {
+    /// Waits until the process has exited (it may still be a zombie: reaping is the parent's).
+    pub async fn exited(&self) -> io::Result<()> {
+        self.0.readable().await.map(|mut g| g.retain_ready())
+    }
+
+    /// The descriptor.
+    pub fn pidfd(&self) -> &Pidfd {
+        self.0.get_ref()
+    }
+}
+
+impl AsFd for Pidfd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Pidfd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 }
 
@@ -65,5 +176,66 @@ mod tests {
             .count();
         assert_eq!(left, 0);
         kill_group(pgid).expect("a gone group is fine");
+    }
+
+    /// The number of a process that was reaped is given to a new process on purpose (through
+    /// `ns_last_pid`, as root): a kill through the old process's pidfd must not reach it.
+    #[test]
+    fn pidfd_never_signals_a_process_that_got_the_number() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIPPED pidfd_never_signals_a_process_that_got_the_number: needs root (ns_last_pid)");
+            return;
+        }
+        let mut first = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn");
+        let pid = first.id();
+        let fd = Pidfd::open(pid).expect("pidfd");
+        assert!(fd.is_alive());
+        fd.kill().expect("kill");
+        first.wait().expect("reap");
+        assert!(
+            !fd.is_alive(),
+            "reaped: the descriptor refers to nobody now"
+        );
+        // Hand the number to a new process (other processes may take it first: try again).
+        let mut second = None;
+        for _ in 0..200 {
+            std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+                .expect("ns_last_pid");
+            let mut c = std::process::Command::new("/bin/sleep")
+                .arg("30")
+                .spawn()
+                .expect("spawn");
+            if c.id() == pid {
+                second = Some(c);
+                break;
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let mut second = second.expect("the number was reused");
+        fd.kill().expect("a kill of a gone process is not an error");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            second.try_wait().expect("try_wait").is_none(),
+            "the process that got the number was signalled"
+        );
+        let _ = second.kill();
+        let _ = second.wait();
+    }
+
+    #[test]
+    fn open_child_of_checks_the_parent() {
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn");
+        let me = std::process::id();
+        assert!(Pidfd::open_child_of(child.id(), me).is_ok());
+        assert!(Pidfd::open_child_of(child.id(), me + 1).is_err());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

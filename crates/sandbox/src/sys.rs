@@ -309,3 +309,49 @@ pub(crate) fn loop_attach(dev: RawFd, file: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `pidfd_open(2)`: a descriptor that refers to process `pid` for as long as it is held, even
+/// after the process is gone and its number is given to another.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the syscall takes a pid and flags (0) and returns a new descriptor or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| io::Error::other("pidfd out of range"))?;
+    // SAFETY: fd was just returned by pidfd_open, is open, and is owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_send_signal(2)`: signal `sig` (0 only checks) to the process `pidfd` refers to; ESRCH
+/// once it has been reaped, never another process.
+pub(crate) fn pidfd_send_signal(pidfd: RawFd, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: the syscall takes a descriptor, a signal number, a null siginfo and flags 0.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Registers a pidfd with the tokio reactor (readable once the process exits).
+pub(crate) fn register_pidfd(
+    pidfd: crate::process::Pidfd,
+) -> io::Result<tokio::io::unix::AsyncFd<crate::process::Pidfd>> {
+    // SAFETY: `Pidfd` owns its descriptor and closes it only when dropped, and the AsyncFd
+    // owns the `Pidfd`: the descriptor stays open and unchanged for the registration's life,
+    // and `as_raw_fd` always returns that same descriptor.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.into_parts().1)
+}

@@ -14,7 +14,9 @@ use crate::error::ApiError;
 
 /// Shared server state.
 pub(crate) struct App {
+    /// Every write goes through here and reaches the engine's configuration cache.
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) log_writer: crate::logs::LogWriter,
     pub(crate) code: CodeStore,
     /// Held shared from storing a package until the metadata that uses it is committed, and
     /// exclusively while an unused package is removed, so removal never races a new user.
@@ -74,11 +76,7 @@ impl App {
                 ..f.clone()
             };
             match self.store.update_function(&next, &f.revision_id).await {
-                Ok(()) => {
-                    // Warm environments of the old code or configuration are no use any more.
-                    self.engine.evict(name);
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err(StoreError::RevisionMismatch(_)) => continue,
                 Err(StoreError::NotFound(_)) => return Ok(()),
                 Err(e) => return Err(e.into()),

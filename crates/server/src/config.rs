@@ -70,6 +70,11 @@ pub struct Config {
     /// How execution environments are started.
     #[serde(default)]
     pub launcher: LauncherKind,
+    /// How environments share the CPU (sandbox launcher): `weighted` (the default: shares in
+    /// proportion to MemorySize, never idle CPU left unused), `capped` (Lambda's ceiling of
+    /// MemorySize/1,769 of a CPU) or `none`.
+    #[serde(default)]
+    pub cpu_limit: nimbus_engine::CpuPolicy,
     /// Which interpreter serves which runtime family.
     #[serde(default)]
     pub runtimes: RuntimesSection,
@@ -162,6 +167,7 @@ impl Default for Config {
             keep_alive_seconds: default_keep_alive(),
             log_retention_days: default_log_retention(),
             launcher: LauncherKind::default(),
+            cpu_limit: nimbus_engine::CpuPolicy::default(),
             runtimes: RuntimesSection::default(),
         }
     }

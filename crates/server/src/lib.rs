@@ -10,6 +10,7 @@ mod app;
 pub mod auth;
 pub mod config;
 mod error;
+mod functions;
 mod logs;
 mod request;
 mod runtimes;
@@ -138,15 +139,27 @@ impl Server {
                 }
             };
 
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
+        let db: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
         let code = CodeStore::open(data_dir.join("code"), CodeLimits::default())?;
         let url_key: [u8; 32] = Sha256::new()
             .chain_update(b"nimbus code location\n")
             .chain_update(credentials.secret_access_key.as_bytes())
             .finalize()
             .into();
-        let engine = start_engine(&config, &data_dir, Arc::clone(&store))?;
+        let (log_writer, logs) = logs::spawn_writer(Arc::clone(&db));
+        let source = Arc::new(functions::StoreSource {
+            store: Arc::clone(&db),
+            code: code.clone(),
+            account: config.account_id.clone(),
+        });
+        let engine = start_engine(&config, &data_dir, Arc::clone(&db), Arc::new(logs), source)?;
+        // Every write of a function reaches the engine's configuration cache.
+        let store: Arc<dyn Store> = Arc::new(functions::NotifyingStore {
+            inner: db,
+            engine: Arc::clone(&engine),
+        });
         let app = Arc::new(App {
+            log_writer,
             engine,
             store,
             code,
@@ -197,14 +210,14 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let addr = self.started.addr;
-        let engine = Arc::clone(&self.app.engine);
+        let app = Arc::clone(&self.app);
         let served = axum::serve(self.listener, router(self.app))
             .with_graceful_shutdown(shutdown)
             .await;
         // Environments still running finish their invocations with the connections; then all end.
-        engine
-            .shutdown_and_wait(std::time::Duration::from_secs(2))
-            .await;
+        app.engine.shutdown(std::time::Duration::from_secs(2)).await;
+        // Every log event handed over so far is stored before the server stops.
+        app.log_writer.flush().await;
         served.map_err(|source| ServerError::Listen { addr, source })
     }
 }
@@ -214,6 +227,8 @@ fn start_engine(
     config: &Config,
     data_dir: &Path,
     store: Arc<dyn Store>,
+    logs: Arc<dyn nimbus_engine::logs::LogSink>,
+    source: Arc<dyn nimbus_engine::FunctionSource>,
 ) -> Result<Arc<nimbus_engine::Engine>, ServerError> {
     use nimbus_engine::launcher::{Launcher, ProcessLauncher};
     use nimbus_engine::runtimes::{Runtimes, RuntimesConfig};
@@ -240,7 +255,7 @@ fn start_engine(
         }
         config::LauncherKind::Sandbox => {
             let helper = std::env::current_exe().map_err(|e| data_dir_err(data_dir, e))?;
-            let launcher = nimbus_engine::sandbox_launcher::SandboxLauncher::new(helper, &data_dir.join("sandbox"), &config.runtimes.root)
+            let launcher = nimbus_engine::sandbox_launcher::SandboxLauncher::new(helper, &data_dir.join("sandbox"), &config.runtimes.root, config.cpu_limit)
                 .map_err(|e| ServerError::Sandbox(format!("{e}: {:?} (the sandbox launcher needs root, cgroups and namespaces; set launcher = \"process\" to run without isolation)", std::error::Error::source(&e))))?;
             Arc::new(launcher)
         }
@@ -254,7 +269,8 @@ fn start_engine(
         },
         launcher,
         runtimes,
-        Arc::new(logs::spawn_writer(store)),
+        logs,
+        source,
     );
     let every = std::time::Duration::from_secs(config.keep_alive_seconds.clamp(1, 30));
     engine.spawn_reaper(every);

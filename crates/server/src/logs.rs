@@ -1,5 +1,11 @@
 //! Function logs: the engine's events written to the store in batches, off the invocation path,
 //! read back by `nimbus logs`, and expired after the retention period.
+//!
+//! Durability: an invocation never waits for its logs. The writer task commits whatever has
+//! gathered (up to 5,000 events) in one transaction, so one fsync (SQLite WAL with
+//! `synchronous=FULL`) covers many invocations; at a clean shutdown the server flushes the
+//! writer before it exits, so nothing handed over is lost. A crash may lose the events of the
+//! last moments that were not yet committed (as a crashed Lambda host loses its agent's buffer).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +22,29 @@ use crate::api::{json, query_pairs, query_param};
 use crate::app::{now_ms, App};
 use crate::error::ApiResult;
 
+enum Message {
+    Records(Vec<LogRecord>),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Hands log events to a writer task; never blocks an invocation.
 pub(crate) struct StoreLogs {
-    tx: mpsc::Sender<Vec<LogRecord>>,
+    tx: mpsc::Sender<Message>,
+}
+
+/// The writer task's handle, for flushing at shutdown.
+pub(crate) struct LogWriter {
+    tx: mpsc::Sender<Message>,
+}
+
+impl LogWriter {
+    /// Waits until everything sent before this call is stored.
+    pub(crate) async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
 }
 
 impl LogSink for StoreLogs {
@@ -36,30 +62,41 @@ impl LogSink for StoreLogs {
                 message: e.message,
             })
             .collect();
-        if self.tx.try_send(records).is_err() {
+        if self.tx.try_send(Message::Records(records)).is_err() {
             tracing::warn!(group, "log writer is behind: events dropped");
         }
     }
 }
 
 /// Starts the writer task for `store`.
-pub(crate) fn spawn_writer(store: Arc<dyn Store>) -> StoreLogs {
-    let (tx, mut rx) = mpsc::channel::<Vec<LogRecord>>(8192);
+pub(crate) fn spawn_writer(store: Arc<dyn Store>) -> (LogWriter, StoreLogs) {
+    let (tx, mut rx) = mpsc::channel::<Message>(8192);
     tokio::spawn(async move {
-        while let Some(mut batch) = rx.recv().await {
+        while let Some(first) = rx.recv().await {
+            let mut batch = Vec::new();
+            let mut flushes = Vec::new();
+            let mut next = Some(first);
             // Gather whatever else is waiting: one transaction for many invocations.
-            while batch.len() < 5000 {
-                match rx.try_recv() {
-                    Ok(more) => batch.extend(more),
-                    Err(_) => break,
+            while let Some(m) = next.take() {
+                match m {
+                    Message::Records(r) => batch.extend(r),
+                    Message::Flush(done) => flushes.push(done),
+                }
+                if batch.len() < 5000 {
+                    next = rx.try_recv().ok();
                 }
             }
-            if let Err(e) = store.append_logs(&batch).await {
-                tracing::error!(error = %e, lost = batch.len(), "could not store log events");
+            if !batch.is_empty() {
+                if let Err(e) = store.append_logs(&batch).await {
+                    tracing::error!(error = %e, lost = batch.len(), "could not store log events");
+                }
+            }
+            for done in flushes {
+                let _ = done.send(());
             }
         }
     });
-    StoreLogs { tx }
+    (LogWriter { tx: tx.clone() }, StoreLogs { tx })
 }
 
 /// Deletes events older than `days`, hourly.

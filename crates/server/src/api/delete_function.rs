@@ -34,7 +34,6 @@ pub(crate) async fn handle(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(function = %f.name, "function deleted");
-    app.engine.evict(&f.name);
     app.release_code(&f.code.sha256_hex).await?;
     // AWS compat: the model says 200, AWS answers 204 with no body.
     Ok(StatusCode::NO_CONTENT.into_response())

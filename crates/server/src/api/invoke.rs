@@ -1,7 +1,7 @@
-//! Invoke: `POST /2015-03-31/functions/{FunctionName}/invocations` (synchronous and DryRun).
+//! Invoke: `POST /2015-03-31/functions/{FunctionName}/invocations` (synchronous and DryRun):
+//! the HTTP request decoded into the engine's pipeline request, and its outcome encoded.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -9,10 +9,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::Engine as _;
-use nimbus_engine::{EngineError, FunctionSpec, InvokeRequest};
-use nimbus_model::{function_arn, ErrorCode, Function, LambdaError, State as FnState};
+use nimbus_engine::{
+    EngineError, InvocationOutcome, InvocationRequest, InvocationType, InvokeError, LogType,
+    RequestId, ResolveError,
+};
+use nimbus_model::{ErrorCode, LambdaError};
 
-use crate::api::{load_latest, qualified_ref};
+use crate::api::qualified_ref;
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
@@ -31,31 +34,6 @@ fn enum_error(value: &str, field: &str, set: &str) -> ApiError {
     .into()
 }
 
-/// The engine's view of a stored function. Its generation is the revision (which every change
-/// of code or configuration renews) in this region: environments of another one are not used.
-pub(crate) fn function_spec(app: &App, ctx: &Ctx, f: &Function) -> FunctionSpec {
-    let s = &f.settings;
-    let generation = format!("{}@{}", f.revision_id, ctx.region);
-    FunctionSpec {
-        name: f.name.clone(),
-        version: "$LATEST".into(),
-        region: ctx.region.clone(),
-        runtime: s.runtime.clone().unwrap_or_default(),
-        handler: s.handler.clone().unwrap_or_default(),
-        code_dir: app.code.package_dir(&f.code.sha256_hex),
-        memory_mb: s.memory_size,
-        timeout: Duration::from_secs(u64::from(s.timeout)),
-        ephemeral_mb: s.ephemeral_storage,
-        environment: s.environment.clone().unwrap_or_default(),
-        log_group: s
-            .logging
-            .log_group
-            .clone()
-            .unwrap_or_else(|| format!("/aws/lambda/{}", f.name)),
-        generation,
-    }
-}
-
 pub(crate) async fn handle(
     State(app): State<Arc<App>>,
     Extension(ctx): Extension<Ctx>,
@@ -64,100 +42,108 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
-    let invocation_type = header(&headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
-    if !matches!(invocation_type, "RequestResponse" | "Event" | "DryRun") {
-        return Err(enum_error(
-            invocation_type,
-            "invocationType",
-            "Event, RequestResponse, DryRun",
-        ));
-    }
-    let log_type = header(&headers, "X-Amz-Log-Type").unwrap_or("None");
-    if !matches!(log_type, "None" | "Tail") {
-        return Err(enum_error(log_type, "logType", "None, Tail"));
-    }
-    let client_context = match header(&headers, "X-Amz-Client-Context") {
+    let req = decode(&app, &ctx, &name, query.as_deref(), &headers, body)?;
+    let outcome = app.engine.invoke(req).await.map_err(invoke_error)?;
+    Ok(encode(outcome))
+}
+
+/// The HTTP request as the pipeline's request. Only decoding happens here.
+fn decode(
+    app: &App,
+    ctx: &Ctx,
+    name: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<InvocationRequest> {
+    let r = qualified_ref(app, ctx, name, query)?;
+    let it = header(headers, "X-Amz-Invocation-Type").unwrap_or("RequestResponse");
+    let invocation_type = InvocationType::parse(it)
+        .ok_or_else(|| enum_error(it, "invocationType", "Event, RequestResponse, DryRun"))?;
+    let lt = header(headers, "X-Amz-Log-Type").unwrap_or("None");
+    let log_type = LogType::parse(lt).ok_or_else(|| enum_error(lt, "logType", "None, Tail"))?;
+    let client_context = match header(headers, "X-Amz-Client-Context") {
         None => None,
         Some(cc) => Some(decode_client_context(cc)?),
     };
-    let f = load_latest(&app, &ctx, &r).await?;
-    if f.state != FnState::Active {
-        // AWS compat: spec §5b #27.
-        return Err(LambdaError::conflict(format!(
-            "The operation cannot be performed at this time. The function is currently in the following state: {:?}",
-            f.state
-        ))
-        .into());
-    }
-    if !body.is_empty() {
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-            return Err(LambdaError::new(
-                ErrorCode::InvalidRequestContent,
-                format!("Could not parse request body into json: Could not parse payload into json: {e}"),
-            )
-            .into());
-        }
-    }
-    match invocation_type {
-        "DryRun" => return Ok(StatusCode::NO_CONTENT.into_response()),
-        "Event" => {
-            return Err(LambdaError::invalid_parameter(
-                "InvocationType Event is not supported by Nimbus yet: invoke with RequestResponse.",
-            )
-            .into())
-        }
-        _ => {}
-    }
-    let mut invoked_arn = function_arn(&ctx.region, &app.account, &f.name);
-    if let Some(qual) = &r.qualifier {
-        invoked_arn = format!("{invoked_arn}:{qual}");
-    }
-    let spec = function_spec(&app, &ctx, &f);
-    let outcome = app
-        .engine
-        .invoke(
-            &spec,
-            InvokeRequest {
-                request_id: ctx.request_id.clone(),
-                invoked_arn,
-                payload: body.to_vec(),
-                client_context,
-            },
+    Ok(InvocationRequest {
+        function: r.name,
+        qualifier: r.qualifier,
+        region: ctx.region.clone(),
+        request_id: RequestId::new(ctx.request_id.as_str()),
+        payload: body,
+        invocation_type,
+        client_context,
+        log_type,
+        trace_header: header(headers, "X-Amzn-Trace-Id").map(str::to_string),
+        deadline: None,
+    })
+}
+
+/// The pipeline's refusals in Lambda's words.
+fn invoke_error(e: InvokeError) -> ApiError {
+    match e {
+        InvokeError::Resolve(ResolveError::Lambda(e)) => e.into(),
+        InvokeError::InvalidPayload(detail) => LambdaError::new(
+            ErrorCode::InvalidRequestContent,
+            format!("Could not parse request body into json: Could not parse payload into json: {detail}"),
         )
-        .await
-        .map_err(|e| match e {
-            EngineError::RuntimeUnavailable { .. } => {
-                ApiError::Lambda(LambdaError::new(ErrorCode::InvalidRuntime, e.to_string()))
-            }
-            EngineError::ConcurrencyLimit(_) => {
-                ApiError::Lambda(LambdaError::throttled("ConcurrentInvocationLimitExceeded"))
-            }
-            other => {
-                ApiError::internal(format!("{other}: {:?}", std::error::Error::source(&other)))
-            }
-        })?;
-    let mut resp = (StatusCode::OK, outcome.payload).into_response();
+        .into(),
+        // AWS compat: spec §5b #27.
+        InvokeError::NotActive(state) => LambdaError::conflict(format!(
+            "The operation cannot be performed at this time. The function is currently in the following state: {state:?}"
+        ))
+        .into(),
+        InvokeError::Throttled(reason) => LambdaError::throttled(reason.as_str()).into(),
+        InvokeError::Unsupported(InvocationType::Event) => LambdaError::invalid_parameter(
+            "InvocationType Event is not supported by Nimbus yet: invoke with RequestResponse.",
+        )
+        .into(),
+        InvokeError::Engine(e @ EngineError::RuntimeUnavailable { .. }) => {
+            LambdaError::new(ErrorCode::InvalidRuntime, e.to_string()).into()
+        }
+        other => ApiError::internal(error_chain(&other)),
+    }
+}
+
+/// An error with its sources, for the log.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The outcome as Lambda's response: the payload, `X-Amz-Executed-Version`,
+/// `X-Amz-Function-Error`, `X-Amz-Log-Result`.
+fn encode(outcome: InvocationOutcome) -> Response {
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
+    }
+    let tail = outcome
+        .log_tail()
+        .map(|t| base64::engine::general_purpose::STANDARD.encode(t.as_bytes()));
+    let mut resp = (status, outcome.payload).into_response();
     let h = resp.headers_mut();
     h.insert("Content-Type", HeaderValue::from_static("application/json"));
-    h.insert(
-        "X-Amz-Executed-Version",
-        HeaderValue::from_static("$LATEST"),
-    );
-    if outcome.function_error {
+    if let Ok(v) = HeaderValue::from_str(&outcome.executed_version) {
+        h.insert("X-Amz-Executed-Version", v);
+    }
+    if let Some(fe) = outcome.function_error {
         h.insert(
             "X-Amz-Function-Error",
-            HeaderValue::from_static("Unhandled"),
+            HeaderValue::from_static(fe.as_str()),
         );
     }
-    if log_type == "Tail" {
-        let tail = nimbus_engine::log_tail(&outcome.log);
-        let b64 = base64::engine::general_purpose::STANDARD.encode(tail.as_bytes());
-        if let Ok(v) = HeaderValue::from_str(&b64) {
-            h.insert("X-Amz-Log-Result", v);
-        }
+    if let Some(v) = tail.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        h.insert("X-Amz-Log-Result", v);
     }
-    Ok(resp)
+    resp
 }
 
 /// `X-Amz-Client-Context`: base64 of a JSON object, at most 3,583 bytes.

@@ -1,0 +1,122 @@
+//! What a cold start launches: the runtime's command line and exactly Lambda's variables.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+
+use sha2::{Digest, Sha256};
+
+use crate::environment::InitFailure;
+use crate::launcher::{LaunchSpec, Launcher};
+use crate::resolve::FunctionSpec;
+use crate::runtimes::{RuntimeInfo, RuntimeKind};
+
+/// The command and environment of a new environment of `f`.
+pub(crate) fn launch_spec(
+    launcher: &dyn Launcher,
+    f: &FunctionSpec,
+    rt: &RuntimeInfo,
+    env_id: &str,
+    log_stream: &str,
+) -> LaunchSpec {
+    let layout = launcher.layout(&f.code_dir, &rt.runtime_dir);
+    let task = layout.task_root.display().to_string();
+    let rt_dir = layout.runtime_dir.display().to_string();
+    let argv: Vec<OsString> = match rt.kind {
+        RuntimeKind::Python => vec![
+            rt.interpreter.clone().unwrap_or_default().into(),
+            "-u".into(),
+            "-s".into(),
+            "-B".into(),
+            layout.runtime_dir.join("bootstrap.py").into(),
+        ],
+        RuntimeKind::Node => {
+            let mut argv: Vec<OsString> = vec![rt.interpreter.clone().unwrap_or_default().into()];
+            argv.extend(NODE_FLAGS.iter().map(OsString::from));
+            argv.push(layout.runtime_dir.join("bootstrap.js").into());
+            argv
+        }
+        RuntimeKind::Provided => vec![layout.task_root.join("bootstrap").into()],
+    };
+    // AWS compat: the variables Lambda sets (spec/lambda-compat.md §3); the function's own
+    // may override only the ones Lambda lets them (LANG, PATH, LD_LIBRARY_PATH, TZ, ...).
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    set("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into());
+    set(
+        "LD_LIBRARY_PATH",
+        format!("/lib64:/usr/lib64:{rt_dir}:{rt_dir}/lib:{task}:{task}/lib:/opt/lib"),
+    );
+    set("LANG", "en_US.UTF-8".into());
+    set("TZ", ":UTC".into());
+    set("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR".into());
+    if rt.kind == RuntimeKind::Node {
+        set(
+            "NODE_PATH",
+            format!("/opt/nodejs/node_modules:{rt_dir}/node_modules:{task}/node_modules"),
+        );
+    }
+    for (k, v) in &f.environment {
+        env.insert(k.clone(), v.clone());
+    }
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    set("AWS_LAMBDA_FUNCTION_NAME", f.name.clone());
+    set("AWS_LAMBDA_FUNCTION_VERSION", f.version.clone());
+    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string());
+    set("AWS_LAMBDA_LOG_GROUP_NAME", f.log_group.clone());
+    set("AWS_LAMBDA_LOG_STREAM_NAME", log_stream.to_string());
+    set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
+    set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", f.runtime));
+    set("AWS_REGION", f.region.clone());
+    set("AWS_DEFAULT_REGION", f.region.clone());
+    set("_HANDLER", f.handler.clone());
+    set("LAMBDA_TASK_ROOT", task);
+    set("LAMBDA_RUNTIME_DIR", rt_dir);
+    LaunchSpec {
+        env_id: env_id.to_string(),
+        argv,
+        env: env.into_iter().collect(),
+        code_dir: f.code_dir.clone(),
+        runtime_dir: rt.runtime_dir.clone(),
+        memory_mb: f.memory_mb,
+        ephemeral_mb: f.ephemeral_mb,
+    }
+}
+
+/// Flags for node. Lambda's environments are small: a heap sized for them keeps an idle
+/// environment's memory down.
+const NODE_FLAGS: &[&str] = &[];
+
+/// `INIT_START`, naming the interpreter and the launcher.
+pub(crate) fn init_start_line(launcher: &str, f: &FunctionSpec, rt: &RuntimeInfo) -> String {
+    let interpreter = rt
+        .interpreter
+        .as_ref()
+        .map_or_else(|| "bootstrap".to_string(), |p| p.display().to_string());
+    let family = f.runtime.trim_end_matches(".x");
+    let digest = hex::encode(Sha256::digest(format!("{}|{interpreter}", f.runtime)));
+    format!(
+        "INIT_START Runtime Version: {family}.nimbus\tRuntime Version ARN: arn:aws:lambda:{}::runtime:{digest}\tInterpreter: {interpreter}\tLauncher: {launcher}",
+        f.region
+    )
+}
+
+/// AWS compat: a `provided` function whose package has no executable `bootstrap`.
+pub(crate) fn missing_bootstrap(f: &FunctionSpec) -> Option<InitFailure> {
+    use std::os::unix::fs::PermissionsExt;
+    if RuntimeKind::of(&f.runtime) != Some(RuntimeKind::Provided) {
+        return None;
+    }
+    let message = match std::fs::metadata(f.code_dir.join("bootstrap")) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return None,
+        Ok(_) => "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]: /var/task/bootstrap is not an executable file",
+        Err(_) => "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]",
+    };
+    Some(InitFailure::Error {
+        error_type: "Runtime.InvalidEntrypoint".into(),
+        body: crate::finish::error_body("Runtime.InvalidEntrypoint", message.into()),
+    })
+}

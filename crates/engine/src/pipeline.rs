@@ -1,0 +1,386 @@
+//! The invocation pipeline, one path for every source: resolve (name and qualifier to a cached
+//! configuration), admit (a concurrency permit, or a 429 with its reason), claim (a warm
+//! environment, or a cold start), dispatch (the event through the Runtime API), finish
+//! (REPORT, logs, the environment back to its pool or retired).
+//!
+//! An invocation runs in a task of its own: a caller that goes away does not stop it, and its
+//! logs and REPORT are written and its environment reused all the same.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nimbus_model::State;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::admission::Permit;
+use crate::environment::{Environment, Input, RunResult};
+use crate::error::InvokeError;
+use crate::finish::{self, Ending};
+use crate::invocation::{
+    FunctionError, InvocationOutcome, InvocationRequest, InvocationType, LogType,
+};
+use crate::launch_spec::{init_start_line, launch_spec, missing_bootstrap};
+use crate::logs::{self, LogEvent, Report};
+use crate::pool::PoolKey;
+use crate::resolve::ResolvedFunction;
+use crate::Engine;
+
+/// An environment claimed for one invocation.
+enum Claimed {
+    Warm(Environment),
+    Cold(Environment),
+    /// A cold start whose init failed: the invocation's answer is that failure.
+    InitFailed {
+        stream: String,
+        ending: Ending,
+        output: String,
+    },
+}
+
+fn hex32() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+impl Engine {
+    /// Runs one invocation through the pipeline, in a task of its own.
+    pub async fn invoke(
+        self: &Arc<Self>,
+        req: InvocationRequest,
+    ) -> Result<InvocationOutcome, InvokeError> {
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %req.request_id,
+            function = %req.function,
+        );
+        let engine = Arc::clone(self);
+        tokio::spawn(async move { engine.run(req).await }.instrument(span))
+            .await
+            .map_err(InvokeError::Aborted)?
+    }
+
+    async fn run(&self, req: InvocationRequest) -> Result<InvocationOutcome, InvokeError> {
+        let f = self.resolve(&req).await?;
+        if !req.payload.is_empty() {
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload) {
+                return Err(InvokeError::InvalidPayload(e.to_string()));
+            }
+        }
+        if req.invocation_type == InvocationType::DryRun {
+            return Ok(self.dry_run(&f));
+        }
+        if req.invocation_type == InvocationType::Event {
+            return Err(InvokeError::Unsupported(InvocationType::Event));
+        }
+        let permit = self
+            .admission
+            .admit(&f.spec.name, f.spec.reserved_concurrency)
+            .map_err(InvokeError::Throttled)?;
+        let key = PoolKey {
+            function: f.spec.name.as_str().into(),
+            version: f.spec.version.as_str().into(),
+            generation: f.generation.clone(),
+        };
+        let mut env = match self.claim(&f, &key, &req).await? {
+            Claimed::Warm(env) | Claimed::Cold(env) => env,
+            Claimed::InitFailed {
+                stream,
+                ending,
+                output,
+            } => return Ok(self.finish_init_failure(&f, &req, &stream, ending, &output)),
+        };
+        let started = Instant::now();
+        let start_ms = self.clock.epoch_ms();
+        let limit = match req.deadline {
+            Some(d) if d < f.spec.timeout => d,
+            _ => f.spec.timeout,
+        };
+        let mut result = self
+            .dispatch(&mut env, &f, &req, start_ms, started + limit)
+            .await;
+        // The runtime exited before it took the event: the function never saw it, so a fresh
+        // environment gets it (once).
+        if matches!(
+            result,
+            RunResult::Exited {
+                delivered: false,
+                ..
+            }
+        ) {
+            tracing::debug!("environment ended before it took the event: cold start");
+            self.retire(env);
+            env = match self.cold_start(&f, &req).await? {
+                Claimed::Warm(env) | Claimed::Cold(env) => env,
+                Claimed::InitFailed {
+                    stream,
+                    ending,
+                    output,
+                } => return Ok(self.finish_init_failure(&f, &req, &stream, ending, &output)),
+            };
+            result = self
+                .dispatch(&mut env, &f, &req, start_ms, started + limit)
+                .await;
+        }
+        Ok(self.finish(&f, key, env, &req, result, started, start_ms, limit, permit))
+    }
+
+    /// Stage 1: the configuration, from the cache.
+    async fn resolve(&self, req: &InvocationRequest) -> Result<Arc<ResolvedFunction>, InvokeError> {
+        let (f, loaded) = self
+            .cache
+            .resolve(
+                &*self.source,
+                &req.function,
+                req.qualifier.as_deref(),
+                &req.region,
+            )
+            .await
+            .map_err(InvokeError::Resolve)?;
+        if loaded {
+            // A new configuration: idle environments of older ones will never serve again.
+            let stale = self.pools.evict(&f.spec.name, Some(&f.generation));
+            for env in stale {
+                self.retire(env);
+            }
+        }
+        if f.state != State::Active {
+            return Err(InvokeError::NotActive(f.state));
+        }
+        Ok(f)
+    }
+
+    fn dry_run(&self, f: &ResolvedFunction) -> InvocationOutcome {
+        InvocationOutcome {
+            status: 204,
+            payload: Default::default(),
+            function_error: None,
+            error_type: None,
+            executed_version: f.spec.version.clone(),
+            log: None,
+            duration: Duration::ZERO,
+            billed_ms: 0,
+            memory_mb: f.spec.memory_mb,
+            max_memory_used_mb: 0,
+            init_duration: None,
+        }
+    }
+
+    /// Stage 3: a live idle environment of this generation, else a new one. Never waits for
+    /// a busy one.
+    async fn claim(
+        &self,
+        f: &ResolvedFunction,
+        key: &PoolKey,
+        req: &InvocationRequest,
+    ) -> Result<Claimed, InvokeError> {
+        let (warm, dead) = self.pools.take(key);
+        for env in dead {
+            tracing::debug!("idle environment's runtime had exited: dropped");
+            self.retire(env);
+        }
+        match warm {
+            Some(env) => Ok(Claimed::Warm(env)),
+            None => self.cold_start(f, req).await,
+        }
+    }
+
+    async fn cold_start(
+        &self,
+        f: &ResolvedFunction,
+        req: &InvocationRequest,
+    ) -> Result<Claimed, InvokeError> {
+        let spec = &f.spec;
+        let env_id = hex32();
+        let stream = logs::stream_name(&spec.version, &env_id, self.clock.epoch_ms());
+        let rt = self.runtimes.resolve(&spec.runtime)?;
+        if let Some(failure) = missing_bootstrap(spec) {
+            return Ok(Claimed::InitFailed {
+                stream,
+                ending: finish::init_ending(failure, req.request_id.as_str()),
+                output: String::new(),
+            });
+        }
+        let launch = launch_spec(&*self.launcher, spec, &rt, &env_id, &stream);
+        self.logs.write(
+            &spec.log_group,
+            &stream,
+            vec![LogEvent {
+                timestamp_ms: self.clock.epoch_ms(),
+                message: init_start_line(self.launcher.name(), spec, &rt),
+            }],
+        );
+        let launched = Environment::start(
+            Arc::clone(&self.launcher),
+            launch,
+            stream.clone(),
+            self.config.init_timeout,
+            spec.timeout,
+        )
+        .await
+        .map_err(|source| InvokeError::Launch {
+            function: spec.name.clone(),
+            source,
+        })?;
+        match launched {
+            Ok(env) => {
+                env.init_done();
+                let init_output = env.output.take();
+                self.logs.write(
+                    &spec.log_group,
+                    &stream,
+                    logs::events(&init_output, self.clock.epoch_ms()),
+                );
+                Ok(Claimed::Cold(env))
+            }
+            Err((failure, output)) => Ok(Claimed::InitFailed {
+                stream,
+                ending: finish::init_ending(failure, req.request_id.as_str()),
+                output,
+            }),
+        }
+    }
+
+    /// Stage 4: the event to the runtime, and its answer.
+    async fn dispatch(
+        &self,
+        env: &mut Environment,
+        f: &ResolvedFunction,
+        req: &InvocationRequest,
+        start_ms: i64,
+        deadline: Instant,
+    ) -> RunResult {
+        let limit_ms = i64::try_from(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
+        let invoked_arn = match &req.qualifier {
+            Some(q) => format!("{}:{q}", f.arn),
+            None => f.arn.clone(),
+        };
+        let trace_id = match &req.trace_header {
+            Some(t) => t.clone(),
+            None => format!(
+                "Root=1-{:08x}-{};Parent={:016x};Sampled=0",
+                start_ms / 1000,
+                &hex32()[..24],
+                rand::random::<u64>()
+            ),
+        };
+        let input = Input {
+            request_id: req.request_id.to_string(),
+            deadline_ms: start_ms.saturating_add(limit_ms),
+            invoked_arn,
+            trace_id,
+            client_context: req.client_context.clone(),
+            payload: if req.payload.is_empty() {
+                axum::body::Bytes::from_static(b"{}")
+            } else {
+                req.payload.clone()
+            },
+        };
+        env.invoke(input, deadline).await
+    }
+
+    /// Stage 5: REPORT and logs, the environment back to its pool or retired, the outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        f: &ResolvedFunction,
+        key: PoolKey,
+        mut env: Environment,
+        req: &InvocationRequest,
+        result: RunResult,
+        started: Instant,
+        start_ms: i64,
+        limit: Duration,
+        permit: Permit,
+    ) -> InvocationOutcome {
+        let duration = started.elapsed();
+        let output = env.output.take();
+        let oom = env.oom_killed();
+        let id = req.request_id.as_str();
+        let ending = finish::ending(result, id, limit, oom);
+        // AWS compat: an environment killed for its memory used all of it.
+        let max_memory_mb = if oom {
+            u64::from(f.spec.memory_mb)
+        } else {
+            env.max_memory_mb()
+        };
+        let init = env.init_duration.take();
+        let report = Report {
+            request_id: id,
+            duration,
+            memory_mb: f.spec.memory_mb,
+            max_memory_mb,
+            init,
+            status: finish::report_status(&ending.status),
+        };
+        let log = finish::framed_log(&f.spec.version, &output, &report, false);
+        self.logs.write(
+            &f.spec.log_group,
+            &env.log_stream,
+            logs::events(&log, start_ms),
+        );
+        let function_failed = ending.function_failed();
+        let error_type = ending.error_type();
+        if ending.reusable && env.is_alive() {
+            self.pools.put(key, env);
+        } else {
+            self.retire(env);
+        }
+        drop(permit);
+        InvocationOutcome {
+            status: 200,
+            payload: ending.payload,
+            function_error: function_failed.then_some(FunctionError::Unhandled),
+            error_type,
+            executed_version: f.spec.version.clone(),
+            log: (req.log_type == LogType::Tail).then_some(log),
+            duration,
+            billed_ms: u64::try_from(logs::billed_ms(duration)).unwrap_or(u64::MAX),
+            memory_mb: f.spec.memory_mb,
+            max_memory_used_mb: max_memory_mb,
+            init_duration: init,
+        }
+    }
+
+    fn finish_init_failure(
+        &self,
+        f: &ResolvedFunction,
+        req: &InvocationRequest,
+        stream: &str,
+        ending: Ending,
+        output: &str,
+    ) -> InvocationOutcome {
+        let id = req.request_id.as_str();
+        let report = Report {
+            request_id: id,
+            duration: Duration::ZERO,
+            memory_mb: f.spec.memory_mb,
+            max_memory_mb: 0,
+            init: None,
+            status: finish::report_status(&ending.status),
+        };
+        let log = finish::framed_log(&f.spec.version, output, &report, true);
+        self.logs.write(
+            &f.spec.log_group,
+            stream,
+            logs::events(&log, self.clock.epoch_ms()),
+        );
+        InvocationOutcome {
+            status: 200,
+            error_type: ending.error_type(),
+            payload: ending.payload,
+            function_error: Some(FunctionError::Unhandled),
+            executed_version: f.spec.version.clone(),
+            log: (req.log_type == LogType::Tail).then_some(log),
+            duration: Duration::ZERO,
+            billed_ms: 0,
+            memory_mb: f.spec.memory_mb,
+            max_memory_used_mb: 0,
+            init_duration: None,
+        }
+    }
+}

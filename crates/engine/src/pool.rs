@@ -1,0 +1,107 @@
+//! Warm environments waiting for their next invocation, by function version and generation.
+//! An environment whose runtime has exited is never handed out: it is dropped on the way.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::environment::Environment;
+use crate::resolve::Generation;
+
+/// Which idle environments may serve an invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PoolKey {
+    pub(crate) function: Arc<str>,
+    pub(crate) version: Arc<str>,
+    pub(crate) generation: Generation,
+}
+
+struct Idle {
+    env: Environment,
+    since: Instant,
+}
+
+/// The idle environments. Methods that remove environments return them: ending one is work
+/// (signals, unmounts) for the caller to do off the lock and off the event loop.
+#[derive(Default)]
+pub(crate) struct Pools {
+    idle: Mutex<HashMap<PoolKey, Vec<Idle>>>,
+}
+
+impl Pools {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<Idle>>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The most recently used live environment of `key`, and the dead ones found on the way.
+    pub(crate) fn take(&self, key: &PoolKey) -> (Option<Environment>, Vec<Environment>) {
+        let mut dead = Vec::new();
+        let mut idle = self.lock();
+        let Some(list) = idle.get_mut(key) else {
+            return (None, dead);
+        };
+        let mut found = None;
+        while let Some(i) = list.pop() {
+            if i.env.is_alive() {
+                found = Some(i.env);
+                break;
+            }
+            dead.push(i.env);
+        }
+        if list.is_empty() {
+            idle.remove(key);
+        }
+        (found, dead)
+    }
+
+    /// Puts an environment back after an invocation.
+    pub(crate) fn put(&self, key: PoolKey, env: Environment) {
+        self.lock().entry(key).or_default().push(Idle {
+            env,
+            since: Instant::now(),
+        });
+    }
+
+    /// Every idle environment of `function`, or only those not of `keep`.
+    pub(crate) fn evict(&self, function: &str, keep: Option<&Generation>) -> Vec<Environment> {
+        let mut out = Vec::new();
+        self.lock().retain(|k, list| {
+            if &*k.function != function || keep == Some(&k.generation) {
+                return true;
+            }
+            out.extend(list.drain(..).map(|i| i.env));
+            false
+        });
+        out
+    }
+
+    /// Environments idle for `keep_alive` or more, and any whose runtime exited.
+    pub(crate) fn reap(&self, keep_alive: Duration) -> Vec<Environment> {
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let mut idle = self.lock();
+        for list in idle.values_mut() {
+            let (stay, go): (Vec<Idle>, Vec<Idle>) = list
+                .drain(..)
+                .partition(|i| now.duration_since(i.since) < keep_alive && i.env.is_alive());
+            *list = stay;
+            out.extend(go.into_iter().map(|i| i.env));
+        }
+        idle.retain(|_, l| !l.is_empty());
+        out
+    }
+
+    /// Everything (shutdown).
+    pub(crate) fn drain(&self) -> Vec<Environment> {
+        self.lock()
+            .drain()
+            .flat_map(|(_, v)| v.into_iter().map(|i| i.env))
+            .collect()
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+}

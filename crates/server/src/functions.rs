@@ -1,0 +1,159 @@
+//! The engine's view of the store: [`StoreSource`] loads function configurations for the
+//! engine's cache, and [`NotifyingStore`] tells the engine about every write, after it commits,
+//! so that no cached configuration outlives its change. A store shared by several nodes would
+//! call the same [`nimbus_engine::Engine::function_changed`] on the change notices of others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nimbus_engine::resolve::{ResolveError, SourceFuture};
+use nimbus_engine::{Engine, FunctionSource, FunctionSpec};
+use nimbus_model::{function_arn, Function, LambdaError};
+use nimbus_store::code::CodeStore;
+use nimbus_store::{LogRecord, Store, StoreFuture, Usage};
+
+/// Loads configurations from the store.
+pub(crate) struct StoreSource {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) code: CodeStore,
+    pub(crate) account: String,
+}
+
+/// The engine's spec of a stored function's `$LATEST`, in `region`.
+pub(crate) fn function_spec(code: &CodeStore, region: &str, f: &Function) -> FunctionSpec {
+    let s = &f.settings;
+    FunctionSpec {
+        name: f.name.clone(),
+        version: "$LATEST".into(),
+        region: region.to_string(),
+        runtime: s.runtime.clone().unwrap_or_default(),
+        handler: s.handler.clone().unwrap_or_default(),
+        code_dir: code.package_dir(&f.code.sha256_hex),
+        memory_mb: s.memory_size,
+        timeout: Duration::from_secs(u64::from(s.timeout)),
+        ephemeral_mb: s.ephemeral_storage,
+        environment: s.environment.clone().unwrap_or_default(),
+        log_group: s
+            .logging
+            .log_group
+            .clone()
+            .unwrap_or_else(|| format!("/aws/lambda/{}", f.name)),
+        reserved_concurrency: None,
+    }
+}
+
+impl FunctionSource for StoreSource {
+    fn load<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: Option<&'a str>,
+        region: &'a str,
+    ) -> SourceFuture<'a> {
+        Box::pin(async move {
+            let arn = function_arn(region, &self.account, function);
+            let not_found = || {
+                let shown = match qualifier {
+                    Some(q) => format!("{arn}:{q}"),
+                    None => arn.clone(),
+                };
+                ResolveError::Lambda(LambdaError::not_found(format!(
+                    "Function not found: {shown}"
+                )))
+            };
+            // Only `$LATEST` exists until versions do: any other qualifier names a version
+            // or alias that is not there.
+            if qualifier.is_some_and(|q| q != "$LATEST") {
+                return Err(not_found());
+            }
+            let f = self
+                .store
+                .get_function(function)
+                .await
+                .map_err(|e| ResolveError::Source {
+                    function: function.to_string(),
+                    source: Box::new(e),
+                })?
+                .ok_or_else(not_found)?;
+            Ok((function_spec(&self.code, region, &f), f.state, arn))
+        })
+    }
+}
+
+/// A store that tells the engine about each write of a function once it is committed.
+pub(crate) struct NotifyingStore {
+    pub(crate) inner: Arc<dyn Store>,
+    pub(crate) engine: Arc<Engine>,
+}
+
+impl Store for NotifyingStore {
+    fn create_function<'a>(&'a self, f: &'a Function) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let r = self.inner.create_function(f).await;
+            self.engine.function_changed(&f.name);
+            r
+        })
+    }
+
+    fn get_function<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Function>> {
+        self.inner.get_function(name)
+    }
+
+    fn list_functions<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Function>> {
+        self.inner.list_functions(after, limit)
+    }
+
+    fn update_function<'a>(
+        &'a self,
+        f: &'a Function,
+        expected_revision: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let r = self.inner.update_function(f, expected_revision).await;
+            // Even a failed write may have committed (an error after the commit): forget.
+            self.engine.function_changed(&f.name);
+            r
+        })
+    }
+
+    fn delete_function<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let r = self.inner.delete_function(name).await;
+            self.engine.function_deleted(name);
+            r
+        })
+    }
+
+    fn code_in_use(&self) -> StoreFuture<'_, Vec<String>> {
+        self.inner.code_in_use()
+    }
+
+    fn usage(&self) -> StoreFuture<'_, Usage> {
+        self.inner.usage()
+    }
+
+    fn append_logs<'a>(&'a self, events: &'a [LogRecord]) -> StoreFuture<'a, ()> {
+        self.inner.append_logs(events)
+    }
+
+    fn read_logs<'a>(
+        &'a self,
+        group: &'a str,
+        since_ms: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<LogRecord>> {
+        self.inner.read_logs(group, since_ms, after_id, limit)
+    }
+
+    fn expire_logs(&self, before_ms: i64) -> StoreFuture<'_, u64> {
+        self.inner.expire_logs(before_ms)
+    }
+
+    fn integrity_check(&self) -> StoreFuture<'_, Vec<String>> {
+        self.inner.integrity_check()
+    }
+}

@@ -423,7 +423,8 @@ impl Inner {
 impl Launcher for SandboxLauncher {
     fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched> {
         let t0 = std::time::Instant::now();
-        let to_io = |e: SandboxError| io::Error::other(e.to_string());
+        // The sandbox error stays the io error's source.
+        let to_io = |e: SandboxError| io::Error::other(e);
         let inner = &self.inner;
         let standby = match inner.take_standby() {
             Some(s) => s,

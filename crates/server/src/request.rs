@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use nimbus_model::limits::MAX_CODE_REQUEST_BYTES;
 use nimbus_model::ErrorCode;
+use tracing::Instrument;
 
 use crate::app::App;
 use crate::auth;
@@ -62,11 +63,24 @@ pub(crate) async fn authenticate(
     next: Next,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let op = operation_name(req.method(), req.uri().path());
+    let span = tracing::info_span!("request", request_id = %request_id, op);
+    authenticated(app, req, next, request_id, op)
+        .instrument(span)
+        .await
+}
+
+/// The middleware's work, within the request's span (so every line the handler logs, across
+/// its awaits, carries the request id and operation).
+async fn authenticated(
+    app: Arc<App>,
+    req: Request,
+    next: Next,
+    request_id: String,
+    op: &'static str,
+) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let op = operation_name(&method, &path);
-    let span = tracing::info_span!("request", request_id = %request_id, op);
-    let _enter = span.enter();
     let (mut parts, body) = req.into_parts();
     let bytes = match to_bytes(body, MAX_CODE_REQUEST_BYTES).await {
         Ok(b) => b,
@@ -121,11 +135,9 @@ pub(crate) async fn authenticate(
         request_id: request_id.clone(),
         host,
     });
-    drop(_enter);
     let resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    let _enter = span.enter();
     if let Some(InternalDetail(detail)) = resp.extensions().get::<InternalDetail>() {
         tracing::error!(detail = %detail, "internal error");
     } else if !resp.status().is_success() {

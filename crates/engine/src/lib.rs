@@ -227,6 +227,12 @@ pub fn prepare_sandbox_process() -> std::io::Result<()> {
     nimbus_sandbox::private_mount_namespace()
 }
 
+/// Raises the soft limit of open files to the hard limit (the server holds a descriptor per
+/// client connection and several per environment). Returns the new limit.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    nimbus_sandbox::process::raise_open_files_limit()
+}
+
 /// The `sandbox-init` helper's entry point (our binary re-executed by the sandbox launcher).
 pub fn sandbox_init() -> ! {
     nimbus_sandbox::init::main()

@@ -130,6 +130,15 @@ impl AsRawFd for Pidfd {
     }
 }
 
+/// Raises this process's soft limit of open files to its hard limit; returns the new limit.
+pub fn raise_open_files_limit() -> io::Result<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    setrlimit(Resource::Nofile, limit)?;
+    Ok(limit.current.unwrap_or(u64::MAX))
+}
+
 /// Peak resident memory of process `pid` in KiB (`VmHWM`), if it is still there.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -216,8 +216,28 @@ fn amz_time(t: OffsetDateTime) -> String {
     )
 }
 
+/// Headers that change what an operation does: a request that carries one must have signed
+/// it (every AWS SDK signs them), or a captured request could be replayed with one added.
+const BEHAVIOUR_HEADERS: &[(&str, &str)] = &[
+    ("x-amz-invocation-type", "X-Amz-Invocation-Type"),
+    ("x-amz-log-type", "X-Amz-Log-Type"),
+    ("x-amz-client-context", "X-Amz-Client-Context"),
+];
+
+/// What the headers alone establish: a known key, a current date, a sound scope, the right
+/// headers signed. Decided before any of the body is read.
+pub(crate) struct Precheck {
+    access_key_id: String,
+    secret: String,
+    region: String,
+    signed_at: SystemTime,
+    signature: String,
+    signed_headers: Vec<String>,
+}
+
 /// Verifies a request's SigV4 signature. `path_and_query` is the request target exactly as
 /// received (still percent-encoded).
+#[cfg(test)]
 pub(crate) fn verify(
     keys: &[Credentials],
     method: &str,
@@ -226,6 +246,16 @@ pub(crate) fn verify(
     body: &[u8],
     now: SystemTime,
 ) -> Result<Caller, LambdaError> {
+    let pre = precheck(keys, headers, now)?;
+    verify_signature(&pre, method, path_and_query, headers, body)
+}
+
+/// The checks that need only the headers.
+pub(crate) fn precheck(
+    keys: &[Credentials],
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Result<Precheck, LambdaError> {
     let Some(auth) = headers.get("authorization") else {
         return Err(LambdaError::new(
             ErrorCode::MissingAuthenticationToken,
@@ -302,14 +332,43 @@ pub(crate) fn verify(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
         ));
     }
+    for (name, shown) in BEHAVIOUR_HEADERS {
+        if headers.contains_key(*name) && !parsed.signed_headers.contains(name) {
+            return Err(invalid_signature(format!(
+                "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
+            )));
+        }
+    }
+    Ok(Precheck {
+        access_key_id: parsed.access_key_id.to_string(),
+        secret: secret.to_string(),
+        region: parsed.region.to_string(),
+        signed_at: SystemTime::from(signed_at),
+        signature: parsed.signature.to_string(),
+        signed_headers: parsed
+            .signed_headers
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+    })
+}
+
+/// The signature itself, over the headers the client signed and the body.
+pub(crate) fn verify_signature(
+    pre: &Precheck,
+    method: &str,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, LambdaError> {
     // Re-sign over exactly the headers the client signed.
     let mut signed: Vec<(&str, &str)> = Vec::new();
-    for name in &parsed.signed_headers {
-        for v in headers.get_all(*name) {
+    for name in &pre.signed_headers {
+        for v in headers.get_all(name.as_str()) {
             let v = v
                 .to_str()
                 .map_err(|_| invalid_signature("Signed header values must be valid text."))?;
-            signed.push((name, v));
+            signed.push((name.as_str(), v));
         }
     }
     let host = headers
@@ -325,31 +384,36 @@ pub(crate) fn verify(
     let mut settings = SigningSettings::default();
     // Sign exactly what the client listed; its list already left out what it chose not to sign.
     settings.excluded_headers = None;
-    let identity =
-        aws_credential_types::Credentials::new(parsed.access_key_id, secret, None, None, "nimbus")
-            .into();
+    let identity = aws_credential_types::Credentials::new(
+        &pre.access_key_id,
+        &pre.secret,
+        None,
+        None,
+        "nimbus",
+    )
+    .into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(parsed.region)
+        .region(&pre.region)
         .name("lambda")
-        .time(SystemTime::from(signed_at))
+        .time(pre.signed_at)
         .settings(settings)
         .build()
         .map_err(|_| mismatch())?
         .into();
     let expected = sign(request, &params).map_err(|_| mismatch())?;
-    let ok = expected.signature().len() == parsed.signature.len()
+    let ok = expected.signature().len() == pre.signature.len()
         && bool::from(
             expected
                 .signature()
                 .as_bytes()
-                .ct_eq(parsed.signature.as_bytes()),
+                .ct_eq(pre.signature.as_bytes()),
         );
     if !ok {
         return Err(mismatch());
     }
     Ok(Caller {
-        region: parsed.region.to_string(),
+        region: pre.region.clone(),
     })
 }
 

@@ -67,6 +67,16 @@ pub struct Config {
     /// Days function logs are kept.
     #[serde(default = "default_log_retention")]
     pub log_retention_days: u32,
+    /// Most client connections open at once; more wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Seconds a client connection may stay open without sending a complete request head
+    /// (idle keep-alive connections and slow senders alike).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// Seconds a graceful shutdown waits for requests in flight before it ends them.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_seconds: u64,
     /// How execution environments are started.
     #[serde(default)]
     pub launcher: LauncherKind,
@@ -134,6 +144,18 @@ fn default_keep_alive() -> u64 {
     600
 }
 
+fn default_max_connections() -> u32 {
+    8192
+}
+
+fn default_idle_timeout() -> u64 {
+    60
+}
+
+fn default_shutdown_timeout() -> u64 {
+    30
+}
+
 fn default_log_retention() -> u32 {
     30
 }
@@ -166,6 +188,9 @@ impl Default for Config {
             concurrent_executions: default_concurrency(),
             keep_alive_seconds: default_keep_alive(),
             log_retention_days: default_log_retention(),
+            max_connections: default_max_connections(),
+            idle_timeout_seconds: default_idle_timeout(),
+            shutdown_timeout_seconds: default_shutdown_timeout(),
             launcher: LauncherKind::default(),
             cpu_limit: nimbus_engine::CpuPolicy::default(),
             runtimes: RuntimesSection::default(),
@@ -242,6 +267,26 @@ impl Config {
                 }
             }
             (None, None) => {}
+        }
+        for (key, value, range) in [
+            (
+                "max_connections",
+                u64::from(self.max_connections),
+                16..=1_000_000,
+            ),
+            ("idle_timeout_seconds", self.idle_timeout_seconds, 1..=3600),
+            (
+                "shutdown_timeout_seconds",
+                self.shutdown_timeout_seconds,
+                0..=3600,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("{value} is outside {}..={}", range.start(), range.end()),
+                });
+            }
         }
         if !(60..=604_800).contains(&self.code_url_ttl_seconds) {
             return Err(ConfigError::Invalid {

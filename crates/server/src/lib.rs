@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 mod error;
 mod functions;
+mod listener;
 mod logs;
 mod request;
 mod runtimes;
@@ -94,6 +95,7 @@ pub struct Started {
 /// A server that is bound and ready to serve.
 pub struct Server {
     app: Arc<App>,
+    limits: listener::ConnectionLimits,
     listener: TcpListener,
     started: Started,
     _lock: std::fs::File,
@@ -185,8 +187,17 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
+        // Each connection is a descriptor: allow as many as the hard limit does.
+        if let Err(e) = nimbus_engine::raise_open_files_limit() {
+            tracing::warn!(error = %e, "could not raise the open files limit");
+        }
         Ok(Self {
             app,
+            limits: listener::ConnectionLimits {
+                max_connections: config.max_connections as usize,
+                idle_timeout: std::time::Duration::from_secs(config.idle_timeout_seconds),
+                shutdown_timeout: std::time::Duration::from_secs(config.shutdown_timeout_seconds),
+            },
             listener,
             started: Started {
                 addr,
@@ -209,16 +220,14 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let addr = self.started.addr;
         let app = Arc::clone(&self.app);
-        let served = axum::serve(self.listener, router(self.app))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = self.limits;
+        listener::serve(self.listener, router(self.app), limits, shutdown).await;
         // Environments still running finish their invocations with the connections; then all end.
         app.engine.shutdown(std::time::Duration::from_secs(2)).await;
         // Every log event handed over so far is stored before the server stops.
         app.log_writer.flush().await;
-        served.map_err(|source| ServerError::Listen { addr, source })
+        Ok(())
     }
 }
 

@@ -49,6 +49,35 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
     }
 }
 
+/// How long a request's body may take to arrive once its headers have.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// AWS compat: the largest request body of each operation, and the name the message uses.
+fn body_limit(op: &'static str) -> (usize, &'static str) {
+    match op {
+        "CreateFunction" | "UpdateFunctionCode" => (MAX_CODE_REQUEST_BYTES, op),
+        "Invoke" => (crate::api::invoke::MAX_PAYLOAD_BYTES, "InvokeFunction"),
+        // Configuration, tags and the like: small JSON documents.
+        _ => (1 << 20, op),
+    }
+}
+
+/// A refused request: 403 in AWS's shape, logged at debug without the request's
+/// credentials, and at most a few times a second, so that a flood of them floods no log.
+fn refused(e: nimbus_model::LambdaError, request_id: &str) -> Response {
+    use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+    static WINDOW: AtomicI64 = AtomicI64::new(0);
+    static IN_WINDOW: AtomicU32 = AtomicU32::new(0);
+    let now = crate::app::now_ms() / 1000;
+    if WINDOW.swap(now, Ordering::Relaxed) != now {
+        IN_WINDOW.store(0, Ordering::Relaxed);
+    }
+    if IN_WINDOW.fetch_add(1, Ordering::Relaxed) < 5 {
+        tracing::debug!(error_type = e.code.type_name(), "request refused");
+    }
+    with_request_id(ApiError::from(e).into_response(), request_id)
+}
+
 fn with_request_id(mut resp: Response, id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(id) {
         resp.headers_mut().insert("x-amzn-RequestId", v);
@@ -82,47 +111,62 @@ async fn authenticated(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (mut parts, body) = req.into_parts();
-    let bytes = match to_bytes(body, MAX_CODE_REQUEST_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            let msg = format!(
-                "Request must be smaller than {MAX_CODE_REQUEST_BYTES} bytes for the {op} operation"
-            );
-            return with_request_id(
-                error_response(ErrorCode::RequestEntityTooLarge, &msg),
-                &request_id,
-            );
-        }
+    // Who is asking is decided from the headers, before a byte of the body is read.
+    let pre = match auth::precheck(&app.keys, &parts.headers, SystemTime::now()) {
+        Ok(p) => p,
+        Err(e) => return refused(e, &request_id),
     };
-    // AWS compat: Invoke takes at most 6 MB, and says so in these words.
-    if op == "Invoke" && bytes.len() > crate::api::invoke::MAX_PAYLOAD_BYTES {
-        let msg = format!(
-            "Request must be smaller than {} bytes for the InvokeFunction operation",
-            crate::api::invoke::MAX_PAYLOAD_BYTES
-        );
-        return with_request_id(
+    let (limit, name) = body_limit(op);
+    let too_large = || {
+        let msg = format!("Request must be smaller than {limit} bytes for the {name} operation");
+        with_request_id(
             error_response(ErrorCode::RequestEntityTooLarge, &msg),
             &request_id,
-        );
+        )
+    };
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
     }
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return too_large(),
+        Err(_) => {
+            return with_request_id(
+                error_response(
+                    ErrorCode::InvalidParameterValue,
+                    "The request body did not arrive in time.",
+                ),
+                &request_id,
+            )
+        }
+    };
     let pq = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| path.clone());
-    let caller = match auth::verify(
-        &app.keys,
-        method.as_str(),
-        &pq,
-        &parts.headers,
-        &bytes,
-        SystemTime::now(),
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::info!(error = %e, "request refused");
-            return with_request_id(ApiError::from(e).into_response(), &request_id);
+    // Hashing a large body takes milliseconds: off the event loop.
+    let verified = if bytes.len() > 64 * 1024 {
+        let (headers, body) = (parts.headers.clone(), bytes.clone());
+        match tokio::task::spawn_blocking(move || {
+            auth::verify_signature(&pre, method.as_str(), &pq, &headers, &body)
+        })
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => return with_request_id(ApiError::internal(e).into_response(), &request_id),
         }
+    } else {
+        auth::verify_signature(&pre, method.as_str(), &pq, &parts.headers, &bytes)
+    };
+    let caller = match verified {
+        Ok(c) => c,
+        Err(e) => return refused(e, &request_id),
     };
     let host = parts
         .headers

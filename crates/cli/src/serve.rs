@@ -20,9 +20,10 @@ pub(crate) struct ServeArgs {
     /// Root access key id (else generated on first start).
     #[arg(long, env = "NIMBUS_ACCESS_KEY_ID")]
     access_key_id: Option<String>,
-    /// Root secret access key.
-    #[arg(long, env = "NIMBUS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    secret_access_key: Option<String>,
+    /// A file holding the root secret access key (else the NIMBUS_SECRET_ACCESS_KEY
+    /// variable). Never on the command line, where every user of the machine can read it.
+    #[arg(long, env = "NIMBUS_SECRET_ACCESS_KEY_FILE")]
+    secret_access_key_file: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -44,9 +45,20 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(d) = args.data_dir {
         config.data_dir = Some(d);
     }
-    if args.access_key_id.is_some() || args.secret_access_key.is_some() {
+    let secret = match &args.secret_access_key_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("read the secret access key from {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => std::env::var("NIMBUS_SECRET_ACCESS_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    };
+    if args.access_key_id.is_some() || secret.is_some() {
         config.access_key_id = args.access_key_id;
-        config.secret_access_key = args.secret_access_key;
+        config.secret_access_key = secret.map(nimbus_server::Secret);
     }
     config.validate()?;
     nimbus_server::prepare_process(&config)?;

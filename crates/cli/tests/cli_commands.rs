@@ -254,3 +254,30 @@ fn sigterm_stops_the_server_gracefully() {
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
 }
+
+#[test]
+fn the_secret_comes_from_a_file_never_from_a_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = support::creds();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, format!("{}\n", c.secret_access_key)).expect("write");
+    let mut cmd = support::nimbus();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--access-key-id")
+        .arg(&c.access_key_id)
+        .arg("--secret-access-key-file")
+        .arg(&secret)
+        .env_remove("NIMBUS_SECRET_ACCESS_KEY");
+    let server = support::NimbusProcess::spawn(cmd, &dir.path().join("data"));
+    let (status, _) = server
+        .call("GET", "/2015-03-31/functions", None)
+        .expect("list");
+    assert_eq!(status, 200, "signed with the key from the file");
+    drop(server);
+    let out = support::nimbus()
+        .args(["serve", "--secret-access-key", "visible-in-ps-0123456789"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "the flag does not exist");
+}

@@ -80,6 +80,32 @@ def handler(event, context):
             "caps": open("/proc/self/status").read().split("CapEff:")[1].split()[0],
             "no_new_privs": open("/proc/self/status").read().split("NoNewPrivs:")[1].split()[0],
         }
+    if act == "kernel":
+        def sock(family, kind):
+            s = socket.socket(family, kind, 0)
+            s.close()
+        def first_bytes(path):
+            try:
+                with open(path, "rb") as f:
+                    return len(f.read(4096))
+            except FileNotFoundError:
+                return "absent"
+        return {
+            "vsock": attempt(lambda: sock(40, socket.SOCK_STREAM)),
+            "alg": attempt(lambda: sock(38, socket.SOCK_SEQPACKET)),
+            "packet": attempt(lambda: sock(17, socket.SOCK_RAW)),
+            "netlink": attempt(lambda: sock(16, socket.SOCK_RAW)),
+            "inet": attempt(lambda: sock(socket.AF_INET, socket.SOCK_STREAM)),
+            "unix": attempt(lambda: sock(socket.AF_UNIX, socket.SOCK_STREAM)),
+            "io_uring_setup": sys_errno(libc.syscall(425, 1, ctypes.create_string_buffer(120))),
+            "personality": sys_errno(libc.syscall(135, 0x0400000)),
+            "kcore_bytes": first_bytes("/proc/kcore"),
+            "keys_bytes": first_bytes("/proc/keys"),
+            "kallsyms_bytes": first_bytes("/proc/kallsyms"),
+            "sysrq": attempt(lambda: write("/proc/sysrq-trigger")),
+            "proc_sys": attempt(lambda: write("/proc/sys/kernel/hostname")),
+            "mountpoints": [l.split()[4] for l in open("/proc/self/mountinfo")],
+        }
     if act == "fork_many":
         n = 0
         err = None
@@ -293,7 +319,10 @@ fn cannot_see_host_processes_and_runs_unprivileged() {
     assert!(pids.contains(&1));
     assert!(!pids.contains(&u64::from(server.pid())) || server.pid() <= 3);
     let uid = r["uid"].as_u64().expect("uid");
-    assert!(uid >= 100_000, "not root: {uid}");
+    assert!(
+        (3_000_000_000..3_001_000_000).contains(&uid),
+        "a uid of the default sandbox range, clear of /etc/subuid: {uid}"
+    );
     assert_eq!(r["uid"], r["euid"]);
 }
 
@@ -809,4 +838,66 @@ fn a_runtime_api_flood_slows_no_other_function_and_no_api_call() {
         true,
         "the flooder still works"
     );
+}
+
+#[test]
+fn kernel_interfaces_are_out_of_reach() {
+    let (_dir, server) = start();
+    deploy(&server, "kernel", json!({}));
+    let r = invoke(&server, "kernel", json!({ "act": "kernel" }));
+    eprintln!("{r:#}");
+    // Refused by the seccomp policy itself (EPERM), not merely unsupported here.
+    for refused in [
+        "vsock",
+        "alg",
+        "packet",
+        "netlink",
+        "io_uring_setup",
+        "personality",
+    ] {
+        assert_eq!(r[refused], "EPERM", "{refused}: {r}");
+    }
+    // Read-only mounts (an unprivileged user alone would get EACCES).
+    assert_eq!(r["proc_sys"], "EROFS", "{r}");
+    assert!(denied(&r["sysrq"]), "{r}");
+    assert_eq!(r["inet"], "ok", "{r}");
+    assert_eq!(r["unix"], "ok", "{r}");
+    // Covered by /dev/null (or not built into this kernel at all): nothing to read.
+    for masked in ["kcore_bytes", "keys_bytes", "kallsyms_bytes"] {
+        assert!(r[masked] == 0 || r[masked] == "absent", "{masked}: {r}");
+    }
+    assert_eq!(
+        r["kallsyms_bytes"], 0,
+        "kallsyms exists everywhere, and is masked"
+    );
+    // Only the sandbox's own mounts: nothing of the host's mount table.
+    let points: BTreeSet<&str> = r["mountpoints"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for p in &points {
+        assert!(
+            [
+                "/",
+                "/usr",
+                "/lib",
+                "/lib64",
+                "/lib32",
+                "/libx32",
+                "/bin",
+                "/sbin",
+                "/etc/ld.so.cache",
+                "/var/task",
+                "/var/runtime",
+                "/tmp",
+                "/dev"
+            ]
+            .contains(p)
+                || p.starts_with("/proc")
+                || p.starts_with("/dev/"),
+            "unexpected mount point {p}: {points:?}"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,10 +23,85 @@ pub const RUNTIME_API_PORT: u16 = 9001;
 const PIDS_MAX: u64 = 1024;
 /// AWS compat: open files per process.
 const NOFILE: u64 = 1024;
-/// Sandbox users: one uid per environment from this range, so that no two environments share
-/// a user (per-user limits and signals stay inside one environment).
-const UID_BASE: u32 = 100_000;
-const UID_COUNT: u32 = 100_000;
+/// Sandbox users: one uid per live environment, from a range of the operator's (by default
+/// far above the ranges `/etc/subuid` hands out), never two at once: per-user limits and
+/// signals stay inside one environment.
+pub const DEFAULT_UID_BASE: u32 = 3_000_000_000;
+/// How many uids the default range holds.
+pub const DEFAULT_UID_COUNT: u32 = 1_000_000;
+
+/// The uids of live environments.
+struct UidPool {
+    base: u32,
+    count: u32,
+    state: std::sync::Mutex<(u32, std::collections::HashSet<u32>)>,
+}
+
+impl UidPool {
+    fn new(base: u32, count: u32) -> Self {
+        // A random start, so that servers sharing the machine rarely share a uid.
+        let cursor = rand::random::<u32>() % count.max(1);
+        Self {
+            base,
+            count,
+            state: std::sync::Mutex::new((cursor, std::collections::HashSet::new())),
+        }
+    }
+
+    /// A uid no live environment has; none when every one of the range is in use.
+    fn take(&self) -> Option<u32> {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for _ in 0..self.count {
+            let offset = st.0;
+            st.0 = (st.0 + 1) % self.count;
+            let uid = self.base + offset;
+            if st.1.insert(uid) {
+                return Some(uid);
+            }
+        }
+        None
+    }
+
+    fn release(&self, uid: u32) {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
+            .remove(&uid);
+    }
+}
+
+/// Checks that `base..base+count` fits below the largest uid and overlaps none of the
+/// subordinate id ranges of `subid` files (`/etc/subuid`, `/etc/subgid`: `name:start:count`).
+pub fn check_uid_range(base: u32, count: u32, subid: &[(&str, &str)]) -> Result<(), String> {
+    let end = u64::from(base) + u64::from(count);
+    // 65534 is nobody; 2^32-1 is the invalid uid.
+    if count == 0 || base < 65_536 || end > u64::from(u32::MAX) {
+        return Err(format!(
+            "the sandbox uid range {base}+{count} must lie within 65536..4294967295"
+        ));
+    }
+    for (file, text) in subid {
+        for line in text.lines() {
+            let mut f = line.trim().split(':');
+            let (Some(_), Some(start), Some(n)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            let (Ok(start), Ok(n)) = (start.parse::<u64>(), n.parse::<u64>()) else {
+                continue;
+            };
+            if start < end && u64::from(base) < start + n {
+                return Err(format!(
+                    "the sandbox uid range {base}+{count} overlaps {file}: {line}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Ready scratch file systems kept per `/tmp` size.
 const SCRATCH_READY: usize = 2;
@@ -93,6 +168,27 @@ struct Standby {
     child: tokio::process::Child,
 }
 
+/// How the sandbox launcher runs environments.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxOptions {
+    /// How environments share the CPU.
+    pub cpu: CpuPolicy,
+    /// The first uid of sandbox users.
+    pub uid_base: u32,
+    /// How many uids the range holds (at most that many environments at once).
+    pub uid_count: u32,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            cpu: CpuPolicy::default(),
+            uid_base: DEFAULT_UID_BASE,
+            uid_count: DEFAULT_UID_COUNT,
+        }
+    }
+}
+
 /// Starts environments in sandboxes.
 pub struct SandboxLauncher {
     inner: Arc<Inner>,
@@ -106,7 +202,7 @@ struct Inner {
     cgroups: CgroupSetup,
     binds: Vec<Bind>,
     symlinks: Vec<(PathBuf, PathBuf)>,
-    next_uid: AtomicU32,
+    uids: UidPool,
     standby: std::sync::Mutex<Vec<Standby>>,
     refilling: std::sync::atomic::AtomicBool,
     /// Launched environments whose cgroup is not removed yet.
@@ -232,8 +328,15 @@ impl SandboxLauncher {
         helper: PathBuf,
         state_dir: &Path,
         runtime_root: &Path,
-        cpu: CpuPolicy,
+        options: SandboxOptions,
     ) -> Result<Self, SandboxError> {
+        let subid: Vec<(&str, String)> = ["/etc/subuid", "/etc/subgid"]
+            .into_iter()
+            .map(|f| (f, std::fs::read_to_string(f).unwrap_or_default()))
+            .collect();
+        let subid: Vec<(&str, &str)> = subid.iter().map(|(f, t)| (*f, t.as_str())).collect();
+        check_uid_range(options.uid_base, options.uid_count, &subid).map_err(SandboxError::Init)?;
+        let cpu = options.cpu;
         // Environments of this server live under a cgroup named after its state directory, so
         // that servers of other data directories on the machine are never touched.
         let scope = {
@@ -279,8 +382,7 @@ impl SandboxLauncher {
                 cgroups,
                 binds,
                 symlinks,
-                // A random start, so that servers sharing the machine rarely share a uid.
-                next_uid: AtomicU32::new(rand::random::<u32>() % UID_COUNT),
+                uids: UidPool::new(options.uid_base, options.uid_count),
                 standby: std::sync::Mutex::new(Vec::new()),
                 refilling: std::sync::atomic::AtomicBool::new(false),
                 live: std::sync::atomic::AtomicUsize::new(0),
@@ -371,8 +473,7 @@ impl Inner {
         });
     }
 
-    fn sandbox_spec(&self, spec: &LaunchSpec, scratch: &Scratch) -> SandboxSpec {
-        let uid = UID_BASE + self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_COUNT;
+    fn sandbox_spec(&self, spec: &LaunchSpec, scratch: &Scratch, uid: u32) -> SandboxSpec {
         let layout = sandbox_layout();
         let mut binds = self.binds.clone();
         binds.push(Bind {
@@ -440,6 +541,8 @@ impl Launcher for SandboxLauncher {
             mut child,
         } = standby;
         let helper_pid = child.id();
+        let mut uid_slot: Option<u32> = None;
+        let taken_uid = &mut uid_slot;
         let claimed = (|| -> Result<(Pidfd, Scratch), SandboxError> {
             cgroup.set_limits(Limits {
                 memory_mb: u64::from(spec.memory_mb),
@@ -449,7 +552,11 @@ impl Launcher for SandboxLauncher {
                 cgroup.limit_cpu(CpuPolicy::Weighted)?;
             }
             let scratch = inner.scratch.take(spec.ephemeral_mb)?;
-            let sspec = inner.sandbox_spec(spec, &scratch);
+            let uid = inner.uids.take().ok_or_else(|| {
+                SandboxError::Init("every sandbox uid of the configured range is in use".into())
+            })?;
+            *taken_uid = Some(uid);
+            let sspec = inner.sandbox_spec(spec, &scratch, uid);
             nimbus_sandbox::send_spec(spec_pipe, &sspec)?;
             let init_pid = nimbus_sandbox::read_init_pid(status)?;
             // PID 1 is the helper's child, and the helper (ours, not yet waited for) reaps it
@@ -465,13 +572,18 @@ impl Launcher for SandboxLauncher {
             Err(e) => {
                 let _ = child.start_kill();
                 let cg = Arc::clone(&cgroup);
+                let owner = Arc::clone(inner);
                 tokio::spawn(async move {
                     let _ = child.wait().await;
                     let _ = cg.remove();
+                    if let Some(uid) = uid_slot {
+                        owner.uids.release(uid);
+                    }
                 });
                 return Err(to_io(e));
             }
         };
+        let uid = uid_slot;
         tracing::debug!(standby = ?t_standby, init_pid = ?t0.elapsed(), pid = init.pid(), "sandbox launched");
         let (tx, rx) = watch::channel(None);
         let cg = Arc::clone(&cgroup);
@@ -494,6 +606,10 @@ impl Launcher for SandboxLauncher {
                 }
                 if let Err(e) = cg.remove() {
                     tracing::warn!(error = %e, "could not remove an environment's cgroup");
+                }
+                // Its processes are gone: the uid may serve another environment.
+                if let Some(uid) = uid {
+                    tracker.uids.release(uid);
                 }
                 tracker.live.fetch_sub(1, Ordering::SeqCst);
             })
@@ -563,6 +679,48 @@ impl Launcher for SandboxLauncher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uids_are_unique_among_live_environments_and_never_wrap() {
+        let pool = UidPool::new(5_000_000, 3);
+        let a = pool.take().expect("1");
+        let b = pool.take().expect("2");
+        let c = pool.take().expect("3");
+        let mut all = [a, b, c];
+        all.sort_unstable();
+        assert_eq!(all, [5_000_000, 5_000_001, 5_000_002]);
+        assert_eq!(
+            pool.take(),
+            None,
+            "the range is used up: no reuse of a live uid"
+        );
+        pool.release(b);
+        assert_eq!(pool.take(), Some(b));
+    }
+
+    #[test]
+    fn the_uid_range_stays_clear_of_subordinate_ids() {
+        let subuid = [("/etc/subuid", "alice:100000:65536\nbob:165536:65536\n")];
+        assert!(check_uid_range(DEFAULT_UID_BASE, DEFAULT_UID_COUNT, &subuid).is_ok());
+        let e = check_uid_range(100_000, 100_000, &subuid).expect_err("overlap");
+        assert!(e.contains("alice"), "{e}");
+        assert!(
+            check_uid_range(200_000, 1000, &subuid).is_err(),
+            "bob's range"
+        );
+        assert!(
+            check_uid_range(231_072, 1000, &subuid).is_ok(),
+            "just after bob's"
+        );
+        assert!(
+            check_uid_range(u32::MAX - 10, 100, &[]).is_err(),
+            "no wrap past the top"
+        );
+        assert!(
+            check_uid_range(0, 100, &[]).is_err(),
+            "not the system's uids"
+        );
+    }
 
     #[test]
     fn runtime_files_of_a_prepared_root() {

@@ -1,7 +1,7 @@
 //! The seccomp policy: default deny (EPERM), kept as commented data in `policy/default.json`,
 //! compiled to BPF once per server and applied just before the runtime is executed.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use seccompiler::{BpfProgram, TargetArch};
 use serde::Deserialize;
@@ -61,6 +61,34 @@ pub const NEVER_ALLOWED: &[&str] = &[
     "kcmp",
     "mknod",
     "mknodat",
+    // io_uring: a second system call interface that seccomp cannot see into.
+    "io_uring_enter",
+    "io_uring_register",
+    // The new mount API.
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    // Taking another process's descriptors.
+    "pidfd_getfd",
+    // Execution domains (READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE...): the default is all a
+    // runtime needs.
+    "personality",
+    "uselib",
+    "lookup_dcookie",
+    "vm86",
+    "vm86old",
+    "nfsservctl",
+];
+
+/// Socket families a sandboxed process may create.
+pub const SOCKET_FAMILIES: &[u64] = &[
+    1,  // AF_UNIX
+    2,  // AF_INET
+    10, // AF_INET6
 ];
 
 #[derive(Deserialize)]
@@ -72,6 +100,8 @@ struct Filter {
 struct Rule {
     syscall: String,
     comment: Option<String>,
+    #[serde(default)]
+    args: Vec<serde_json::Value>,
 }
 
 /// The compiled filters, to install in order.
@@ -83,18 +113,22 @@ pub struct CompiledPolicy {
 /// Checks the policy's form (every rule commented, no duplicates, nothing from
 /// [`NEVER_ALLOWED`] in the allow list) and compiles it for this machine.
 pub fn compile() -> Result<CompiledPolicy, SandboxError> {
-    let parsed: std::collections::HashMap<String, Filter> =
+    let parsed: HashMap<String, Filter> =
         serde_json::from_str(POLICY_JSON).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
     let runtime = parsed
         .get("runtime")
         .ok_or_else(|| SandboxError::Seccomp("no `runtime` filter".into()))?;
-    let mut seen = HashSet::new();
+    // A call may be listed more than once only as alternative argument conditions.
+    let mut seen: HashMap<&str, bool> = HashMap::new();
     for r in &runtime.filter {
-        if !seen.insert(r.syscall.as_str()) {
-            return Err(SandboxError::Seccomp(format!(
-                "{} is listed twice",
-                r.syscall
-            )));
+        let conditional = !r.args.is_empty();
+        if let Some(before) = seen.insert(r.syscall.as_str(), conditional) {
+            if !(before && conditional) {
+                return Err(SandboxError::Seccomp(format!(
+                    "{} is listed twice",
+                    r.syscall
+                )));
+            }
         }
         if r.comment.as_deref().is_none_or(str::is_empty) {
             return Err(SandboxError::Seccomp(format!(
@@ -166,6 +200,29 @@ mod tests {
             "read", "write", "execve", "futex", "mmap", "socket", "connect",
         ] {
             assert!(allowed.contains(&needed), "{needed} missing");
+        }
+    }
+
+    #[test]
+    fn sockets_only_of_the_allowed_families() {
+        let parsed: serde_json::Value = serde_json::from_str(POLICY_JSON).expect("json");
+        let rules: Vec<&serde_json::Value> = parsed["runtime"]["filter"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .filter(|r| r["syscall"] == "socket" || r["syscall"] == "socketpair")
+            .collect();
+        assert!(rules.len() >= 2);
+        for r in rules {
+            let args = r["args"]
+                .as_array()
+                .expect("every socket rule has conditions");
+            let family = args
+                .iter()
+                .find(|a| a["index"] == 0 && a["op"] == "eq")
+                .and_then(|a| a["val"].as_u64())
+                .expect("a condition on the family");
+            assert!(SOCKET_FAMILIES.contains(&family), "family {family} allowed");
         }
     }
 }

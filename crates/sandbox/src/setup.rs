@@ -32,6 +32,9 @@ pub(crate) trait Sys {
     fn chmod(&self, p: &Path, mode: u32) -> io::Result<()>;
     fn chdir(&self, p: &Path) -> io::Result<()>;
     fn is_dir(&self, p: &Path) -> bool;
+    fn exists(&self, p: &Path) -> bool;
+    /// Read-only (and nosuid, nodev) for the mount at `target` and every mount below it.
+    fn read_only_recursive(&self, target: &Path) -> io::Result<()>;
     fn sethostname(&self, name: &str) -> io::Result<()>;
     fn setrlimit(&self, resource: libc::__rlimit_resource_t, limit: u64) -> io::Result<()>;
     fn drop_bounding_set(&self) -> io::Result<()>;
@@ -78,6 +81,16 @@ impl Sys for LinuxSys {
     }
     fn is_dir(&self, p: &Path) -> bool {
         p.is_dir()
+    }
+    fn exists(&self, p: &Path) -> bool {
+        p.exists()
+    }
+    fn read_only_recursive(&self, target: &Path) -> io::Result<()> {
+        match sys::mount_setattr_read_only_recursive(target) {
+            // Before Linux 5.12: the top-level remount (done already) is all there is.
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Ok(()),
+            r => r,
+        }
     }
     fn sethostname(&self, name: &str) -> io::Result<()> {
         sys::sethostname(name)
@@ -175,7 +188,78 @@ fn bind_ro(s: &dyn Sys, source: &Path, target: &Path) -> Step<()> {
         None,
         libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
         None,
+    )?;
+    // The remount covers the top mount only; whatever is mounted below the source (a
+    // submount of the host's /usr, say) must turn read-only too.
+    step(
+        &format!("read-only {}", target.display()),
+        s.read_only_recursive(target),
     )
+}
+
+/// AWS compat and hardening, as runc and crun do it: parts of /proc that show the host's
+/// kernel or let a process poke at it are covered (files by /dev/null, directories by an
+/// empty read-only tmpfs), and the writable kernel interfaces are made read-only.
+const PROC_MASKED_FILES: &[&str] = &[
+    "kcore",
+    "keys",
+    "latency_stats",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "kallsyms",
+    "kmsg",
+];
+const PROC_MASKED_DIRS: &[&str] = &["acpi", "asound", "scsi", "driver"];
+const PROC_READ_ONLY: &[&str] = &["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+fn mask_proc(s: &dyn Sys, proc_dir: &Path) -> Step<()> {
+    for f in PROC_MASKED_FILES {
+        let p = proc_dir.join(f);
+        if s.exists(&p) {
+            mount(
+                s,
+                Some(Path::new("/dev/null")),
+                &p,
+                None,
+                libc::MS_BIND,
+                None,
+            )?;
+        }
+    }
+    for d in PROC_MASKED_DIRS {
+        let p = proc_dir.join(d);
+        if s.is_dir(&p) {
+            mount(
+                s,
+                Some(Path::new("tmpfs")),
+                &p,
+                Some("tmpfs"),
+                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                Some("size=4k,mode=0555"),
+            )?;
+        }
+    }
+    for d in PROC_READ_ONLY {
+        let p = proc_dir.join(d);
+        if s.exists(&p) {
+            mount(s, Some(&p), &p, None, libc::MS_BIND | libc::MS_REC, None)?;
+            mount(
+                s,
+                None,
+                &p,
+                None,
+                libc::MS_BIND
+                    | libc::MS_REMOUNT
+                    | libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV
+                    | libc::MS_NOEXEC,
+                None,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Mounts the sandbox's root and pivots into it (PID 1, in its new mount namespace).
@@ -227,6 +311,7 @@ pub(crate) fn build_root(s: &dyn Sys, spec: &SandboxSpec) -> Step<()> {
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         None,
     )?;
+    mask_proc(s, &proc_dir)?;
     // A minimal /dev.
     let dev = root.join("dev");
     mkdir(s, &dev)?;
@@ -398,6 +483,12 @@ mod tests {
         fn is_dir(&self, p: &Path) -> bool {
             !p.ends_with("ld.so.cache")
         }
+        fn exists(&self, _p: &Path) -> bool {
+            true
+        }
+        fn read_only_recursive(&self, target: &Path) -> io::Result<()> {
+            self.log(format!("read_only_recursive {}", target.display()))
+        }
         fn sethostname(&self, name: &str) -> io::Result<()> {
             self.log(format!("sethostname {name}"))
         }
@@ -477,6 +568,11 @@ mod tests {
                 format!("mount - {target} - [bind,remount,ro,nosuid,nodev]"),
                 "{calls:#?}"
             );
+            assert_eq!(
+                calls[i + 2],
+                format!("read_only_recursive {target}"),
+                "and below it, recursively"
+            );
         }
         // A file bind gets a file to cover, not a directory.
         assert!(calls.contains(&"write /srv/root/etc/ld.so.cache".to_string()));
@@ -485,6 +581,21 @@ mod tests {
         assert!(calls
             .contains(&"mount /data/scratch/1 /srv/root/tmp - [bind,nosuid,nodev]".to_string()));
         assert!(calls.contains(&"chmod /srv/root/tmp 1777".to_string()));
+        // /proc masked once mounted: kernel memory, keys, sysrq; /proc/sys read-only.
+        let proc_mounted = s.index("mount proc /srv/root/proc proc");
+        assert!(s.index("mount /dev/null /srv/root/proc/kcore - [bind]") > proc_mounted);
+        assert!(calls.contains(
+            &"mount - /srv/root/proc/sysrq-trigger - [bind,remount,ro,nosuid,nodev,noexec]"
+                .to_string()
+        ));
+        assert!(calls.contains(
+            &"mount tmpfs /srv/root/proc/acpi tmpfs [ro,nosuid,nodev,noexec]".to_string()
+        ));
+        let sys_bind = s.index("mount /srv/root/proc/sys /srv/root/proc/sys - [bind,rec]");
+        assert_eq!(
+            calls[sys_bind + 1],
+            "mount - /srv/root/proc/sys - [bind,remount,ro,nosuid,nodev,noexec]"
+        );
         // /dev is read-only once its nodes are bound.
         let dev_ro = s.index("mount - /srv/root/dev - [remount,ro,nosuid,noexec]");
         assert!(s.index("mount /dev/urandom") < dev_ro);

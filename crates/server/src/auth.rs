@@ -56,6 +56,14 @@ pub enum CredentialsError {
         #[source]
         source: std::io::Error,
     },
+    /// Others than its owner may read or write the file.
+    #[error("credentials file {path} is open to others (mode {mode:o}): chmod 600 it")]
+    Permissions {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
     /// The file exists but has no usable `nimbus` profile.
     #[error("credentials file {0} has no [nimbus] profile with both keys")]
     Malformed(std::path::PathBuf),
@@ -73,6 +81,22 @@ pub fn read_credentials_file(path: &Path) -> Result<Option<Credentials>, Credent
             })
         }
     };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| CredentialsError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(CredentialsError::Permissions {
+                path: path.to_path_buf(),
+                mode: mode & 0o777,
+            });
+        }
+    }
     let mut in_profile = false;
     let (mut id, mut secret) = (None, None);
     for line in text.lines().map(str::trim) {
@@ -510,6 +534,10 @@ mod tests {
         let (b, fresh) = load_or_generate(&path).expect("reload");
         assert!(!fresh);
         assert_eq!(a, b);
+        // Opened to others, it is refused rather than trusted.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = load_or_generate(&path).expect_err("readable by others");
+        assert!(e.to_string().contains("mode 644"), "{e}");
     }
 }
 

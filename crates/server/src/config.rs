@@ -52,9 +52,9 @@ pub struct Config {
     /// Root access key id; generated on first start when absent.
     #[serde(default)]
     pub access_key_id: Option<String>,
-    /// Root secret access key.
+    /// Root secret access key (never shown by `Debug`).
     #[serde(default)]
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<Secret>,
     /// Seconds a GetFunction `Code.Location` URL stays valid.
     #[serde(default = "default_code_url_ttl")]
     pub code_url_ttl_seconds: u64,
@@ -85,9 +85,27 @@ pub struct Config {
     /// MemorySize/1,769 of a CPU) or `none`.
     #[serde(default)]
     pub cpu_limit: nimbus_engine::CpuPolicy,
+    /// The first uid of sandbox users (one per live environment); the range must not overlap
+    /// `/etc/subuid` or `/etc/subgid`.
+    #[serde(default = "default_uid_base")]
+    pub sandbox_uid_base: u32,
+    /// How many uids the sandbox range holds.
+    #[serde(default = "default_uid_count")]
+    pub sandbox_uid_count: u32,
     /// Which interpreter serves which runtime family.
     #[serde(default)]
     pub runtimes: RuntimesSection,
+}
+
+/// A secret value: deserialized as a plain string, never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// How execution environments are started.
@@ -144,6 +162,14 @@ fn default_keep_alive() -> u64 {
     600
 }
 
+fn default_uid_base() -> u32 {
+    nimbus_engine::sandbox_launcher::DEFAULT_UID_BASE
+}
+
+fn default_uid_count() -> u32 {
+    nimbus_engine::sandbox_launcher::DEFAULT_UID_COUNT
+}
+
 fn default_max_connections() -> u32 {
     8192
 }
@@ -193,6 +219,8 @@ impl Default for Config {
             shutdown_timeout_seconds: default_shutdown_timeout(),
             launcher: LauncherKind::default(),
             cpu_limit: nimbus_engine::CpuPolicy::default(),
+            sandbox_uid_base: default_uid_base(),
+            sandbox_uid_count: default_uid_count(),
             runtimes: RuntimesSection::default(),
         }
     }
@@ -259,7 +287,7 @@ impl Config {
                         message: "must be 16-128 letters and digits".into(),
                     });
                 }
-                if secret.len() < 16 {
+                if secret.0.len() < 16 {
                     return Err(ConfigError::Invalid {
                         key: "secret_access_key",
                         message: "must be at least 16 characters".into(),
@@ -330,6 +358,18 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let c = Config {
+            access_key_id: Some("AKIDEXAMPLE000000".into()),
+            secret_access_key: Some(Secret("very-secret-value-123".into())),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("very-secret-value-123"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
     use super::*;
 
     #[test]

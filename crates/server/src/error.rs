@@ -56,6 +56,14 @@ impl From<CodeError> for ApiError {
                     nimbus_store::code::MAX_ENTRIES
                 ),
             ),
+            CodeError::Clash(name) => err(
+                ErrorCode::InvalidParameterValue,
+                format!("{UNZIP} Entry '{name}' clashes with another entry of the same path."),
+            ),
+            CodeError::TreeTooLarge(what) => err(
+                ErrorCode::InvalidParameterValue,
+                format!("{UNZIP} {what}"),
+            ),
             CodeError::UnsafePath(name) => err(
                 ErrorCode::InvalidParameterValue,
                 format!("{UNZIP} Entry '{name}' would be written outside the function's directory."),

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 pub use auth::Credentials;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Secret};
 
 use crate::app::App;
 
@@ -129,7 +129,7 @@ impl Server {
                 (Some(id), Some(secret)) => (
                     Credentials {
                         access_key_id: id.clone(),
-                        secret_access_key: secret.clone(),
+                        secret_access_key: secret.0.clone(),
                     },
                     None,
                     false,
@@ -264,7 +264,11 @@ fn start_engine(
         }
         config::LauncherKind::Sandbox => {
             let helper = std::env::current_exe().map_err(|e| data_dir_err(data_dir, e))?;
-            let launcher = nimbus_engine::sandbox_launcher::SandboxLauncher::new(helper, &data_dir.join("sandbox"), &config.runtimes.root, config.cpu_limit)
+            let launcher = nimbus_engine::sandbox_launcher::SandboxLauncher::new(helper, &data_dir.join("sandbox"), &config.runtimes.root, nimbus_engine::sandbox_launcher::SandboxOptions {
+                cpu: config.cpu_limit,
+                uid_base: config.sandbox_uid_base,
+                uid_count: config.sandbox_uid_count,
+            })
                 .map_err(|e| ServerError::Sandbox(format!("{e}: {:?} (the sandbox launcher needs root, cgroups and namespaces; set launcher = \"process\" to run without isolation)", std::error::Error::source(&e))))?;
             Arc::new(launcher)
         }

@@ -52,6 +52,9 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
 /// How long a request's body may take to arrive once its headers have.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// The most an oversize body is read (and discarded) after its refusal.
+const MAX_DISCARD: u64 = 2 * MAX_CODE_REQUEST_BYTES as u64;
+
 /// AWS compat: the largest request body of each operation, and the name the message uses.
 fn body_limit(op: &'static str) -> (usize, &'static str) {
     match op {
@@ -129,7 +132,20 @@ async fn authenticated(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
+        // An authenticated client gets its answer before it sends the body; what it sends
+        // anyway is read and discarded (never buffered), within a bound, so that it can read
+        // the answer rather than a broken connection.
+        if n <= MAX_DISCARD {
+            tokio::spawn(async move {
+                use http_body_util::BodyExt;
+                let mut body = body;
+                let _ = tokio::time::timeout(BODY_TIMEOUT, async {
+                    while let Some(Ok(_)) = body.frame().await {}
+                })
+                .await;
+            });
+        }
         return too_large();
     }
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, limit)).await {

@@ -170,3 +170,75 @@ fn links_inside_the_package_are_kept() {
     let cfg: Value = s.create("linked", &zip);
     assert_eq!(cfg["State"], "Active");
 }
+
+/// Free blocks and free inodes of the file system holding `path` (`stat -f`).
+fn free_space(path: &std::path::Path) -> (u64, u64) {
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%f %d"])
+        .arg(path)
+        .output()
+        .expect("stat -f");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().expect("number"));
+    (it.next().expect("blocks"), it.next().expect("inodes"))
+}
+
+#[test]
+fn directory_and_link_bombs_cost_no_disk() {
+    let s = TestServer::start();
+    // 20,000 files each in a directory of its own (long names); and 30,000 links with
+    // 1,000-byte targets beside 130 MB of file, under the 250 MB limit only if links cost
+    // nothing: each refused before a byte is written.
+    let names: Vec<String> = (0..20_000)
+        .map(|i| format!("{}{i}/f", "d".repeat(200)))
+        .collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+    let dir_bomb = zip_of(&entries);
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let target = "t/".repeat(500);
+    let deflated =
+        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..30_000 {
+        w.add_symlink(format!("l{i}"), &target, deflated)
+            .expect("link");
+    }
+    w.start_file("big", deflated.large_file(true))
+        .expect("file");
+    let mb = vec![0u8; 1 << 20];
+    for _ in 0..130 {
+        w.write_all(&mb).expect("write");
+    }
+    let link_bomb = w.finish().expect("finish").into_inner();
+    let before = free_space(s.dir.path());
+    for (zip, message) in [
+        (dir_bomb, "more than 10000 directories"),
+        (
+            link_bomb,
+            "Unzipped size must be smaller than 262144000 bytes",
+        ),
+    ] {
+        let r = s.call_json("POST", "/2015-03-31/functions", &create_body("bomb", &zip));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.message().contains(message), "{}", r.body);
+    }
+    let after = free_space(s.dir.path());
+    eprintln!("free (blocks, inodes) before {before:?}, after {after:?}");
+    // Other processes share the disk: allow a little noise, far below the bombs' size.
+    assert!(
+        before.1.abs_diff(after.1) < 100,
+        "inodes {before:?} -> {after:?}"
+    );
+    assert!(
+        before.0.abs_diff(after.0) < 2_000,
+        "blocks {before:?} -> {after:?}"
+    );
+    assert_eq!(s.function_count(), 0);
+}
+
+#[test]
+fn clashing_entries_answer_400() {
+    let zip = zip_of(&[("app.py", b"x"), ("app.py/inner", b"y")]);
+    refused(&zip, 400, "InvalidParameterValueException", UNZIP);
+}

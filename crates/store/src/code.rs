@@ -26,6 +26,12 @@ use crate::error::CodeError;
 
 /// Most entries a package may hold (Lambda documents none; this bounds the work of one upload).
 pub const MAX_ENTRIES: usize = 50_000;
+/// Most directories a package may make, named or implied by its entries' paths.
+pub const MAX_DIRECTORIES: usize = 10_000;
+/// Deepest path, in components.
+pub const MAX_DEPTH: usize = 64;
+/// What a directory or a link counts against the unzipped budget: one block, at least, on disk.
+const NODE_COST: u64 = 4096;
 
 /// Limits applied when unpacking; Lambda's by default.
 #[derive(Debug, Clone, Copy)]
@@ -314,11 +320,56 @@ fn unpack(zip: &[u8], dest: &Path, limits: &CodeLimits) -> Result<(), CodeError>
         }
         plan.push((rel, entry.is_dir(), entry.is_symlink(), entry.unix_mode()));
     }
-    if declared > limits.max_unzipped {
+    // Every path claimed once, as one kind; every directory counted, named or implied.
+    let mut kinds: std::collections::HashMap<&Path, bool> = std::collections::HashMap::new();
+    let mut implied: HashSet<&Path> = HashSet::new();
+    for (rel, is_dir, _, _) in &plan {
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if rel.components().count() > MAX_DEPTH {
+            return Err(CodeError::TreeTooLarge(format!(
+                "Entry '{}' is nested deeper than {MAX_DEPTH} directories.",
+                rel.display()
+            )));
+        }
+        match kinds.insert(rel.as_path(), *is_dir) {
+            // The same directory named twice is harmless; anything else is a clash.
+            Some(true) if *is_dir => {}
+            Some(_) => return Err(CodeError::Clash(rel.display().to_string())),
+            None => {}
+        }
+        if *is_dir {
+            implied.insert(rel.as_path());
+        }
+        for a in rel.ancestors().skip(1) {
+            if a.as_os_str().is_empty() {
+                break;
+            }
+            implied.insert(a);
+        }
+        if implied.len() > MAX_DIRECTORIES {
+            return Err(CodeError::TreeTooLarge(format!(
+                "The archive makes more than {MAX_DIRECTORIES} directories."
+            )));
+        }
+    }
+    // A path that is a file or a link and also a directory of another entry's path.
+    for (path, is_dir) in &kinds {
+        if !is_dir && implied.contains(path) {
+            return Err(CodeError::Clash(path.display().to_string()));
+        }
+    }
+    // Directories and links take space too.
+    let nodes = (implied.len() + links.len()) as u64 * NODE_COST;
+    if declared.saturating_add(nodes) > limits.max_unzipped {
         return Err(CodeError::UnzippedTooLarge);
     }
+    let all_dirs: Vec<PathBuf> = implied.iter().map(|p| dest.join(p)).collect();
+    drop(implied);
+    drop(kinds);
     fs::create_dir_all(dest).map_err(io_err("create", dest))?;
-    let mut budget = limits.max_unzipped;
+    let mut budget = limits.max_unzipped.saturating_sub(nodes);
     let mut dirs = vec![dest.to_path_buf()];
     let mut pending_links = Vec::new();
     for (i, (rel, is_dir, is_link, mode)) in plan.into_iter().enumerate() {
@@ -389,9 +440,18 @@ fn unpack(zip: &[u8], dest: &Path, limits: &CodeLimits) -> Result<(), CodeError>
         }
         std::os::unix::fs::symlink(&target, &out).map_err(io_err("symlink", &out))?;
     }
-    // Directories last, deepest first, so that they can be filled before they turn read-only.
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    // Directories last, deepest first, so that they can be filled before they turn read-only;
+    // each synced, so that after the rename that publishes the package every entry is durable.
+    dirs.extend(all_dirs);
+    dirs.sort_by(|a, b| {
+        b.components()
+            .count()
+            .cmp(&a.components().count())
+            .then_with(|| a.cmp(b))
+    });
+    dirs.dedup();
     for d in dirs {
+        sync_dir(&d)?;
         fs::set_permissions(&d, fs::Permissions::from_mode(0o555)).map_err(io_err("chmod", &d))?;
     }
     Ok(())
@@ -410,6 +470,118 @@ mod tests {
             w.write_all(data).expect("write");
         }
         w.finish().expect("finish").into_inner()
+    }
+
+    fn zip_with_dirs(dirs: &[&str], files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for d in dirs {
+            w.add_directory(*d, SimpleFileOptions::default())
+                .expect("dir");
+        }
+        for (name, data) in files {
+            w.start_file(*name, SimpleFileOptions::default())
+                .expect("start");
+            w.write_all(data).expect("write");
+        }
+        w.finish().expect("finish").into_inner()
+    }
+
+    fn tree_is_empty(s: &CodeStore) -> bool {
+        fs::read_dir(s.root.join("pkgs")).expect("pkgs").count() == 0
+            && fs::read_dir(s.root.join("tmp")).expect("tmp").count() == 0
+    }
+
+    #[test]
+    fn directory_bombs_are_refused_before_anything_is_written() {
+        let (_d, s) = store();
+        // 20,000 files, each in a directory of its own: 20,000 directories.
+        let names: Vec<String> = (0..20_000).map(|i| format!("d{i}/f")).collect();
+        let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let e = s.put(&zip_of(&files)).expect_err("too many directories");
+        assert!(matches!(e, CodeError::TreeTooLarge(_)), "{e}");
+        assert!(tree_is_empty(&s));
+        // One path nested 100 deep.
+        let deep = format!("{}f", "a/".repeat(100));
+        let e = s.put(&zip_of(&[(&deep, b"x")])).expect_err("too deep");
+        assert!(matches!(e, CodeError::TreeTooLarge(_)), "{e}");
+        assert!(tree_is_empty(&s));
+    }
+
+    #[test]
+    fn directories_count_against_the_unzipped_budget() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = CodeLimits {
+            max_unzipped: 100 * NODE_COST,
+            ..CodeLimits::default()
+        };
+        let s = CodeStore::open(dir.path().join("code"), limits).expect("open");
+        let names: Vec<String> = (0..200).map(|i| format!("d{i}/")).collect();
+        let dirs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let e = s.put(&zip_with_dirs(&dirs, &[])).expect_err("over budget");
+        assert!(matches!(e, CodeError::UnzippedTooLarge), "{e}");
+        assert!(tree_is_empty(&s));
+    }
+
+    #[test]
+    fn clashing_entries_are_refused() {
+        let (_d, s) = store();
+        for zip in [
+            zip_of(&[("a", b"1"), ("a/b", b"2")]),
+            zip_of(&[("a/b", b"2"), ("a", b"1")]),
+            zip_with_dirs(&["a/"], &[("a", b"file where a directory is")]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (i, zip) = zip;
+            let e = s.put(&zip).expect_err(&format!("clash {i}"));
+            assert!(matches!(e, CodeError::Clash(_)), "{e}");
+            assert!(tree_is_empty(&s));
+        }
+        // (Two entries of one name never reach the unpacker: the zip reader keeps one.)
+        // A directory both named and implied by a file's path is fine.
+        s.put(&zip_with_dirs(
+            &["a/", "a/b/"],
+            &[("a/f", b"1"), ("a/b/g", b"2")],
+        ))
+        .expect("directories named and implied alike");
+    }
+
+    /// A zip whose headers claim each entry is 1 byte, while its data inflates to far more:
+    /// only the bytes actually written count, and they stop at the limit.
+    #[test]
+    fn a_size_lying_zip_is_stopped_by_what_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = CodeLimits {
+            max_unzipped: 1 << 20,
+            ..CodeLimits::default()
+        };
+        let s = CodeStore::open(dir.path().join("code"), limits).expect("open");
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("big", opts).expect("start");
+        w.write_all(&vec![0u8; 8 << 20]).expect("write");
+        let mut bytes = w.finish().expect("finish").into_inner();
+        // Rewrite the uncompressed size (local header offset 22, central directory offset 24)
+        // to 1.
+        let mut lied = 0;
+        for sig_at in 0..bytes.len().saturating_sub(4) {
+            let sig = &bytes[sig_at..sig_at + 4];
+            let field = if sig == [0x50, 0x4b, 0x03, 0x04] {
+                22
+            } else if sig == [0x50, 0x4b, 0x01, 0x02] {
+                24
+            } else {
+                continue;
+            };
+            bytes[sig_at + field..sig_at + field + 4].copy_from_slice(&1u32.to_le_bytes());
+            lied += 1;
+        }
+        assert_eq!(lied, 2, "both headers found");
+        let e = s.put(&bytes).expect_err("refused");
+        assert!(matches!(e, CodeError::UnzippedTooLarge), "{e}");
+        assert!(tree_is_empty(&s), "nothing of it kept");
     }
 
     fn store() -> (tempfile::TempDir, CodeStore) {

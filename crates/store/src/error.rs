@@ -56,6 +56,12 @@ pub enum CodeError {
     /// Unpacking would write more than the unzipped limit.
     #[error("unzipped package is over the limit")]
     UnzippedTooLarge,
+    /// Two entries claim the same path (a file and a directory, two files, two links).
+    #[error("zip entry {0:?} clashes with another entry of the same path")]
+    Clash(String),
+    /// Too many directories, or too deep.
+    #[error("zip tree is too large: {0}")]
+    TreeTooLarge(String),
     /// More entries than a package may have.
     #[error("zip has {0} entries, over the limit")]
     TooManyEntries(usize),

@@ -16,21 +16,26 @@ use crate::app::{now_ms, App};
 use crate::error::ApiResult;
 use crate::request::Ctx;
 
-fn token(key: &[u8; 32], sha: &str, expires: i64) -> String {
+/// The link's MAC, over the function, its version, the package and the expiry: a link of one
+/// function never downloads another's code, even a package they share.
+fn token(key: &[u8; 32], function: &str, version: &str, sha: &str, expires: i64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any size");
-    mac.update(sha.as_bytes());
-    mac.update(b"\n");
-    mac.update(expires.to_string().as_bytes());
+    for part in [function, version, sha, &expires.to_string()] {
+        mac.update(&(part.len() as u64).to_le_bytes());
+        mac.update(part.as_bytes());
+    }
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// A download URL for package `sha` that expires after the configured time.
+/// A download URL for package `sha` of `$LATEST` of `name` that expires after the configured
+/// time.
 pub(crate) fn location_url(app: &App, ctx: &Ctx, name: &str, sha: &str) -> String {
     let expires = now_ms() / 1000 + i64::try_from(app.code_url_ttl_seconds).unwrap_or(600);
+    let version = "$LATEST";
     format!(
-        "http://{}/_nimbus/code/{sha}?function={name}&expires={expires}&token={}",
+        "http://{}/_nimbus/code/{sha}?function={name}&version=%24LATEST&expires={expires}&token={}",
         ctx.host,
-        token(&app.url_key, sha, expires)
+        token(&app.url_key, name, version, sha, expires)
     )
 }
 
@@ -53,7 +58,9 @@ pub(crate) async fn download(
         .and_then(|e| e.parse().ok())
         .ok_or_else(denied)?;
     let given = query_param(&q, "token").unwrap_or("");
-    let expected = token(&app.url_key, &sha, expires);
+    let function = query_param(&q, "function").unwrap_or("");
+    let version = query_param(&q, "version").unwrap_or("");
+    let expected = token(&app.url_key, function, version, &sha, expires);
     let valid =
         given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()));
     if !valid || expires < now_ms() / 1000 {
@@ -61,6 +68,11 @@ pub(crate) async fn download(
     }
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(denied());
+    }
+    // AWS compat: the code of a function deleted or updated since is gone with it.
+    let current = app.store.get_function(function).await?;
+    if current.is_none_or(|f| f.code.sha256_hex != sha) {
+        return Err(LambdaError::not_found("The resource you requested does not exist.").into());
     }
     let bytes = match tokio::fs::read(app.code.zip_path(&sha)).await {
         Ok(b) => b,
@@ -82,12 +94,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_binds_package_and_expiry() {
+    fn token_binds_function_version_package_and_expiry() {
         let key = [7u8; 32];
-        let t = token(&key, "abc", 100);
-        assert_eq!(t, token(&key, "abc", 100));
-        assert_ne!(t, token(&key, "abd", 100));
-        assert_ne!(t, token(&key, "abc", 101));
-        assert_ne!(t, token(&[8u8; 32], "abc", 100));
+        let t = token(&key, "f", "$LATEST", "abc", 100);
+        assert_eq!(t, token(&key, "f", "$LATEST", "abc", 100));
+        assert_ne!(t, token(&key, "g", "$LATEST", "abc", 100));
+        assert_ne!(t, token(&key, "f", "1", "abc", 100));
+        assert_ne!(t, token(&key, "f", "$LATEST", "abd", 100));
+        assert_ne!(t, token(&key, "f", "$LATEST", "abc", 101));
+        assert_ne!(t, token(&[8u8; 32], "f", "$LATEST", "abc", 100));
+        // Lengths are part of the MAC: moving bytes between fields changes it.
+        assert_ne!(
+            token(&key, "fa", "b", "c", 1),
+            token(&key, "f", "ab", "c", 1)
+        );
     }
 }

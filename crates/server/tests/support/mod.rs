@@ -76,7 +76,7 @@ impl TestServer {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: Some(dir.path().join("data")),
             access_key_id: Some(c.access_key_id),
-            secret_access_key: Some(c.secret_access_key),
+            secret_access_key: Some(nimbus_server::Secret(c.secret_access_key)),
             // In-process servers cannot re-execute a `nimbus` binary: the sandbox is tested
             // end to end with the real binary (crates/cli/tests/isolation.rs).
             launcher: nimbus_server::config::LauncherKind::Process,

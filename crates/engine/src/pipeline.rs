@@ -299,7 +299,9 @@ impl Engine {
     ) -> InvocationOutcome {
         let duration = started.elapsed();
         let output = env.output.take();
-        let oom = env.oom_killed();
+        // Only a runtime that exited can have been killed for its memory: the cgroup's OOM
+        // count is read then, not on every invocation.
+        let oom = matches!(result, RunResult::Exited { .. }) && env.oom_killed();
         let id = req.request_id.as_str();
         let ending = finish::ending(result, id, limit, oom);
         // AWS compat: an environment killed for its memory used all of it.

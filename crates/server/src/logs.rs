@@ -2,8 +2,8 @@
 //! read back by `nimbus logs`, and expired after the retention period.
 //!
 //! Durability: an invocation never waits for its logs. The writer task commits whatever has
-//! gathered (up to 5,000 events) in one transaction, so one fsync (SQLite WAL with
-//! `synchronous=FULL`) covers many invocations; at a clean shutdown the server flushes the
+//! gathered within 50 ms (up to 5,000 events) in one transaction, so one fsync (SQLite WAL
+//! with `synchronous=FULL`) covers many invocations; at a clean shutdown the server flushes the
 //! writer before it exits, so nothing handed over is lost. A crash may lose the events of the
 //! last moments that were not yet committed (as a crashed Lambda host loses its agent's buffer).
 
@@ -68,6 +68,9 @@ impl LogSink for StoreLogs {
     }
 }
 
+/// How long the writer gathers events before it commits them.
+const LINGER: Duration = Duration::from_millis(50);
+
 /// Starts the writer task for `store`.
 pub(crate) fn spawn_writer(store: Arc<dyn Store>) -> (LogWriter, StoreLogs) {
     let (tx, mut rx) = mpsc::channel::<Message>(8192);
@@ -76,14 +79,30 @@ pub(crate) fn spawn_writer(store: Arc<dyn Store>) -> (LogWriter, StoreLogs) {
             let mut batch = Vec::new();
             let mut flushes = Vec::new();
             let mut next = Some(first);
-            // Gather whatever else is waiting: one transaction for many invocations.
+            // Gather for a moment: one transaction (one fsync) for the invocations of up to
+            // LINGER, rather than one per invocation; a flush ends the wait at once.
+            let until = tokio::time::Instant::now() + LINGER;
             while let Some(m) = next.take() {
                 match m {
                     Message::Records(r) => batch.extend(r),
                     Message::Flush(done) => flushes.push(done),
                 }
-                if batch.len() < 5000 {
-                    next = rx.try_recv().ok();
+                if batch.len() >= 5000 || !flushes.is_empty() {
+                    break;
+                }
+                next = match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => tokio::time::timeout_at(until, rx.recv())
+                        .await
+                        .ok()
+                        .flatten(),
+                };
+            }
+            while batch.len() < 5000 {
+                match rx.try_recv() {
+                    Ok(Message::Records(r)) => batch.extend(r),
+                    Ok(Message::Flush(done)) => flushes.push(done),
+                    Err(_) => break,
                 }
             }
             if !batch.is_empty() {

@@ -258,6 +258,13 @@ fn cannot_read_host_secrets_data_or_other_code() {
         .expect("b64");
     let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
     let data = server.data_dir.display().to_string();
+    // This server took its keys from the environment: give it a credentials file all the same,
+    // so that the read below is of a file that exists on the host.
+    std::fs::write(
+        format!("{data}/credentials"),
+        "[nimbus]\naws_secret_access_key = x\n",
+    )
+    .expect("credentials");
     let paths = [
         "/etc/shadow".to_string(),
         format!("{data}/credentials"),
@@ -270,6 +277,10 @@ fn cannot_read_host_secrets_data_or_other_code() {
     ];
     let r = invoke(&server, "snoop", json!({ "act": "read", "paths": paths }));
     for p in &paths[..6] {
+        assert!(
+            Path::new(p).exists() || p.contains(".bashrc") || p == "/etc/shadow",
+            "{p} is on the host"
+        );
         assert!(denied(&r[p]), "{p} was readable: {r}");
     }
     assert_eq!(r["/var/task/app.py"], "ok", "its own code is readable: {r}");
@@ -568,6 +579,37 @@ fn tmp_is_private_to_each_environment() {
 /// What this server's sandboxes hold on the host: loop devices backed by files in its data
 /// directory, mounts in its mount namespace, environment cgroups under its scope, processes in
 /// those cgroups, and the server's own open descriptors (sockets, pipes, namespace handles).
+/// This server's cgroup scope in the pids hierarchy (v1, or the unified one).
+fn cgroup_scope(server: &NimbusProcess) -> std::path::PathBuf {
+    let pid = server.pid();
+    let data = std::fs::canonicalize(&server.data_dir).expect("data dir");
+    let scope: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(data.as_os_str().as_encoded_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    // One directory per environment (and per standby helper) in each hierarchy; the pids one
+    // stands for all three: its v1 hierarchy, or the unified one when pids is a v2 controller.
+    let line = |pred: &dyn Fn(&str, &str) -> bool| {
+        own.lines().find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (id, c, path) = (p.next()?, p.next()?, p.next()?);
+            pred(id, c).then(|| path.trim_start_matches('/').to_string())
+        })
+    };
+    let base = match line(&|_, c| c.split(',').any(|x| x == "pids")) {
+        Some(path) => Path::new("/sys/fs/cgroup/pids").join(path),
+        None => Path::new("/sys/fs/cgroup")
+            .join(line(&|id, c| id == "0" && c.is_empty()).unwrap_or_default()),
+    }
+    .join("nimbus")
+    .join(&scope);
+    base
+}
+
 fn host_footprint(server: &NimbusProcess) -> (usize, usize, usize, usize, usize) {
     let pid = server.pid();
     let data = std::fs::canonicalize(&server.data_dir).expect("data dir");
@@ -584,43 +626,20 @@ fn host_footprint(server: &NimbusProcess) -> (usize, usize, usize, usize, usize)
     let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
         .map(|m| m.lines().count())
         .unwrap_or(0);
-    let scope: String = {
-        use sha2::Digest;
-        sha2::Sha256::digest(data.as_os_str().as_encoded_bytes())[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    let mut cgroups = 0;
-    let mut procs = 0;
-    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    // One directory per environment (and per standby helper) in each hierarchy; the pids one
-    // stands for all three.
-    for ctrl in ["pids"] {
-        let path = own
-            .lines()
-            .find_map(|l| {
-                let mut p = l.splitn(3, ':');
-                let (_, c, path) = (p.next()?, p.next()?, p.next()?);
-                c.split(',').any(|x| x == ctrl).then(|| path.to_string())
-            })
-            .unwrap_or_default();
-        let base = Path::new("/sys/fs/cgroup")
-            .join(ctrl)
-            .join(path.trim_start_matches('/'))
-            .join("nimbus")
-            .join(&scope);
-        for env in std::fs::read_dir(&base)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().is_dir())
-        {
-            cgroups += 1;
-            procs += std::fs::read_to_string(env.path().join("cgroup.procs"))
-                .map(|p| p.lines().count())
-                .unwrap_or(0);
-        }
+    let base = cgroup_scope(server);
+    let (mut cgroups, mut procs) = (0, 0);
+    // The server's own scope exists while it runs: a count of 0 is never a wrong path's.
+    assert!(base.is_dir(), "no cgroup scope at {}", base.display());
+    for env in std::fs::read_dir(&base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+    {
+        cgroups += 1;
+        procs += std::fs::read_to_string(env.path().join("cgroup.procs"))
+            .map(|p| p.lines().count())
+            .unwrap_or(0);
     }
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
@@ -900,4 +919,15 @@ fn kernel_interfaces_are_out_of_reach() {
             "unexpected mount point {p}: {points:?}"
         );
     }
+}
+
+#[test]
+fn a_stopped_server_leaves_no_cgroup_scope() {
+    let (_dir, server) = start();
+    deploy(&server, "f", json!({}));
+    invoke(&server, "f", json!({}));
+    let scope = cgroup_scope(&server);
+    assert!(scope.is_dir());
+    drop(server);
+    assert!(!scope.exists(), "{} left behind", scope.display());
 }

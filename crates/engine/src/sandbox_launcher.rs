@@ -611,7 +611,12 @@ impl Launcher for SandboxLauncher {
                 if let Some(uid) = uid {
                     tracker.uids.release(uid);
                 }
-                tracker.live.fetch_sub(1, Ordering::SeqCst);
+                // The last environment of a server that is stopping takes its scope along.
+                if tracker.live.fetch_sub(1, Ordering::SeqCst) == 1
+                    && tracker.closing.load(Ordering::SeqCst)
+                {
+                    tracker.cgroups.remove_scope();
+                }
             })
             .await;
         });
@@ -672,6 +677,9 @@ impl Launcher for SandboxLauncher {
             if let Err(e) = s.cgroup.remove() {
                 tracing::warn!(error = %e, "could not remove a standby helper's cgroup");
             }
+        }
+        if self.inner.live.load(Ordering::SeqCst) == 0 {
+            self.inner.cgroups.remove_scope();
         }
     }
 }

@@ -271,6 +271,13 @@ impl CgroupSetup {
         Ok(())
     }
 
+    /// Removes this server's (empty) directories, at shutdown; what is not empty stays.
+    pub fn remove_scope(&self) {
+        for h in [&self.memory, &self.cpu, &self.pids] {
+            let _ = fs::remove_dir(dir(h));
+        }
+    }
+
     /// Creates the cgroup `id`, without limits yet ([`Cgroup::set_limits`]).
     pub fn create(&self, id: &str) -> Result<Cgroup, SandboxError> {
         let at = |h: &Hierarchy| -> Hierarchy {

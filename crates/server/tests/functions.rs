@@ -75,9 +75,20 @@ fn code_location_downloads_the_zip_and_is_protected() {
     let (status, bytes) = s.unsigned_get(&path);
     assert_eq!(status, 200);
     assert_eq!(bytes, zip);
-    // A tampered token or a changed expiry is refused.
-    let tampered = path.replace("token=", "token=0");
+    // A tampered token (same length, one digit changed), a changed expiry, or the link of
+    // one function used for another is refused.
+    let token_at = path.find("token=").expect("token") + "token=".len();
+    let mut tampered = path.clone().into_bytes();
+    tampered[token_at] = if tampered[token_at] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
+    let tampered = String::from_utf8(tampered).expect("utf8");
+    assert_eq!(tampered.len(), path.len());
     assert_eq!(s.unsigned_get(&tampered).0, 403);
+    let elsewhere = path.replace("function=", "function=x");
+    assert_eq!(s.unsigned_get(&elsewhere).0, 403);
     let expires: i64 = path
         .split("expires=")
         .nth(1)

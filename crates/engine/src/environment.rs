@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::launcher::{LaunchSpec, Launcher, Process, RuntimeEndpoint};
 use crate::output::Output;
-use crate::runtime_api::{self, ApiLimits, Event, InitSignal, Outcome, RuntimeApi};
+use crate::runtime_api::{self, ApiLimits, Delivery, Event, InitSignal, Outcome, RuntimeApi};
 
 /// Most Runtime API connections one environment may hold open (a runtime needs one or two).
 const MAX_API_CONNECTIONS: usize = 16;
@@ -45,14 +45,7 @@ pub(crate) enum RunResult {
 }
 
 /// What one invocation sends to the runtime.
-pub(crate) struct Input {
-    pub(crate) request_id: String,
-    pub(crate) deadline_ms: i64,
-    pub(crate) invoked_arn: String,
-    pub(crate) trace_id: String,
-    pub(crate) client_context: Option<String>,
-    pub(crate) payload: Bytes,
-}
+pub(crate) type Input = Delivery;
 
 pub(crate) struct Environment {
     pub(crate) log_stream: String,
@@ -160,12 +153,7 @@ impl Environment {
         let delivered = Arc::new(AtomicBool::new(false));
         let request_id = input.request_id.clone();
         let event = Event {
-            request_id: input.request_id,
-            deadline_ms: input.deadline_ms,
-            invoked_arn: input.invoked_arn,
-            trace_id: input.trace_id,
-            client_context: input.client_context,
-            payload: input.payload,
+            delivery: input,
             reply,
             delivered: Arc::clone(&delivered),
         };

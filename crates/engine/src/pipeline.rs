@@ -81,13 +81,10 @@ impl Engine {
             version: f.spec.version.as_str().into(),
             generation: f.generation.clone(),
         };
-        let mut env = match self.claim(&f, &key, &req).await? {
-            Claimed::Warm(env) | Claimed::Cold(env) => env,
-            Claimed::InitFailed {
-                stream,
-                ending,
-                output,
-            } => return Ok(self.finish_init_failure(&f, &req, &stream, ending, &output)),
+        let claimed = self.claim(&f, &key, &req).await?;
+        let mut env = match self.ready(claimed, &f, &req) {
+            Ok(env) => env,
+            Err(outcome) => return Ok(outcome),
         };
         let started = Instant::now();
         let start_ms = self.clock.epoch_ms();
@@ -109,19 +106,34 @@ impl Engine {
         ) {
             tracing::debug!("environment ended before it took the event: cold start");
             self.retire(env);
-            env = match self.cold_start(&f, &req).await? {
-                Claimed::Warm(env) | Claimed::Cold(env) => env,
-                Claimed::InitFailed {
-                    stream,
-                    ending,
-                    output,
-                } => return Ok(self.finish_init_failure(&f, &req, &stream, ending, &output)),
+            let claimed = self.cold_start(&f, &req).await?;
+            env = match self.ready(claimed, &f, &req) {
+                Ok(env) => env,
+                Err(outcome) => return Ok(outcome),
             };
             result = self
                 .dispatch(&mut env, &f, &req, start_ms, started + limit)
                 .await;
         }
         Ok(self.finish(&f, key, env, &req, result, started, start_ms, limit, permit))
+    }
+
+    /// The environment to dispatch to, or, when its init failed, the invocation's outcome.
+    #[allow(clippy::result_large_err)]
+    fn ready(
+        &self,
+        claimed: Claimed,
+        f: &ResolvedFunction,
+        req: &InvocationRequest,
+    ) -> Result<Environment, InvocationOutcome> {
+        match claimed {
+            Claimed::Warm(env) | Claimed::Cold(env) => Ok(env),
+            Claimed::InitFailed {
+                stream,
+                ending,
+                output,
+            } => Err(self.finish_init_failure(f, req, &stream, ending, &output)),
+        }
     }
 
     /// Stage 1: the configuration, from the cache.

@@ -37,12 +37,7 @@ pub(crate) struct ApiLimits {
 /// One invocation handed to the runtime.
 #[derive(Debug)]
 pub(crate) struct Event {
-    pub(crate) request_id: String,
-    pub(crate) deadline_ms: i64,
-    pub(crate) invoked_arn: String,
-    pub(crate) trace_id: String,
-    pub(crate) client_context: Option<String>,
-    pub(crate) payload: Bytes,
+    pub(crate) delivery: Delivery,
     pub(crate) reply: oneshot::Sender<Outcome>,
     /// Set when the runtime has taken the event: until then it has not run it, and the
     /// invocation may go to another environment.
@@ -151,17 +146,10 @@ impl RuntimeApi {
         let ev = self.events.lock().await.recv().await?;
         ev.delivered.store(true, Ordering::SeqCst);
         *self.phase() = Phase::Busy {
-            request_id: ev.request_id.clone(),
+            request_id: ev.delivery.request_id.clone(),
             reply: Some(ev.reply),
         };
-        Some(Delivery {
-            request_id: ev.request_id,
-            deadline_ms: ev.deadline_ms,
-            invoked_arn: ev.invoked_arn,
-            trace_id: ev.trace_id,
-            client_context: ev.client_context,
-            payload: ev.payload,
-        })
+        Some(ev.delivery)
     }
 
     /// The right to answer invocation `id`, if it is the one in progress and not answered yet.

@@ -187,6 +187,7 @@ pub struct Cgroup {
     cpu: Hierarchy,
     pids: Hierarchy,
     memory_mb: std::sync::atomic::AtomicU64,
+    memory_stat: std::sync::Mutex<Option<fs::File>>,
 }
 
 fn write(path: &Path, value: &str) -> Result<(), SandboxError> {
@@ -238,6 +239,7 @@ impl CgroupSetup {
                     cpu: at(&self.cpu),
                     pids: at(&self.pids),
                     memory_mb: std::sync::atomic::AtomicU64::new(0),
+                    memory_stat: std::sync::Mutex::new(None),
                 }
             })
             .collect()
@@ -291,6 +293,7 @@ impl CgroupSetup {
             cpu: at(&self.cpu),
             pids: at(&self.pids),
             memory_mb: std::sync::atomic::AtomicU64::new(0),
+            memory_stat: std::sync::Mutex::new(None),
         };
         for h in [&cg.memory, &cg.cpu, &cg.pids] {
             let d = dir(h);
@@ -416,7 +419,7 @@ impl Cgroup {
             ),
             Hierarchy::V2(p) => (p.join("memory.stat"), &["anon", "shmem", "file_mapped"]),
         };
-        let stat = fs::read_to_string(f).ok()?;
+        let stat = self.read_memory_stat(&f)?;
         Some(
             stat.lines()
                 .filter_map(|l| l.split_once(' '))
@@ -424,6 +427,33 @@ impl Cgroup {
                 .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
                 .sum(),
         )
+    }
+
+    /// `memory.stat`, through a descriptor kept open (it is read after every invocation: one
+    /// positioned read instead of an open, a read and a close).
+    fn read_memory_stat(&self, path: &Path) -> Option<String> {
+        use std::os::unix::fs::FileExt;
+        let mut held = self
+            .memory_stat
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_none() {
+            *held = fs::File::open(path).ok();
+        }
+        let file = held.as_ref()?;
+        let mut out = Vec::with_capacity(4096);
+        let mut buf = [0u8; 4096];
+        loop {
+            match file.read_at(&mut buf, out.len() as u64) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => {
+                    *held = None;
+                    return None;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
     }
 
     /// How many processes the kernel killed for running out of memory.

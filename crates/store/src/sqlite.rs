@@ -200,17 +200,21 @@ impl Store for SqliteStore {
     fn append_logs<'a>(&'a self, events: &'a [LogRecord]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(db("append logs"))?;
-            for e in events {
-                sqlx::query(
-                    "INSERT INTO log_events (log_group, log_stream, ts_ms, message) VALUES (?, ?, ?, ?)",
-                )
-                .bind(&e.group)
-                .bind(&e.stream)
-                .bind(e.timestamp_ms)
-                .bind(&e.message)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("append logs"))?;
+            // Many rows a statement: one round trip to the database thread per 500 events.
+            for chunk in events.chunks(500) {
+                let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "INSERT INTO log_events (log_group, log_stream, ts_ms, message) ",
+                );
+                q.push_values(chunk, |mut row, e| {
+                    row.push_bind(&e.group)
+                        .push_bind(&e.stream)
+                        .push_bind(e.timestamp_ms)
+                        .push_bind(&e.message);
+                });
+                q.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("append logs"))?;
             }
             tx.commit().await.map_err(db("append logs"))
         })

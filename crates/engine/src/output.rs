@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::net::unix::pipe;
 
-/// Most bytes held between two `take`s; beyond it the oldest output is dropped.
-const MAX_PENDING: usize = 8 << 20;
+/// Most output kept of one invocation (or init phase); beyond it the oldest is dropped, and
+/// the log says how much.
+pub(crate) const MAX_PENDING: usize = 1 << 20;
 
 pub(crate) struct Output {
     /// For waiting until there is something to read.
@@ -16,7 +17,13 @@ pub(crate) struct Output {
     /// The same pipe, read directly: a read here does not depend on readiness the event loop
     /// may not have seen yet, so [`Output::take`] gets everything written before it.
     direct: Mutex<std::io::PipeReader>,
-    pending: Mutex<Vec<u8>>,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    dropped: u64,
 }
 
 impl Output {
@@ -28,7 +35,7 @@ impl Output {
         let out = Arc::new(Self {
             rx,
             direct: Mutex::new(direct),
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Pending::default()),
         });
         let weak = Arc::downgrade(&out);
         tokio::spawn(async move {
@@ -68,10 +75,11 @@ impl Output {
             match io::Read::read(&mut *direct, &mut buf) {
                 Ok(0) => return true,
                 Ok(n) => {
-                    pending.extend_from_slice(&buf[..n]);
-                    if pending.len() > MAX_PENDING {
-                        let cut = pending.len() - MAX_PENDING;
-                        pending.drain(..cut);
+                    pending.bytes.extend_from_slice(&buf[..n]);
+                    if pending.bytes.len() > MAX_PENDING {
+                        let cut = pending.bytes.len() - MAX_PENDING;
+                        pending.bytes.drain(..cut);
+                        pending.dropped += cut as u64;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
@@ -88,7 +96,57 @@ impl Output {
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bytes = std::mem::take(&mut *pending);
-        String::from_utf8_lossy(&bytes).into_owned()
+        let p = std::mem::take(&mut *pending);
+        let text = String::from_utf8_lossy(&p.bytes);
+        if p.dropped == 0 {
+            return text.into_owned();
+        }
+        // The cut may fall inside a line: the marker stands on a line of its own before what
+        // was kept.
+        format!(
+            "[nimbus] {} bytes of output dropped: at most {MAX_PENDING} are kept per invocation\n{text}",
+            p.dropped
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_over_the_quota_is_cut_and_the_cut_is_said() {
+        let (r, mut w) = std::io::pipe().expect("pipe");
+        let out = Output::start(r).expect("output");
+        std::io::Write::write_all(&mut w, b"first\n").expect("write");
+        assert_eq!(out.take(), "first\n");
+        let line = vec![b'x'; 1023];
+        let writer = std::thread::spawn(move || {
+            for _ in 0..3 * 1024 {
+                std::io::Write::write_all(&mut w, &line).expect("write");
+                std::io::Write::write_all(&mut w, b"\n").expect("write");
+            }
+            w
+        });
+        // The pipe holds less than that: keep taking while the writer writes.
+        let mut kept = String::new();
+        loop {
+            let done = writer.is_finished();
+            tokio::task::yield_now().await;
+            out.drain();
+            if done {
+                break;
+            }
+        }
+        let _w = writer.join().expect("writer");
+        kept.push_str(&out.take());
+        assert!(
+            kept.starts_with("[nimbus] 2097152 bytes of output dropped"),
+            "{}",
+            &kept[..80]
+        );
+        assert!(kept.len() < MAX_PENDING + 200);
+        assert!(kept.ends_with("x\n"));
+        assert_eq!(out.take(), "", "the next invocation starts clean");
     }
 }

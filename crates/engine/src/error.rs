@@ -47,6 +47,9 @@ pub enum InvokeError {
     /// The engine itself failed (its runtime is not available, say).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// This server has no room for another environment now (disk for `/tmp`, sandbox uids).
+    #[error("no capacity for another environment: {0}")]
+    Capacity(String),
     /// Starting an environment failed for a reason that is the platform's.
     #[error("launch environment for {function}")]
     Launch {

@@ -229,9 +229,20 @@ impl Engine {
             spec.timeout,
         )
         .await
-        .map_err(|source| InvokeError::Launch {
-            function: spec.name.clone(),
-            source,
+        .map_err(|source| {
+            // Out of room is the operator's to know, in plain words; any other failure is ours.
+            match source
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<nimbus_sandbox::SandboxError>())
+            {
+                Some(e @ nimbus_sandbox::SandboxError::NoSpace { .. }) => {
+                    InvokeError::Capacity(e.to_string())
+                }
+                _ => InvokeError::Launch {
+                    function: spec.name.clone(),
+                    source,
+                },
+            }
         })?;
         match launched {
             Ok(env) => {

@@ -103,12 +103,17 @@ pub fn check_uid_range(base: u32, count: u32, subid: &[(&str, &str)]) -> Result<
     Ok(())
 }
 
+/// MB of the data disk left free beyond every `/tmp` image's full size.
+const DISK_MARGIN_MB: u64 = 1024;
+
 /// Ready scratch file systems kept per `/tmp` size.
 const SCRATCH_READY: usize = 2;
 
 /// Scratch file systems for `/tmp`, made ahead of need so that a cold start only binds one.
 struct ScratchPool {
     dir: PathBuf,
+    /// MB that the live images (ready or in use) may still grow to, in all.
+    committed_mb: AtomicU64,
     /// One refill at a time, so the pool never grows past its size.
     refilling: std::sync::atomic::AtomicBool,
     ready: std::sync::Mutex<std::collections::HashMap<u32, Vec<Scratch>>>,
@@ -127,8 +132,38 @@ impl ScratchPool {
         let ready = self.lock().get_mut(&size_mb).and_then(Vec::pop);
         match ready {
             Some(s) => Ok(s),
-            None => Scratch::create(&self.dir, size_mb),
+            None => self.create(size_mb),
         }
+    }
+
+    /// A new image, admitted against the disk: its images are sparse, so each one made
+    /// promises space it does not take yet. A new one is made only while the disk's free
+    /// space covers every promise (all images full) plus a margin: `/tmp` of one function
+    /// can never fill the data disk for everyone else.
+    fn create(&self, size_mb: u32) -> Result<Scratch, SandboxError> {
+        let needed = u64::from(size_mb);
+        let committed = self.committed_mb.fetch_add(needed, Ordering::SeqCst);
+        let admitted = nimbus_sandbox::storage::available_mb(&self.dir).and_then(|available| {
+            if available < committed + needed + DISK_MARGIN_MB {
+                return Err(SandboxError::NoSpace {
+                    dir: self.dir.clone(),
+                    needed_mb: needed,
+                    available_mb: available,
+                    committed_mb: committed,
+                });
+            }
+            Scratch::create(&self.dir, size_mb)
+        });
+        if admitted.is_err() {
+            self.committed_mb.fetch_sub(needed, Ordering::SeqCst);
+        }
+        admitted
+    }
+
+    /// An image is gone (its environment ended): its promise with it.
+    fn released(&self, size_mb: u32) {
+        self.committed_mb
+            .fetch_sub(u64::from(size_mb), Ordering::SeqCst);
     }
 
     fn refill(self: &Arc<Self>, size_mb: u32) {
@@ -141,7 +176,7 @@ impl ScratchPool {
                 if pool.lock().get(&size_mb).map_or(0, Vec::len) >= SCRATCH_READY {
                     break;
                 }
-                match Scratch::create(&pool.dir, size_mb) {
+                match pool.create(size_mb) {
                     Ok(s) => pool.lock().entry(size_mb).or_default().push(s),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not prepare ephemeral storage");
@@ -266,6 +301,9 @@ impl Drop for SandboxProcess {
     fn drop(&mut self) {
         // The sandbox first; its scratch file system is unmounted when the field drops after.
         self.kill();
+        if let Some(inner) = self.launcher.upgrade() {
+            inner.scratch.released(self._scratch.size_mb);
+        }
     }
 }
 
@@ -368,6 +406,7 @@ impl SandboxLauncher {
         Scratch::clean(&scratch_dir);
         let scratch = Arc::new(ScratchPool {
             dir: scratch_dir,
+            committed_mb: AtomicU64::new(0),
             refilling: std::sync::atomic::AtomicBool::new(false),
             ready: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
@@ -552,20 +591,29 @@ impl Launcher for SandboxLauncher {
                 cgroup.limit_cpu(CpuPolicy::Weighted)?;
             }
             let scratch = inner.scratch.take(spec.ephemeral_mb)?;
-            let uid = inner.uids.take().ok_or_else(|| {
-                SandboxError::Init("every sandbox uid of the configured range is in use".into())
-            })?;
-            *taken_uid = Some(uid);
-            let sspec = inner.sandbox_spec(spec, &scratch, uid);
-            nimbus_sandbox::send_spec(spec_pipe, &sspec)?;
-            let init_pid = nimbus_sandbox::read_init_pid(status)?;
-            // PID 1 is the helper's child, and the helper (ours, not yet waited for) reaps it
-            // only when it ends: checked to be that child, the descriptor is PID 1's own.
-            let helper_pid = helper_pid.ok_or_else(|| {
-                SandboxError::Init("the helper exited before its sandbox started".into())
-            })?;
-            let init = Pidfd::open_child_of(init_pid, helper_pid).map_err(SandboxError::Spawn)?;
-            Ok((init, scratch))
+            let started = (|| -> Result<Pidfd, SandboxError> {
+                let uid = inner.uids.take().ok_or_else(|| {
+                    SandboxError::Init("every sandbox uid of the configured range is in use".into())
+                })?;
+                *taken_uid = Some(uid);
+                let sspec = inner.sandbox_spec(spec, &scratch, uid);
+                nimbus_sandbox::send_spec(spec_pipe, &sspec)?;
+                let init_pid = nimbus_sandbox::read_init_pid(status)?;
+                // PID 1 is the helper's child, and the helper (ours, not yet waited for) reaps
+                // it only when it ends: checked to be that child, the descriptor is PID 1's own.
+                let helper_pid = helper_pid.ok_or_else(|| {
+                    SandboxError::Init("the helper exited before its sandbox started".into())
+                })?;
+                Pidfd::open_child_of(init_pid, helper_pid).map_err(SandboxError::Spawn)
+            })();
+            match started {
+                Ok(init) => Ok((init, scratch)),
+                Err(e) => {
+                    // The image is dropped with this error: its promise of space goes too.
+                    inner.scratch.released(scratch.size_mb);
+                    Err(e)
+                }
+            }
         })();
         let (init, scratch) = match claimed {
             Ok(c) => c,
@@ -687,6 +735,28 @@ impl Launcher for SandboxLauncher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ephemeral_storage_is_admitted_against_free_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = ScratchPool {
+            dir: dir.path().to_path_buf(),
+            committed_mb: AtomicU64::new(0),
+            refilling: std::sync::atomic::AtomicBool::new(false),
+            ready: std::sync::Mutex::new(std::collections::HashMap::new()),
+        };
+        let free = nimbus_sandbox::storage::available_mb(dir.path()).expect("statvfs");
+        // More than the disk holds: refused before anything is made, and nothing promised.
+        let too_big = u32::try_from(free + 1).unwrap_or(u32::MAX);
+        let e = pool.create(too_big).expect_err("no space");
+        assert!(e.to_string().contains("no disk space"), "{e}");
+        assert_eq!(pool.committed_mb.load(Ordering::SeqCst), 0);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+        // What others were promised counts: with all of the disk promised, even 1 MB is refused.
+        pool.committed_mb.store(free, Ordering::SeqCst);
+        assert!(pool.create(1).is_err());
+        assert_eq!(pool.committed_mb.load(Ordering::SeqCst), free);
+    }
 
     #[test]
     fn uids_are_unique_among_live_environments_and_never_wrap() {

@@ -30,6 +30,18 @@ pub enum SandboxError {
     /// The helper failed before reporting the sandbox's init pid.
     #[error("sandbox-init failed: {0}")]
     Init(String),
+    /// The data disk cannot hold another `/tmp` of this size on top of those already made.
+    #[error("no disk space for {needed_mb} MB of ephemeral storage in {dir}: {available_mb} MB free, {committed_mb} MB promised to other environments")]
+    NoSpace {
+        /// Where the images live.
+        dir: PathBuf,
+        /// The size asked for.
+        needed_mb: u64,
+        /// Free now.
+        available_mb: u64,
+        /// What existing images may still grow to.
+        committed_mb: u64,
+    },
     /// Preparing `/tmp` failed.
     #[error("ephemeral storage {path}")]
     Storage {

@@ -29,6 +29,11 @@ fn err(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
     }
 }
 
+/// MB available on the file system holding `dir`.
+pub fn available_mb(dir: &Path) -> Result<u64, SandboxError> {
+    sys::available_bytes(dir).map(|b| b >> 20).map_err(err(dir))
+}
+
 impl Scratch {
     /// Makes one under `dir`: sparse image, mkfs, loop device (auto-detaching), mount.
     /// About 20-40 ms; meant to run ahead of need, off the cold-start path.

@@ -396,3 +396,13 @@ pub(crate) fn mount_setattr_read_only_recursive(target: &Path) -> io::Result<()>
     }
     Ok(())
 }
+
+/// `statvfs(3)`: bytes available to unprivileged users on the file system holding `path`.
+pub(crate) fn available_bytes(path: &Path) -> io::Result<u64> {
+    let p = cstr(path)?;
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: p is NUL-terminated and st a valid, writable statvfs; both outlive the call.
+    check(unsafe { libc::statvfs(p.as_ptr(), &mut st) })?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}

@@ -102,6 +102,14 @@ fn invoke_error(e: InvokeError) -> ApiError {
         InvokeError::Engine(e @ EngineError::RuntimeUnavailable { .. }) => {
             LambdaError::new(ErrorCode::InvalidRuntime, e.to_string()).into()
         }
+        InvokeError::Capacity(why) => {
+            tracing::warn!(reason = %why, "no capacity for an environment");
+            LambdaError::new(
+                ErrorCode::Service,
+                "Nimbus has no capacity for another execution environment right now (see the server's log).",
+            )
+            .into()
+        }
         other => ApiError::internal(error_chain(&other)),
     }
 }

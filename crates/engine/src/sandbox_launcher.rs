@@ -143,6 +143,8 @@ impl ScratchPool {
     fn create(&self, size_mb: u32) -> Result<Scratch, SandboxError> {
         let needed = u64::from(size_mb);
         let committed = self.committed_mb.fetch_add(needed, Ordering::SeqCst);
+        // The directory is made with the first image; the disk is the same before.
+        let _ = std::fs::create_dir_all(&self.dir);
         let admitted = nimbus_sandbox::storage::available_mb(&self.dir).and_then(|available| {
             if available < committed + needed + DISK_MARGIN_MB {
                 return Err(SandboxError::NoSpace {
@@ -740,7 +742,8 @@ mod tests {
     fn ephemeral_storage_is_admitted_against_free_disk() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pool = ScratchPool {
-            dir: dir.path().to_path_buf(),
+            // Not made yet, as at a server's first start.
+            dir: dir.path().join("scratch"),
             committed_mb: AtomicU64::new(0),
             refilling: std::sync::atomic::AtomicBool::new(false),
             ready: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -751,7 +754,7 @@ mod tests {
         let e = pool.create(too_big).expect_err("no space");
         assert!(e.to_string().contains("no disk space"), "{e}");
         assert_eq!(pool.committed_mb.load(Ordering::SeqCst), 0);
-        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+        assert_eq!(std::fs::read_dir(&pool.dir).expect("dir").count(), 0);
         // What others were promised counts: with all of the disk promised, even 1 MB is refused.
         pool.committed_mb.store(free, Ordering::SeqCst);
         assert!(pool.create(1).is_err());

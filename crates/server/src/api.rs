@@ -42,6 +42,22 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// Bodies larger than this are parsed and decoded on the blocking pool: a 50 MB package takes
+/// milliseconds, which the event loop owes to every other request.
+const OFF_LOOP_BYTES: usize = 64 * 1024;
+
+/// [`parse_json`], off the event loop for large bodies.
+pub(crate) async fn parse_json_async<T: DeserializeOwned + Send + 'static>(
+    body: axum::body::Bytes,
+) -> ApiResult<T> {
+    if body.len() <= OFF_LOOP_BYTES {
+        return parse_json(&body);
+    }
+    tokio::task::spawn_blocking(move || parse_json(&body))
+        .await
+        .map_err(crate::error::ApiError::internal)?
+}
+
 /// A JSON response with `status`.
 pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     (status, axum::Json(body)).into_response()

@@ -14,7 +14,7 @@ use nimbus_model::{
 };
 use nimbus_store::StoreError;
 
-use crate::api::{json, parse_json};
+use crate::api::{json, parse_json_async};
 use crate::app::{new_revision, now_ms, App};
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -24,7 +24,7 @@ pub(crate) async fn handle(
     Extension(ctx): Extension<Ctx>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let req: CreateFunctionRequest = parse_json(&body)?;
+    let req: CreateFunctionRequest = parse_json_async(body).await?;
     let Some(name) = req.function_name.as_deref() else {
         return Err(LambdaError::validation(
             "1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null",
@@ -47,7 +47,7 @@ pub(crate) async fn handle(
         .into());
     };
     let CodeSource::Zip(zip_b64) = code.source()?;
-    let zip = decode_zip(&zip_b64)?;
+    let zip = decode_zip_async(zip_b64).await?;
     if app.store.get_function(&r.name).await?.is_some() {
         return Err(already_exists(&r.name));
     }
@@ -90,6 +90,13 @@ fn already_exists(name: &str) -> crate::error::ApiError {
 }
 
 /// The `ZipFile` blob, base64 in JSON.
+/// [`decode_zip`] on the blocking pool (a package's base64 is up to 70 MB).
+pub(crate) async fn decode_zip_async(b64: String) -> ApiResult<Vec<u8>> {
+    tokio::task::spawn_blocking(move || decode_zip(&b64))
+        .await
+        .map_err(crate::error::ApiError::internal)?
+}
+
 pub(crate) fn decode_zip(b64: &str) -> ApiResult<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())

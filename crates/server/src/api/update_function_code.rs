@@ -11,9 +11,9 @@ use nimbus_model::{
     function_arn, CodeSource, Function, LastUpdateStatus, NameShape, UpdateFunctionCodeRequest,
 };
 
-use crate::api::create_function::decode_zip;
+use crate::api::create_function::decode_zip_async;
 use crate::api::update_function_configuration::commit_update;
-use crate::api::{function_ref, json, load_latest, parse_json};
+use crate::api::{function_ref, json, load_latest, parse_json_async};
 use crate::app::{new_revision, now_ms, App};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
@@ -25,14 +25,14 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> ApiResult<Response> {
     let r = function_ref(&app, &ctx, &name, NameShape::Create, None)?;
-    let req: UpdateFunctionCodeRequest = parse_json(&body)?;
+    let req: UpdateFunctionCodeRequest = parse_json_async(body).await?;
     let (source, architecture) = req.validate()?;
     let f = load_latest(&app, &ctx, &r).await?;
     f.check_revision(req.revision_id.as_deref())?;
     let arn = function_arn(&ctx.region, &app.account, &f.name);
     f.ensure_updatable(&arn)?;
     let CodeSource::Zip(zip_b64) = source;
-    let zip = decode_zip(&zip_b64)?;
+    let zip = decode_zip_async(zip_b64).await?;
     let store = app.code.clone();
     let mut next = Function {
         last_modified_ms: now_ms(),

@@ -29,12 +29,10 @@ pub(crate) fn launch_spec(
             "-B".into(),
             layout.runtime_dir.join("bootstrap.py").into(),
         ],
-        RuntimeKind::Node => {
-            let mut argv: Vec<OsString> = vec![rt.interpreter.clone().unwrap_or_default().into()];
-            argv.extend(NODE_FLAGS.iter().map(OsString::from));
-            argv.push(layout.runtime_dir.join("bootstrap.js").into());
-            argv
-        }
+        RuntimeKind::Node => vec![
+            rt.interpreter.clone().unwrap_or_default().into(),
+            layout.runtime_dir.join("bootstrap.js").into(),
+        ],
         RuntimeKind::Provided => vec![layout.task_root.join("bootstrap").into()],
     };
     // AWS compat: the variables Lambda sets (spec/lambda-compat.md §3); the function's own
@@ -85,10 +83,6 @@ pub(crate) fn launch_spec(
         ephemeral_mb: f.ephemeral_mb,
     }
 }
-
-/// Flags for node. Lambda's environments are small: a heap sized for them keeps an idle
-/// environment's memory down.
-const NODE_FLAGS: &[&str] = &[];
 
 /// `INIT_START`, naming the interpreter and the launcher.
 pub(crate) fn init_start_line(launcher: &str, f: &FunctionSpec, rt: &RuntimeInfo) -> String {

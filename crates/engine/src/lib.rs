@@ -151,7 +151,7 @@ impl Engine {
     pub fn function_deleted(&self, function: &str) {
         self.cache.invalidate(function);
         self.admission.forget(function);
-        for env in self.pools.evict(function, None) {
+        for env in self.pools.evict(function) {
             self.retire(env);
         }
     }

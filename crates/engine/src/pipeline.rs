@@ -138,7 +138,7 @@ impl Engine {
 
     /// Stage 1: the configuration, from the cache.
     async fn resolve(&self, req: &InvocationRequest) -> Result<Arc<ResolvedFunction>, InvokeError> {
-        let (f, loaded) = self
+        let (f, replaced) = self
             .cache
             .resolve(
                 &*self.source,
@@ -148,10 +148,9 @@ impl Engine {
             )
             .await
             .map_err(InvokeError::Resolve)?;
-        if loaded {
-            // A new configuration: idle environments of older ones will never serve again.
-            let stale = self.pools.evict(&f.spec.name, Some(&f.generation));
-            for env in stale {
+        if let Some(old) = replaced {
+            // Idle environments of the configuration this one replaced will never serve again.
+            for env in self.pools.evict_generation(&f.spec.name, &old) {
                 self.retire(env);
             }
         }

@@ -64,17 +64,27 @@ impl Pools {
         });
     }
 
-    /// Every idle environment of `function`, or only those not of `keep`.
-    pub(crate) fn evict(&self, function: &str, keep: Option<&Generation>) -> Vec<Environment> {
+    /// Idle environments of `function` that `matches` picks.
+    fn evict_where(&self, function: &str, matches: impl Fn(&PoolKey) -> bool) -> Vec<Environment> {
         let mut out = Vec::new();
         self.lock().retain(|k, list| {
-            if &*k.function != function || keep == Some(&k.generation) {
+            if &*k.function != function || !matches(k) {
                 return true;
             }
             out.extend(list.drain(..).map(|i| i.env));
             false
         });
         out
+    }
+
+    /// Every idle environment of `function` (it was deleted).
+    pub(crate) fn evict(&self, function: &str) -> Vec<Environment> {
+        self.evict_where(function, |_| true)
+    }
+
+    /// The idle environments of one generation of `function` (it was replaced).
+    pub(crate) fn evict_generation(&self, function: &str, old: &Generation) -> Vec<Environment> {
+        self.evict_where(function, |k| &k.generation == old)
     }
 
     /// Environments idle for `keep_alive` or more, and any whose runtime exited.

@@ -135,6 +135,9 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Default)]
 pub struct ConfigCache {
     entries: Mutex<HashMap<CacheKey, Arc<ResolvedFunction>>>,
+    /// The generation each key last resolved to, kept across invalidations: a load that finds
+    /// another one says which generation it replaced.
+    last: Mutex<HashMap<CacheKey, Generation>>,
     /// Invalidations so far: a load that began before one is not cached.
     changes: AtomicU64,
 }
@@ -145,21 +148,22 @@ impl ConfigCache {
     }
 
     /// The cached configuration, or one loaded from `source` (and cached). The second value
-    /// is true when it was loaded.
+    /// is the generation this key resolved to before, when a load found it changed: its idle
+    /// environments will never serve again.
     pub async fn resolve(
         &self,
         source: &dyn FunctionSource,
         function: &str,
         qualifier: Option<&str>,
         region: &str,
-    ) -> Result<(Arc<ResolvedFunction>, bool), ResolveError> {
+    ) -> Result<(Arc<ResolvedFunction>, Option<Generation>), ResolveError> {
         let key = CacheKey {
             function: function.to_string(),
             qualifier: qualifier.map(str::to_string),
             region: region.to_string(),
         };
         if let Some(hit) = self.entries().get(&key) {
-            return Ok((Arc::clone(hit), false));
+            return Ok((Arc::clone(hit), None));
         }
         let before = self.changes.load(Ordering::SeqCst);
         let (spec, state, arn) = source.load(function, qualifier, region).await?;
@@ -170,6 +174,14 @@ impl ConfigCache {
             arn,
             generation,
         });
+        let replaced = {
+            let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.len() >= MAX_ENTRIES {
+                last.clear();
+            }
+            last.insert(key.clone(), resolved.generation.clone())
+                .filter(|old| *old != resolved.generation)
+        };
         let mut entries = self.entries();
         // A write since the load began may have changed what was loaded: use it this once,
         // cache it not.
@@ -179,7 +191,8 @@ impl ConfigCache {
             }
             entries.insert(key, Arc::clone(&resolved));
         }
-        Ok((resolved, true))
+        drop(entries);
+        Ok((resolved, replaced))
     }
 
     /// Forgets every configuration of `function`. Call after each write of it.
@@ -265,10 +278,11 @@ mod tests {
     async fn hits_read_no_source_and_writes_invalidate() {
         let cache = ConfigCache::default();
         let src = source();
-        let (a, _) = cache
+        let (a, first) = cache
             .resolve(&*src, "f", None, "us-east-1")
             .await
             .expect("resolve");
+        assert_eq!(first, None, "nothing was replaced");
         let (b, _) = cache
             .resolve(&*src, "f", None, "us-east-1")
             .await
@@ -277,26 +291,40 @@ mod tests {
         assert_eq!(src.loads.load(Ordering::SeqCst), 1);
         src.memory.store(256, Ordering::SeqCst);
         cache.invalidate("f");
-        let (c, _) = cache
+        let (c, replaced) = cache
             .resolve(&*src, "f", None, "us-east-1")
             .await
             .expect("resolve");
         assert_eq!(c.spec.memory_mb, 256);
+        assert_eq!(
+            replaced.as_ref(),
+            Some(&a.generation),
+            "the load names what it replaced"
+        );
         assert_ne!(
             a.generation, c.generation,
             "a change of configuration is a new generation"
         );
         assert_eq!(src.loads.load(Ordering::SeqCst), 2);
-        // Other functions, qualifiers and regions are other entries.
-        cache
+        // Other functions, qualifiers and regions are other entries: their first load
+        // replaces nothing, so it evicts nothing of the others.
+        let (_, q) = cache
             .resolve(&*src, "f", Some("1"), "us-east-1")
             .await
             .expect("resolve");
-        cache
+        let (_, r) = cache
             .resolve(&*src, "f", None, "eu-west-1")
             .await
             .expect("resolve");
+        assert_eq!((q, r), (None, None));
         assert_eq!(cache.len(), 3);
+        // Invalidated but unchanged: a reload replaces nothing.
+        cache.invalidate("f");
+        let (_, same) = cache
+            .resolve(&*src, "f", None, "us-east-1")
+            .await
+            .expect("resolve");
+        assert_eq!(same, None);
         cache.invalidate("f");
         assert!(cache.is_empty());
     }

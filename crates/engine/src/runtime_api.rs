@@ -209,6 +209,15 @@ fn accepted() -> HttpResponse {
     respond(StatusCode::ACCEPTED, json!({ "status": "OK" }))
 }
 
+/// AWS compat: an init error after the init phase.
+fn init_over() -> HttpResponse {
+    refuse(
+        StatusCode::FORBIDDEN,
+        "InvalidStateTransition",
+        "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
+    )
+}
+
 fn invalid_request_id() -> HttpResponse {
     refuse(
         StatusCode::BAD_REQUEST,
@@ -300,23 +309,16 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> HttpResponse {
             }
         }
         (&Method::POST, ["init", "error"]) => {
+            // Checked before the body is read, and again after (a `/next` may come between).
             if !api.in_init() {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    "InvalidStateTransition",
-                    "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
-                );
+                return init_over();
             }
             let error_type = error_type(&req);
             let body = read_body(req.into_body()).await.unwrap_or_default();
             if api.init_error(error_type, body) {
                 accepted()
             } else {
-                runtime_error(
-                    StatusCode::FORBIDDEN,
-                    "InvalidStateTransition",
-                    "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed",
-                )
+                init_over()
             }
         }
         _ => refuse(StatusCode::NOT_FOUND, "NotFound", "no such route"),

@@ -582,8 +582,8 @@ impl Launcher for SandboxLauncher {
             mut child,
         } = standby;
         let helper_pid = child.id();
-        let mut uid_slot: Option<u32> = None;
-        let taken_uid = &mut uid_slot;
+        // Released when the sandbox's processes are gone (or at once if it never starts).
+        let uid = inner.uids.take();
         let claimed = (|| -> Result<(Pidfd, Scratch), SandboxError> {
             cgroup.set_limits(Limits {
                 memory_mb: u64::from(spec.memory_mb),
@@ -594,10 +594,9 @@ impl Launcher for SandboxLauncher {
             }
             let scratch = inner.scratch.take(spec.ephemeral_mb)?;
             let started = (|| -> Result<Pidfd, SandboxError> {
-                let uid = inner.uids.take().ok_or_else(|| {
+                let uid = uid.ok_or_else(|| {
                     SandboxError::Init("every sandbox uid of the configured range is in use".into())
                 })?;
-                *taken_uid = Some(uid);
                 let sspec = inner.sandbox_spec(spec, &scratch, uid);
                 nimbus_sandbox::send_spec(spec_pipe, &sspec)?;
                 let init_pid = nimbus_sandbox::read_init_pid(status)?;
@@ -626,14 +625,13 @@ impl Launcher for SandboxLauncher {
                 tokio::spawn(async move {
                     let _ = child.wait().await;
                     let _ = cg.remove();
-                    if let Some(uid) = uid_slot {
+                    if let Some(uid) = uid {
                         owner.uids.release(uid);
                     }
                 });
                 return Err(to_io(e));
             }
         };
-        let uid = uid_slot;
         tracing::debug!(standby = ?t_standby, init_pid = ?t0.elapsed(), pid = init.pid(), "sandbox launched");
         let (tx, rx) = watch::channel(None);
         let cg = Arc::clone(&cgroup);

@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: the AWS CLI (the real client the compatibility tests drive), venv for boto3,
-# Node.js for the nodejs runtime.
+# Node.js for the nodejs runtime, npm to fetch the JavaScript SDK the nodejs runtime provides.
 missing=()
 [ -x /usr/bin/aws ] || missing+=(awscli)
 [ -x /usr/bin/node ] || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"
@@ -33,7 +34,14 @@ if [ ! -d "$venv/ric-package/awslambdaric" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check --target "$venv/ric-package" awslambdaric
 fi
 
+# The AWS SDKs the runtimes provide (boto3, the JavaScript SDK v3), at their pinned versions,
+# as an operator installs them: `nimbus sdk install` (a no-op when they are in place).
+cargo build --locked -p nimbus-cli
+sdk="$PWD/.sdk-test"
+"${CARGO_TARGET_DIR:-target}/debug/nimbus" sdk install --dir "$sdk" --pip-python "$venv/bin/python"
+
 export NIMBUS_TEST_AWS=/usr/bin/aws
+export NIMBUS_TEST_SDK_DIR="$sdk"
 export NIMBUS_TEST_RIC_PACKAGE="$venv/ric-package"
 export NIMBUS_TEST_PYTHON="$venv/bin/python"
 # The tests start their own servers on 127.0.0.1:0; keep the AWS CLI from reading a user's setup.

@@ -188,9 +188,20 @@ class _Encoder(json.JSONEncoder):
         return super().default(o)
 
 
+def _sdk_dir(argv):
+    """The SDK directory the engine passed (`--sdk DIR`), if any."""
+    if len(argv) >= 3 and argv[1] == "--sdk":
+        return argv[2]
+    return None
+
+
 def main():
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     sys.path.insert(0, task_root)
+    # The runtime's boto3 comes after the function's own code, so a packaged boto3 wins.
+    sdk = _sdk_dir(sys.argv)
+    if sdk:
+        sys.path.insert(1, sdk)
     os.chdir(task_root)
     try:
         handler = _load_handler(os.environ["_HANDLER"])

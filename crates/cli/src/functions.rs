@@ -103,6 +103,20 @@ pub(crate) fn runtimes(target: &Target) -> anyhow::Result<()> {
             s("Program"),
             if available { "" } else { "  (not installed)" }
         );
+        match r.get("Sdk").map(Value::as_object) {
+            Some(Some(sdk)) => {
+                let packages: Vec<String> = sdk
+                    .get("Packages")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, v)| format!("{n} {}", v.as_str().unwrap_or("?")))
+                    .collect();
+                println!("{:<32}   SDK: {}", "", packages.join(", "));
+            }
+            Some(None) => println!("{:<32}   SDK: none (nimbus sdk install)", ""),
+            None => {}
+        }
     }
     Ok(())
 }

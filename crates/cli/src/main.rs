@@ -6,6 +6,7 @@ mod deploy;
 mod functions;
 mod invoke;
 mod logs;
+mod sdk;
 mod serve;
 
 use std::path::PathBuf;
@@ -58,7 +59,9 @@ enum Command {
     Invoke(invoke::InvokeArgs),
     /// Print a function's log events.
     Logs(logs::LogsArgs),
-    /// Show which program serves which runtime on the server.
+    /// Install the AWS SDKs the runtimes provide (boto3, the JavaScript SDK v3).
+    Sdk(sdk::SdkArgs),
+    /// Show which program serves which runtime on the server, and its SDK.
     Runtimes {
         #[command(flatten)]
         target: Target,
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
         Command::Invoke(args) => invoke::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Runtimes { target } => functions::runtimes(&target),
+        Command::Sdk(args) => sdk::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

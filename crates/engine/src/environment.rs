@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::launcher::{LaunchSpec, Launcher, Process, RuntimeEndpoint};
 use crate::output::Output;
 use crate::runtime_api::{self, ApiLimits, Delivery, Event, InitSignal, Outcome, RuntimeApi};
+use crate::services::{self, EnvironmentServices, HeldCredentials};
 
 /// Most Runtime API connections one environment may hold open (a runtime needs one or two).
 const MAX_API_CONNECTIONS: usize = 16;
@@ -56,12 +57,19 @@ pub(crate) struct Environment {
     exited: watch::Receiver<Option<String>>,
     process: Box<dyn Process>,
     api_task: JoinHandle<()>,
+    /// Serves Nimbus's API to the function's SDK, if the environment has that.
+    services_task: Option<JoinHandle<()>>,
+    /// Its role's credentials, revoked when it is dropped.
+    pub(crate) credentials: Option<HeldCredentials>,
 }
 
 impl Drop for Environment {
     fn drop(&mut self) {
-        // Aborting the Runtime API task ends its connections too.
+        // Aborting the API tasks ends their connections too.
         self.api_task.abort();
+        if let Some(t) = &self.services_task {
+            t.abort();
+        }
         self.process.kill();
     }
 }
@@ -86,6 +94,8 @@ impl Environment {
         log_stream: String,
         init_limit: Duration,
         invocation_limit: Duration,
+        services: Option<Arc<dyn EnvironmentServices>>,
+        credentials: Option<HeldCredentials>,
     ) -> std::io::Result<Result<Self, (InitFailure, String)>> {
         let started = Instant::now();
         // Launching blocks (spawning, waiting for the sandbox's PID 1, sometimes a cgroup join):
@@ -107,6 +117,13 @@ impl Environment {
             #[cfg(test)]
             RuntimeEndpoint::InProcess(run) => tokio::spawn(run(api)),
         };
+        let services_task = match (launched.api, services) {
+            (Some(listener), Some(services)) => {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                Some(tokio::spawn(services::serve_api(listener, services)))
+            }
+            _ => None,
+        };
         let mut env = Self {
             log_stream,
             init_duration: None,
@@ -115,6 +132,8 @@ impl Environment {
             exited: launched.exited,
             process: launched.process,
             api_task,
+            services_task,
+            credentials,
         };
         let mut exited = env.exited.clone();
         let failure = tokio::select! {

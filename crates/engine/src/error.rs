@@ -59,6 +59,9 @@ pub enum InvokeError {
         #[source]
         source: io::Error,
     },
+    /// No credentials could be issued for a new environment.
+    #[error(transparent)]
+    Credentials(#[from] crate::services::CredentialsError),
     /// The invocation's task ended abnormally (a panic: a bug).
     #[error("invocation task failed")]
     Aborted(#[source] tokio::task::JoinError),

@@ -18,7 +18,7 @@ pub(crate) fn launch_spec(
     env_id: &str,
     log_stream: &str,
 ) -> LaunchSpec {
-    let layout = launcher.layout(&f.code_dir, &rt.runtime_dir);
+    let layout = launcher.layout(&f.code_dir, &rt.runtime_dir, rt.sdk_dir.as_deref());
     let task = layout.task_root.display().to_string();
     let rt_dir = layout.runtime_dir.display().to_string();
     let argv: Vec<OsString> = match rt.kind {
@@ -28,7 +28,17 @@ pub(crate) fn launch_spec(
             "-s".into(),
             "-B".into(),
             layout.runtime_dir.join("bootstrap.py").into(),
-        ],
+        ]
+        .into_iter()
+        // The SDK goes on the import path after the function's own code (the bootstrap puts it
+        // there), so that a function's own boto3 wins, as on Lambda.
+        .chain(
+            layout
+                .sdk_dir
+                .iter()
+                .flat_map(|d| [OsString::from("--sdk"), d.into()]),
+        )
+        .collect(),
         RuntimeKind::Node => vec![
             rt.interpreter.clone().unwrap_or_default().into(),
             layout.runtime_dir.join("bootstrap.js").into(),
@@ -50,9 +60,15 @@ pub(crate) fn launch_spec(
     set("TZ", ":UTC".into());
     set("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR".into());
     if rt.kind == RuntimeKind::Node {
+        // AWS compat: layers first, then the runtime's own modules (the SDK among them).
+        let sdk = layout
+            .sdk_dir
+            .as_ref()
+            .map(|d| format!("{}/node_modules:", d.display()))
+            .unwrap_or_default();
         set(
             "NODE_PATH",
-            format!("/opt/nodejs/node_modules:{rt_dir}/node_modules:{task}/node_modules"),
+            format!("/opt/nodejs/node_modules:{rt_dir}/node_modules:{sdk}{task}/node_modules"),
         );
     }
     for (k, v) in &f.environment {
@@ -81,6 +97,8 @@ pub(crate) fn launch_spec(
         runtime_dir: rt.runtime_dir.clone(),
         memory_mb: f.memory_mb,
         ephemeral_mb: f.ephemeral_mb,
+        sdk_dir: rt.sdk_dir.clone(),
+        api: false,
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 
 /// What to start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LaunchSpec {
     /// Environment id (32 hex digits), unique.
     pub env_id: String,
@@ -31,6 +31,42 @@ pub struct LaunchSpec {
     pub memory_mb: u32,
     /// `EphemeralStorage`, MB.
     pub ephemeral_mb: u32,
+    /// The runtime's AWS SDK on the host, if this server has one (bound read-only).
+    pub sdk_dir: Option<PathBuf>,
+    /// Whether to give the environment a listener for Nimbus's API and point
+    /// `AWS_ENDPOINT_URL` at it (unless the function set that variable itself).
+    pub api: bool,
+}
+
+impl std::fmt::Debug for LaunchSpec {
+    /// Variables by name only: their values hold the function's secrets and credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaunchSpec")
+            .field("env_id", &self.env_id)
+            .field("argv", &self.argv)
+            .field(
+                "env",
+                &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            )
+            .field("code_dir", &self.code_dir)
+            .field("runtime_dir", &self.runtime_dir)
+            .field("memory_mb", &self.memory_mb)
+            .field("ephemeral_mb", &self.ephemeral_mb)
+            .field("sdk_dir", &self.sdk_dir)
+            .field("api", &self.api)
+            .finish()
+    }
+}
+
+/// The variable current AWS SDKs read their endpoint from.
+pub(crate) const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL";
+
+impl LaunchSpec {
+    /// Whether the environment gets our `AWS_ENDPOINT_URL`: it asked for an API listener and
+    /// the function did not choose an endpoint of its own.
+    pub fn wants_endpoint(&self) -> bool {
+        self.api && !self.env.iter().any(|(k, _)| k == ENDPOINT_VARIABLE)
+    }
 }
 
 /// A started runtime process tree.
@@ -54,6 +90,8 @@ pub struct Layout {
     pub task_root: PathBuf,
     /// `LAMBDA_RUNTIME_DIR`: our bootstraps.
     pub runtime_dir: PathBuf,
+    /// The runtime's AWS SDK, if any.
+    pub sdk_dir: Option<PathBuf>,
 }
 
 /// Where the runtime reaches its Runtime API.
@@ -85,6 +123,8 @@ pub struct Launched {
     pub process: Box<dyn Process>,
     /// Becomes `Some(description)` when the runtime process exits (e.g. "exit status 1").
     pub exited: watch::Receiver<Option<String>>,
+    /// Where the environment reaches Nimbus's API (`AWS_ENDPOINT_URL`), when the spec asked.
+    pub api: Option<std::net::TcpListener>,
 }
 
 /// Starts execution environments.
@@ -94,8 +134,13 @@ pub trait Launcher: Send + Sync {
     fn launch(&self, spec: &LaunchSpec) -> io::Result<Launched>;
     /// Short name for logs and `INIT_START`.
     fn name(&self) -> &'static str;
-    /// Where the code and runtime files at these host paths appear to the runtime.
-    fn layout(&self, code_dir: &std::path::Path, runtime_dir: &std::path::Path) -> Layout;
+    /// Where the code, runtime files and SDK at these host paths appear to the runtime.
+    fn layout(
+        &self,
+        code_dir: &std::path::Path,
+        runtime_dir: &std::path::Path,
+        sdk_dir: Option<&std::path::Path>,
+    ) -> Layout;
     /// Ends whatever the launcher keeps ready ahead of need (server shutdown).
     fn shutdown(&self) {}
     /// Environments ended but not yet cleaned up after (their cgroups, say).
@@ -192,6 +237,14 @@ impl Launcher for ProcessLauncher {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        // Loopback on the host: the process launcher isolates nothing, this included.
+        let api = if spec.wants_endpoint() {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        } else {
+            None
+        };
         let tmp = self.tmp_root.join(&spec.env_id);
         std::fs::create_dir_all(&tmp)?;
         let (reader, writer) = io::pipe()?;
@@ -209,6 +262,9 @@ impl Launcher for ProcessLauncher {
             .stdout(Stdio::from(writer.try_clone()?))
             .stderr(Stdio::from(writer))
             .process_group(0);
+        if let Some(l) = &api {
+            cmd.env(ENDPOINT_VARIABLE, format!("http://{}", l.local_addr()?));
+        }
         let spawned = cmd.spawn();
         // Our copies of the pipe's write end go with the command, so that the reader sees the
         // end of output when the runtime's tree is gone.
@@ -239,6 +295,7 @@ impl Launcher for ProcessLauncher {
             output: reader,
             process: Box::new(GroupProcess { pid, tmp, reaped }),
             exited: rx,
+            api,
         })
     }
 
@@ -246,10 +303,16 @@ impl Launcher for ProcessLauncher {
         "process"
     }
 
-    fn layout(&self, code_dir: &std::path::Path, runtime_dir: &std::path::Path) -> Layout {
+    fn layout(
+        &self,
+        code_dir: &std::path::Path,
+        runtime_dir: &std::path::Path,
+        sdk_dir: Option<&std::path::Path>,
+    ) -> Layout {
         Layout {
             task_root: code_dir.to_path_buf(),
             runtime_dir: runtime_dir.to_path_buf(),
+            sdk_dir: sdk_dir.map(std::path::Path::to_path_buf),
         }
     }
 }

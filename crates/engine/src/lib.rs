@@ -30,6 +30,7 @@ pub mod resolve;
 mod runtime_api;
 pub mod runtimes;
 pub mod sandbox_launcher;
+pub mod services;
 #[cfg(test)]
 mod tests;
 
@@ -53,6 +54,7 @@ use crate::logs::LogSink;
 use crate::pool::Pools;
 use crate::resolve::ConfigCache;
 use crate::runtimes::Runtimes;
+use crate::services::EnvironmentServices;
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -87,6 +89,8 @@ pub struct Engine {
     admission: Admission,
     pools: Pools,
     clock: Arc<dyn Clock>,
+    /// The server's side of environments (credentials, the API listener), once it is set.
+    services: std::sync::RwLock<Option<Arc<dyn EnvironmentServices>>>,
 }
 
 impl Engine {
@@ -128,7 +132,25 @@ impl Engine {
             cache: ConfigCache::default(),
             pools: Pools::default(),
             clock,
+            services: std::sync::RwLock::new(None),
         })
+    }
+
+    /// From now on, new environments get credentials and an API endpoint from `services`.
+    /// (Set after construction: the server's services need the server, which needs the
+    /// engine.)
+    pub fn set_services(&self, services: Arc<dyn EnvironmentServices>) {
+        *self
+            .services
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(services);
+    }
+
+    fn services(&self) -> Option<Arc<dyn EnvironmentServices>> {
+        self.services
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The runtimes this engine serves.
@@ -181,6 +203,11 @@ impl Engine {
     /// Ends every idle environment and what the launcher keeps ready, and waits (up to
     /// `within`) for the launcher to clean up after them.
     pub async fn shutdown(&self, within: Duration) {
+        // The services hold the server, which holds the engine: let go of them.
+        self.services
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         let idle = self.pools.drain();
         let launcher = Arc::clone(&self.launcher);
         let _ = tokio::task::spawn_blocking(move || {

@@ -24,6 +24,7 @@ use crate::launch_spec::{init_start_line, launch_spec, missing_bootstrap};
 use crate::logs::{self, LogEvent, Report};
 use crate::pool::PoolKey;
 use crate::resolve::ResolvedFunction;
+use crate::services::{self, HeldCredentials};
 use crate::Engine;
 
 /// An environment claimed for one invocation.
@@ -184,15 +185,37 @@ impl Engine {
         key: &PoolKey,
         req: &InvocationRequest,
     ) -> Result<Claimed, InvokeError> {
-        let (warm, dead) = self.pools.take(key);
-        for env in dead {
-            tracing::debug!("idle environment's runtime had exited: dropped");
-            self.retire(env);
+        loop {
+            let (warm, dead) = self.pools.take(key);
+            for env in dead {
+                tracing::debug!("idle environment's runtime had exited: dropped");
+                self.retire(env);
+            }
+            match warm {
+                // Its credentials must outlast the invocation (they are not renewed in place:
+                // an environment whose credentials near their end is replaced).
+                Some(env) if !self.credentials_last(&env, f.spec.timeout) => {
+                    tracing::debug!("idle environment's credentials end too soon: retired");
+                    self.retire(env);
+                }
+                Some(env) => return Ok(Claimed::Warm(env)),
+                None => return self.cold_start(f, req).await,
+            }
         }
-        match warm {
-            Some(env) => Ok(Claimed::Warm(env)),
-            None => self.cold_start(f, req).await,
-        }
+    }
+
+    /// Whether `env`'s credentials (if it has any) stay valid for `timeout` and a second more.
+    fn credentials_last(&self, env: &Environment, timeout: Duration) -> bool {
+        let Some(held) = &env.credentials else {
+            return true;
+        };
+        let until = held
+            .expires_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let needed =
+            i64::try_from((timeout + Duration::from_secs(1)).as_millis()).unwrap_or(i64::MAX);
+        until.saturating_sub(self.clock.epoch_ms()) >= needed
     }
 
     async fn cold_start(
@@ -211,7 +234,25 @@ impl Engine {
                 output: String::new(),
             });
         }
-        let launch = launch_spec(&*self.launcher, spec, &rt, &env_id, &stream);
+        let mut launch = launch_spec(&*self.launcher, spec, &rt, &env_id, &stream);
+        let services = self.services();
+        let credentials = match &services {
+            Some(s) => {
+                let c = s.issue(spec)?;
+                let vars = services::credential_variables(&c);
+                launch
+                    .env
+                    .retain(|(k, _)| !vars.iter().any(|(n, _)| n == k));
+                launch.env.extend(vars);
+                launch.api = true;
+                Some(HeldCredentials {
+                    access_key_id: c.access_key_id,
+                    expires_at: c.expires_at,
+                    services: Arc::clone(s),
+                })
+            }
+            None => None,
+        };
         self.logs.write(
             &spec.log_group,
             &stream,
@@ -226,6 +267,8 @@ impl Engine {
             stream.clone(),
             self.config.init_timeout,
             spec.timeout,
+            services,
+            credentials,
         )
         .await
         .map_err(|source| {

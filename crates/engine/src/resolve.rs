@@ -43,6 +43,8 @@ pub struct FunctionSpec {
     pub log_group: String,
     /// Reserved concurrency, if the function has any.
     pub reserved_concurrency: Option<u32>,
+    /// The execution role's ARN: its environments act with this role's credentials.
+    pub role: String,
 }
 
 /// Which environments may serve a configuration: those made for exactly the same one.
@@ -67,6 +69,7 @@ impl Generation {
         field(&spec.timeout.as_millis().to_le_bytes());
         field(&spec.ephemeral_mb.to_le_bytes());
         field(spec.log_group.as_bytes());
+        field(spec.role.as_bytes());
         for (k, v) in &spec.environment {
             field(k.as_bytes());
             field(v.as_bytes());
@@ -232,6 +235,7 @@ mod tests {
             environment: BTreeMap::new(),
             log_group: format!("/aws/lambda/{name}"),
             reserved_concurrency: None,
+            role: "arn:aws:iam::000000000000:role/test".into(),
         }
     }
 

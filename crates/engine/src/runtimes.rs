@@ -18,6 +18,10 @@ pub struct RuntimesConfig {
     pub python: PathBuf,
     /// Serves `nodejs*`.
     pub node: PathBuf,
+    /// The AWS SDKs, as `nimbus sdk install` lays them out: `python/` (boto3 and its
+    /// dependencies) and `node/node_modules/`, each with its manifest. A family whose directory
+    /// is missing runs without an SDK.
+    pub sdk_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimesConfig {
@@ -26,9 +30,13 @@ impl Default for RuntimesConfig {
             root: PathBuf::from("/"),
             python: PathBuf::from("/usr/bin/python3"),
             node: PathBuf::from("/usr/bin/node"),
+            sdk_dir: None,
         }
     }
 }
+
+/// The file in each SDK directory that lists what it holds, one `name==version` a line.
+pub const SDK_MANIFEST: &str = "nimbus-sdk.txt";
 
 /// The families of runtime Nimbus can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +63,8 @@ impl RuntimeKind {
         }
     }
 
-    fn dir_name(self) -> &'static str {
+    /// The directory of this family's runtime files and SDK.
+    pub fn dir_name(self) -> &'static str {
         match self {
             Self::Python => "python",
             Self::Node => "node",
@@ -73,6 +82,32 @@ pub struct RuntimeInfo {
     pub interpreter: Option<PathBuf>,
     /// `LAMBDA_RUNTIME_DIR`.
     pub runtime_dir: PathBuf,
+    /// The family's AWS SDK on the host, if installed.
+    pub sdk_dir: Option<PathBuf>,
+}
+
+/// A family's SDK as installed: where, and the packages with their versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkInfo {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// `(name, version)` of each package, from its manifest.
+    pub packages: Vec<(String, String)>,
+}
+
+/// What `nimbus runtimes` shows of one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeDescription {
+    /// The runtime ids it serves.
+    pub family: String,
+    /// The program that serves them.
+    pub program: String,
+    /// Whether that program is installed.
+    pub available: bool,
+    /// Whether Nimbus provides an SDK for it (Lambda does for Python and Node.js).
+    pub provides_sdk: bool,
+    /// Its SDK, if installed.
+    pub sdk: Option<SdkInfo>,
 }
 
 /// The runtimes of this server, with their files in place.
@@ -139,7 +174,24 @@ impl Runtimes {
             kind,
             interpreter,
             runtime_dir: self.root.join(kind.dir_name()),
+            sdk_dir: self.sdk(kind).map(|s| s.dir),
         })
+    }
+
+    /// The SDK of `kind`, if one is installed (its manifest is what says so: an install is
+    /// renamed into place whole, manifest included).
+    pub fn sdk(&self, kind: RuntimeKind) -> Option<SdkInfo> {
+        if kind == RuntimeKind::Provided {
+            return None;
+        }
+        let dir = self.config.sdk_dir.as_ref()?.join(kind.dir_name());
+        let manifest = std::fs::read_to_string(dir.join(SDK_MANIFEST)).ok()?;
+        let packages = manifest
+            .lines()
+            .filter_map(|l| l.trim().split_once("=="))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        Some(SdkInfo { dir, packages })
     }
 
     fn installed(&self, program: &Path) -> bool {
@@ -149,24 +201,30 @@ impl Runtimes {
             .is_file()
     }
 
-    /// Each family with the program that serves it, for `nimbus runtimes`.
-    pub fn describe(&self) -> Vec<(String, String, bool)> {
+    /// Each family with the program that serves it and its SDK, for `nimbus runtimes`.
+    pub fn describe(&self) -> Vec<RuntimeDescription> {
         vec![
-            (
-                "python3.x".into(),
-                self.config.python.display().to_string(),
-                self.installed(&self.config.python),
-            ),
-            (
-                "nodejs*".into(),
-                self.config.node.display().to_string(),
-                self.installed(&self.config.node),
-            ),
-            (
-                "provided.al2, provided.al2023".into(),
-                "the function's own bootstrap".into(),
-                true,
-            ),
+            RuntimeDescription {
+                family: "python3.x".into(),
+                program: self.config.python.display().to_string(),
+                available: self.installed(&self.config.python),
+                provides_sdk: true,
+                sdk: self.sdk(RuntimeKind::Python),
+            },
+            RuntimeDescription {
+                family: "nodejs*".into(),
+                program: self.config.node.display().to_string(),
+                available: self.installed(&self.config.node),
+                provides_sdk: true,
+                sdk: self.sdk(RuntimeKind::Node),
+            },
+            RuntimeDescription {
+                family: "provided.al2, provided.al2023".into(),
+                program: "the function's own bootstrap".into(),
+                available: true,
+                provides_sdk: false,
+                sdk: None,
+            },
         ]
     }
 }
@@ -189,6 +247,7 @@ mod tests {
             root: PathBuf::from("/"),
             python: PathBuf::from("/nonexistent/python3"),
             node: PathBuf::from("/nonexistent/node"),
+            sdk_dir: None,
         };
         let r = Runtimes::install(config, dir.path()).expect("install");
         assert!(dir.path().join("python/bootstrap.py").is_file());
@@ -200,5 +259,41 @@ mod tests {
             r.resolve("provided.al2023").expect("provided").kind,
             RuntimeKind::Provided
         );
+    }
+
+    #[test]
+    fn an_sdk_is_there_when_its_manifest_is() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sdk = dir.path().join("sdk");
+        std::fs::create_dir_all(sdk.join("python/boto3")).expect("mkdir");
+        std::fs::create_dir_all(sdk.join("node/node_modules")).expect("mkdir");
+        let config = RuntimesConfig {
+            root: PathBuf::from("/"),
+            python: PathBuf::from("/nonexistent/python3"),
+            node: PathBuf::from("/nonexistent/node"),
+            sdk_dir: Some(sdk.clone()),
+        };
+        let r = Runtimes::install(config, &dir.path().join("rt")).expect("install");
+        // No manifest: an install that did not finish is no SDK.
+        assert_eq!(r.sdk(RuntimeKind::Python), None);
+        std::fs::write(
+            sdk.join("python").join(SDK_MANIFEST),
+            "boto3==1.44.8\nbotocore==1.44.8\n\n",
+        )
+        .expect("write");
+        let py = r.sdk(RuntimeKind::Python).expect("python sdk");
+        assert_eq!(py.dir, sdk.join("python"));
+        assert_eq!(
+            py.packages,
+            vec![
+                ("boto3".to_string(), "1.44.8".to_string()),
+                ("botocore".to_string(), "1.44.8".to_string())
+            ]
+        );
+        assert_eq!(r.sdk(RuntimeKind::Node), None);
+        assert_eq!(r.sdk(RuntimeKind::Provided), None);
+        let d = r.describe();
+        assert_eq!(d[0].sdk.as_ref(), Some(&py));
+        assert_eq!(d[1].sdk, None);
     }
 }

@@ -19,6 +19,13 @@ use crate::launcher::{LaunchSpec, Launched, Launcher, Layout, Process, RuntimeEn
 
 /// Where runtimes reach the Runtime API, as on Lambda.
 pub const RUNTIME_API_PORT: u16 = 9001;
+
+/// Where, inside each sandbox, Nimbus's API listens for the function's SDK
+/// (`AWS_ENDPOINT_URL`). Only that sandbox can reach it: it is in its network namespace.
+pub const NIMBUS_API_PORT: u16 = 9002;
+
+/// Where the runtime's AWS SDK is bound, read-only, inside the sandbox.
+const SDK_DIR: &str = "/var/lang/sdk";
 /// AWS compat: processes (and threads) per environment.
 const PIDS_MAX: u64 = 1024;
 /// AWS compat: open files per process.
@@ -195,10 +202,12 @@ impl ScratchPool {
 const STANDBY_READY: usize = 2;
 
 /// A `sandbox-init` helper started ahead of need: it has joined its (not yet limited) cgroup,
-/// holds its network namespace with the Runtime API listener, and waits for its spec.
+/// holds its network namespace with the Runtime API and Nimbus API listeners, and waits for its
+/// spec.
 struct Standby {
     cgroup: Arc<Cgroup>,
     listener: std::net::TcpListener,
+    api_listener: std::net::TcpListener,
     output: io::PipeReader,
     status: io::PipeReader,
     spec: io::PipeWriter,
@@ -344,6 +353,7 @@ fn sandbox_layout() -> Layout {
     Layout {
         task_root: PathBuf::from("/var/task"),
         runtime_dir: PathBuf::from("/var/runtime"),
+        sdk_dir: Some(PathBuf::from(SDK_DIR)),
     }
 }
 
@@ -445,7 +455,8 @@ impl Inner {
         let id = format!("{:032x}", rand::random::<u128>());
         let cgroup = Arc::new(self.cgroups.create(&id)?);
         let made = (|| {
-            let (netns, listener) = nimbus_sandbox::net::loopback_namespace(RUNTIME_API_PORT)?;
+            let (netns, [listener, api_listener]) =
+                nimbus_sandbox::net::loopback_namespace([RUNTIME_API_PORT, NIMBUS_API_PORT])?;
             let (out_r, out_w) = io::pipe().map_err(SandboxError::Spawn)?;
             let (status_r, status_w) = io::pipe().map_err(SandboxError::Spawn)?;
             let (cmd, pending, spec_w) = nimbus_sandbox::helper_command(
@@ -463,6 +474,7 @@ impl Inner {
             Ok(Standby {
                 cgroup: Arc::clone(&cgroup),
                 listener,
+                api_listener,
                 output: out_r,
                 status: status_r,
                 spec: spec_w,
@@ -525,11 +537,23 @@ impl Inner {
             source: spec.runtime_dir.clone(),
             target: layout.runtime_dir,
         });
+        if let Some(sdk) = &spec.sdk_dir {
+            binds.push(Bind {
+                source: sdk.clone(),
+                target: PathBuf::from(SDK_DIR),
+            });
+        }
         let mut env = spec.env.clone();
         env.push((
             "AWS_LAMBDA_RUNTIME_API".into(),
             format!("127.0.0.1:{RUNTIME_API_PORT}"),
         ));
+        if spec.wants_endpoint() {
+            env.push((
+                crate::launcher::ENDPOINT_VARIABLE.into(),
+                format!("http://127.0.0.1:{NIMBUS_API_PORT}"),
+            ));
+        }
         SandboxSpec {
             root_mountpoint: self.root_mountpoint.clone(),
             binds,
@@ -576,6 +600,7 @@ impl Launcher for SandboxLauncher {
         let Standby {
             cgroup,
             listener,
+            api_listener,
             output,
             status,
             spec: spec_pipe,
@@ -670,6 +695,7 @@ impl Launcher for SandboxLauncher {
         });
         Ok(Launched {
             endpoint: RuntimeEndpoint::Tcp(listener),
+            api: spec.wants_endpoint().then_some(api_listener),
             output,
             process: Box::new(SandboxProcess {
                 init,
@@ -689,8 +715,11 @@ impl Launcher for SandboxLauncher {
         "sandbox"
     }
 
-    fn layout(&self, _code_dir: &Path, _runtime_dir: &Path) -> Layout {
-        sandbox_layout()
+    fn layout(&self, _code_dir: &Path, _runtime_dir: &Path, sdk_dir: Option<&Path>) -> Layout {
+        Layout {
+            sdk_dir: sdk_dir.and(sandbox_layout().sdk_dir),
+            ..sandbox_layout()
+        }
     }
 
     fn cleaning(&self) -> usize {

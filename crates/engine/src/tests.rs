@@ -72,7 +72,11 @@ struct FakeLauncher {
     script: Mutex<Script>,
     launches: AtomicUsize,
     kills: Arc<AtomicUsize>,
+    /// The environment variables of each launch, and whether it asked for an API listener.
+    launched: Mutex<Vec<(Variables, bool)>>,
 }
+
+type Variables = Vec<(String, String)>;
 
 impl FakeLauncher {
     fn new(script: Script) -> Arc<Self> {
@@ -80,6 +84,7 @@ impl FakeLauncher {
             script: Mutex::new(script),
             launches: AtomicUsize::new(0),
             kills: Arc::new(AtomicUsize::new(0)),
+            launched: Mutex::new(Vec::new()),
         })
     }
 
@@ -93,8 +98,12 @@ impl FakeLauncher {
 }
 
 impl Launcher for FakeLauncher {
-    fn launch(&self, _spec: &LaunchSpec) -> std::io::Result<Launched> {
+    fn launch(&self, spec: &LaunchSpec) -> std::io::Result<Launched> {
         self.launches.fetch_add(1, Ordering::SeqCst);
+        self.launched
+            .lock()
+            .expect("lock")
+            .push((spec.env.clone(), spec.api));
         let (reader, writer) = std::io::pipe()?;
         let (tx, rx) = watch::channel(None);
         let exit = Arc::new(tx);
@@ -111,6 +120,7 @@ impl Launcher for FakeLauncher {
                 exit,
             }),
             exited: rx,
+            api: None,
         })
     }
 
@@ -118,10 +128,11 @@ impl Launcher for FakeLauncher {
         "fake"
     }
 
-    fn layout(&self, code_dir: &Path, runtime_dir: &Path) -> Layout {
+    fn layout(&self, code_dir: &Path, runtime_dir: &Path, sdk_dir: Option<&Path>) -> Layout {
         Layout {
             task_root: code_dir.to_path_buf(),
             runtime_dir: runtime_dir.to_path_buf(),
+            sdk_dir: sdk_dir.map(Path::to_path_buf),
         }
     }
 }
@@ -221,6 +232,7 @@ fn spec(code: &Path, timeout: Duration) -> FunctionSpec {
         environment: BTreeMap::new(),
         log_group: "/aws/lambda/f".into(),
         reserved_concurrency: None,
+        role: "arn:aws:iam::000000000000:role/test".into(),
     }
 }
 
@@ -589,4 +601,112 @@ async fn init_errors_and_init_timeouts_answer_for_the_invocation() {
     let body: serde_json::Value = serde_json::from_slice(&out.payload).expect("json");
     assert_eq!(body["errorType"], "Sandbox.Timedout");
     assert_eq!(fx.launcher.kills(), 2, "both failed environments ended");
+}
+
+/// Issues numbered credentials valid for `ttl` past the fixed clock's time; counts revocations.
+struct FakeServices {
+    ttl: Duration,
+    issued: AtomicUsize,
+    revoked: Mutex<Vec<String>>,
+}
+
+impl services::EnvironmentServices for FakeServices {
+    fn issue(
+        &self,
+        function: &FunctionSpec,
+    ) -> Result<services::SessionCredentials, services::CredentialsError> {
+        assert_eq!(function.role, "arn:aws:iam::000000000000:role/test");
+        let n = self.issued.fetch_add(1, Ordering::SeqCst);
+        let now = std::time::UNIX_EPOCH
+            + Duration::from_millis(u64::try_from(FixedClock.epoch_ms()).expect("epoch"));
+        Ok(services::SessionCredentials {
+            access_key_id: format!("ASIA{n}"),
+            secret_access_key: format!("secret{n}"),
+            session_token: format!("token{n}"),
+            expires_at: now + self.ttl,
+        })
+    }
+
+    fn revoke(&self, access_key_id: &str) {
+        self.revoked
+            .lock()
+            .expect("lock")
+            .push(access_key_id.to_string());
+    }
+
+    fn serve(&self, _stream: tokio::net::TcpStream) -> services::ConnectionFuture {
+        Box::pin(async {})
+    }
+}
+
+fn with_services(fx: &Fixture, ttl: Duration) -> Arc<FakeServices> {
+    let s = Arc::new(FakeServices {
+        ttl,
+        issued: AtomicUsize::new(0),
+        revoked: Mutex::new(Vec::new()),
+    });
+    fx.engine.set_services(s.clone());
+    s
+}
+
+#[tokio::test(start_paused = true)]
+async fn environments_get_their_roles_credentials_and_lose_them_when_they_end() {
+    let fx = fixture(echo(), EngineConfig::default());
+    let services = with_services(&fx, Duration::from_secs(3600));
+    fx.engine.invoke(request("a")).await.expect("invoke");
+    fx.engine.invoke(request("b")).await.expect("invoke");
+    assert_eq!(
+        fx.launcher.launches(),
+        1,
+        "warm reuse keeps its credentials"
+    );
+    assert_eq!(services.issued.load(Ordering::SeqCst), 1);
+    {
+        let launched = fx.launcher.launched.lock().expect("lock");
+        let (env, api) = &launched[0];
+        let var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(var("AWS_ACCESS_KEY_ID"), Some("ASIA0"));
+        assert_eq!(var("AWS_SECRET_ACCESS_KEY"), Some("secret0"));
+        assert_eq!(var("AWS_SESSION_TOKEN"), Some("token0"));
+        assert!(*api, "an environment with services gets an API listener");
+    }
+    assert!(services.revoked.lock().expect("lock").is_empty());
+    fx.engine.function_deleted("f");
+    settle().await;
+    assert_eq!(
+        *services.revoked.lock().expect("lock"),
+        vec!["ASIA0".to_string()]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_environment_whose_credentials_would_expire_mid_invocation_is_replaced() {
+    let fx = fixture(echo(), EngineConfig::default());
+    // Valid for 2 s: less than the 3 s timeout (and its second of margin).
+    let services = with_services(&fx, Duration::from_secs(2));
+    fx.engine.invoke(request("a")).await.expect("invoke");
+    let b = fx.engine.invoke(request("b")).await.expect("invoke");
+    assert!(
+        b.init_duration.is_some(),
+        "a cold start, not the expiring environment"
+    );
+    assert_eq!(fx.launcher.launches(), 2);
+    assert_eq!(services.issued.load(Ordering::SeqCst), 2);
+    settle().await;
+    assert_eq!(
+        *services.revoked.lock().expect("lock"),
+        vec!["ASIA0".to_string()]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_services_no_credentials_and_no_endpoint() {
+    let fx = fixture(echo(), EngineConfig::default());
+    fx.engine.invoke(request("a")).await.expect("invoke");
+    let launched = fx.launcher.launched.lock().expect("lock");
+    let (env, api) = &launched[0];
+    assert!(!env
+        .iter()
+        .any(|(k, _)| k.starts_with("AWS_ACCESS_KEY") || k == "AWS_SESSION_TOKEN"));
+    assert!(!*api);
 }

@@ -162,6 +162,7 @@ fn spec(code: &Path, handler: &str, timeout_ms: u64) -> FunctionSpec {
         environment: BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
         log_group: "/aws/lambda/f".into(),
         reserved_concurrency: None,
+        role: "arn:aws:iam::000000000000:role/test".into(),
     }
 }
 

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     AccessDenied,
     /// 403, auth: unknown access key id.
     UnrecognizedClient,
+    /// 403, auth: session credentials past their expiry.
+    ExpiredToken,
     /// 403, auth: bad or expired signature.
     InvalidSignature,
     /// 403, auth: an Authorization header that is not a complete SigV4 signature.
@@ -63,6 +65,7 @@ impl ErrorCode {
             Self::Validation => "ValidationException",
             Self::AccessDenied => "AccessDeniedException",
             Self::UnrecognizedClient => "UnrecognizedClientException",
+            Self::ExpiredToken => "ExpiredTokenException",
             Self::InvalidSignature => "InvalidSignatureException",
             Self::IncompleteSignature => "IncompleteSignatureException",
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
@@ -88,6 +91,7 @@ impl ErrorCode {
             Self::InvalidRuntime => 502,
             Self::AccessDenied
             | Self::UnrecognizedClient
+            | Self::ExpiredToken
             | Self::InvalidSignature
             | Self::IncompleteSignature
             | Self::MissingAuthenticationToken => 403,
@@ -112,6 +116,7 @@ impl ErrorCode {
             | Self::RequestEntityTooLarge
             | Self::AccessDenied
             | Self::UnrecognizedClient
+            | Self::ExpiredToken
             | Self::InvalidSignature
             | Self::IncompleteSignature
             | Self::MissingAuthenticationToken

@@ -1,5 +1,6 @@
-//! The sandbox's network: a namespace of its own with only loopback, and the Runtime API
-//! listener created inside it, so that runtimes reach the API at 127.0.0.1:9001 and nothing else.
+//! The sandbox's network: a namespace of its own with only loopback, and the server's listeners
+//! created inside it (the Runtime API at 127.0.0.1:9001, Nimbus's API for the function's SDK),
+//! so that runtimes reach those and nothing else.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -8,18 +9,28 @@ use std::os::fd::OwnedFd;
 use crate::error::SandboxError;
 use crate::sys;
 
-/// Makes a network namespace with loopback up and a listener on `127.0.0.1:port` inside it.
-/// Returns a descriptor of the namespace (for the sandbox to join) and the listener (for the
-/// server to serve). Done on a short-lived thread: namespaces are per thread, and the server's
-/// other threads stay where they are.
-pub fn loopback_namespace(port: u16) -> Result<(OwnedFd, TcpListener), SandboxError> {
-    std::thread::spawn(move || -> std::io::Result<(OwnedFd, TcpListener)> {
+/// Makes a network namespace with loopback up and a listener on `127.0.0.1:<port>` inside it
+/// for each of `N` ports. Returns a descriptor of the namespace (for the sandbox to join) and
+/// the listeners, non-blocking, in the order of `ports` (for the server to serve). Done on a
+/// short-lived thread: namespaces are per thread, and the server's other threads stay where
+/// they are.
+pub fn loopback_namespace<const N: usize>(
+    ports: [u16; N],
+) -> Result<(OwnedFd, [TcpListener; N]), SandboxError> {
+    std::thread::spawn(move || -> std::io::Result<(OwnedFd, [TcpListener; N])> {
         sys::unshare(libc::CLONE_NEWNET)?;
         sys::loopback_up()?;
-        let listener = TcpListener::bind(("127.0.0.1", port))?;
-        listener.set_nonblocking(true)?;
+        let mut listeners = Vec::with_capacity(N);
+        for port in ports {
+            let listener = TcpListener::bind(("127.0.0.1", port))?;
+            listener.set_nonblocking(true)?;
+            listeners.push(listener);
+        }
+        let listeners: [TcpListener; N] = listeners
+            .try_into()
+            .map_err(|_| std::io::Error::other("listener count"))?;
         let ns = File::open("/proc/thread-self/ns/net")?;
-        Ok((ns.into(), listener))
+        Ok((ns.into(), listeners))
     })
     .join()
     .map_err(|_| SandboxError::Network(std::io::Error::other("namespace thread panicked")))?

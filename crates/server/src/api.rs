@@ -21,6 +21,7 @@ pub(crate) mod get_function_configuration;
 pub(crate) mod invoke;
 pub(crate) mod list_functions;
 pub(crate) mod list_tags;
+pub(crate) mod sts;
 pub(crate) mod tag_resource;
 pub(crate) mod untag_resource;
 pub(crate) mod update_function_code;

@@ -22,6 +22,8 @@ pub(crate) struct App {
     /// exclusively while an unused package is removed, so removal never races a new user.
     pub(crate) code_lock: RwLock<()>,
     pub(crate) keys: Vec<Credentials>,
+    /// Temporary credentials of execution environments.
+    pub(crate) sessions: Arc<crate::sessions::Sessions>,
     pub(crate) account: String,
     pub(crate) url_key: [u8; 32],
     pub(crate) code_url_ttl_seconds: u64,

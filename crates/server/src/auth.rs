@@ -13,6 +13,8 @@ use axum::http::HeaderMap;
 use nimbus_model::{ErrorCode, LambdaError};
 use rand::Rng;
 use subtle::ConstantTimeEq;
+
+use crate::sessions::{Lookup, Principal, Sessions};
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -42,6 +44,21 @@ impl std::fmt::Debug for Credentials {
 pub(crate) struct Caller {
     /// The region of the credential scope.
     pub(crate) region: String,
+    /// Who signed it.
+    pub(crate) principal: Principal,
+}
+
+/// The keys a signature may be made with: the root keys, and the sessions of environments.
+pub(crate) struct Keys<'a> {
+    pub(crate) root: &'a [Credentials],
+    pub(crate) sessions: &'a Sessions,
+}
+
+fn invalid_token() -> LambdaError {
+    LambdaError::new(
+        ErrorCode::UnrecognizedClient,
+        "The security token included in the request is invalid.",
+    )
 }
 
 /// Why credentials could not be loaded or created.
@@ -253,6 +270,8 @@ const BEHAVIOUR_HEADERS: &[(&str, &str)] = &[
 pub(crate) struct Precheck {
     access_key_id: String,
     secret: String,
+    principal: Principal,
+    service: &'static str,
     region: String,
     signed_at: SystemTime,
     signature: String,
@@ -263,22 +282,64 @@ pub(crate) struct Precheck {
 /// received (still percent-encoded).
 #[cfg(test)]
 pub(crate) fn verify(
-    keys: &[Credentials],
+    keys: &Keys<'_>,
     method: &str,
     path_and_query: &str,
     headers: &HeaderMap,
     body: &[u8],
     now: SystemTime,
 ) -> Result<Caller, LambdaError> {
-    let pre = precheck(keys, headers, now)?;
+    let pre = precheck(keys, headers, now, "lambda")?;
     verify_signature(&pre, method, path_and_query, headers, body)
 }
 
-/// The checks that need only the headers.
-pub(crate) fn precheck(
-    keys: &[Credentials],
+/// The secret of `access_key_id` and who it belongs to; for a session, once its token (which
+/// the client must have signed) is checked.
+fn secret_of(
+    keys: &Keys<'_>,
+    access_key_id: &str,
+    signed_headers: &[&str],
     headers: &HeaderMap,
     now: SystemTime,
+) -> Result<(String, Principal), LambdaError> {
+    let token = headers.get("x-amz-security-token");
+    if let Some(k) = keys.root.iter().find(|k| k.access_key_id == access_key_id) {
+        // Root keys have no session: a token with them is not theirs.
+        if token.is_some() {
+            return Err(invalid_token());
+        }
+        return Ok((k.secret_access_key.clone(), Principal::Root));
+    }
+    match keys.sessions.lookup(access_key_id, now) {
+        Lookup::Unknown => Err(invalid_token()),
+        // AWS compat: the error of an expired session token.
+        Lookup::Expired => Err(LambdaError::new(
+            ErrorCode::ExpiredToken,
+            "The security token included in the request is expired",
+        )),
+        Lookup::Valid {
+            secret,
+            token: expected,
+            principal,
+        } => {
+            let given = token.map(|t| t.as_bytes()).unwrap_or_default();
+            let matches =
+                given.len() == expected.len() && bool::from(given.ct_eq(expected.as_bytes()));
+            if !matches || !signed_headers.contains(&"x-amz-security-token") {
+                return Err(invalid_token());
+            }
+            Ok((secret, principal))
+        }
+    }
+}
+
+/// The checks that need only the headers. `service` is the one the route belongs to
+/// (`lambda`, `sts`): the credential scope must name it.
+pub(crate) fn precheck(
+    keys: &Keys<'_>,
+    headers: &HeaderMap,
+    now: SystemTime,
+    service: &'static str,
 ) -> Result<Precheck, LambdaError> {
     let Some(auth) = headers.get("authorization") else {
         return Err(LambdaError::new(
@@ -290,16 +351,13 @@ pub(crate) fn precheck(
         .to_str()
         .map_err(|_| incomplete("Authorization header is not valid text.".into()))?;
     let parsed = parse_auth_header(auth)?;
-    let Some(secret) = keys
-        .iter()
-        .find(|k| k.access_key_id == parsed.access_key_id)
-        .map(|k| k.secret_access_key.as_str())
-    else {
-        return Err(LambdaError::new(
-            ErrorCode::UnrecognizedClient,
-            "The security token included in the request is invalid.",
-        ));
-    };
+    let (secret, principal) = secret_of(
+        keys,
+        parsed.access_key_id,
+        &parsed.signed_headers,
+        headers,
+        now,
+    )?;
     let Some(date) = headers.get("x-amz-date").and_then(|v| v.to_str().ok()) else {
         return Err(incomplete(format!(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={auth}"
@@ -315,10 +373,10 @@ pub(crate) fn precheck(
         ))
     })?
     .assume_utc();
-    if parsed.service != "lambda" {
-        return Err(invalid_signature(
-            "Credential should be scoped to correct service: 'lambda'. ",
-        ));
+    if parsed.service != service {
+        return Err(invalid_signature(format!(
+            "Credential should be scoped to correct service: '{service}'. "
+        )));
     }
     if parsed.terminal != "aws4_request" {
         return Err(invalid_signature(
@@ -365,7 +423,9 @@ pub(crate) fn precheck(
     }
     Ok(Precheck {
         access_key_id: parsed.access_key_id.to_string(),
-        secret: secret.to_string(),
+        secret,
+        principal,
+        service,
         region: parsed.region.to_string(),
         signed_at: SystemTime::from(signed_at),
         signature: parsed.signature.to_string(),
@@ -419,7 +479,7 @@ pub(crate) fn verify_signature(
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(&pre.region)
-        .name("lambda")
+        .name(pre.service)
         .time(pre.signed_at)
         .settings(settings)
         .build()
@@ -438,6 +498,7 @@ pub(crate) fn verify_signature(
     }
     Ok(Caller {
         region: pre.region.clone(),
+        principal: pre.principal.clone(),
     })
 }
 
@@ -446,24 +507,53 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn keys() -> Vec<Credentials> {
+    fn root() -> Vec<Credentials> {
         vec![Credentials {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
         }]
     }
 
+    fn no_sessions() -> &'static Sessions {
+        static S: std::sync::OnceLock<Sessions> = std::sync::OnceLock::new();
+        S.get_or_init(|| Sessions::new(Duration::from_secs(60)))
+    }
+
+    fn keys_of<'a>(root: &'a [Credentials], sessions: &'a Sessions) -> Keys<'a> {
+        Keys { root, sessions }
+    }
+
     /// Signs like a client would; the compatibility tests cover real clients (botocore, the
     /// AWS CLI) against the same verifier.
     fn signed(method: &str, pq: &str, body: &[u8], at: SystemTime, secret: &str) -> HeaderMap {
+        signed_as("AKIDEXAMPLE", secret, None, method, pq, body, at)
+    }
+
+    fn signed_as(
+        key_id: &str,
+        secret: &str,
+        token: Option<&str>,
+        method: &str,
+        pq: &str,
+        body: &[u8],
+        at: SystemTime,
+    ) -> HeaderMap {
         let creds = Credentials {
-            access_key_id: "AKIDEXAMPLE".into(),
+            access_key_id: key_id.into(),
             secret_access_key: secret.into(),
         };
         let url = format!("http://127.0.0.1:9000{pq}");
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("127.0.0.1:9000"));
-        for (k, v) in sign_request(&creds, "us-east-1", method, &url, &[], body, at).expect("sign")
+        let extra: Vec<(&str, &str)> = token.iter().map(|t| ("x-amz-security-token", *t)).collect();
+        if let Some(t) = token {
+            h.insert(
+                "x-amz-security-token",
+                HeaderValue::from_str(t).expect("token"),
+            );
+        }
+        for (k, v) in
+            sign_request(&creds, "us-east-1", method, &url, &extra, body, at).expect("sign")
         {
             h.insert(
                 axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
@@ -478,21 +568,24 @@ mod tests {
         let now = SystemTime::now();
         let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
         let pq = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af?Qualifier=%24LATEST";
+        let root = root();
+        let keys = keys_of(&root, no_sessions());
         let h = signed("GET", pq, b"", now, secret);
-        let c = verify(&keys(), "GET", pq, &h, b"", now).expect("valid");
+        let c = verify(&keys, "GET", pq, &h, b"", now).expect("valid");
         assert_eq!(c.region, "us-east-1");
+        assert_eq!(c.principal, Principal::Root);
         // Tampered body, path or method.
         assert_eq!(
-            verify(&keys(), "GET", pq, &h, b"x", now)
+            verify(&keys, "GET", pq, &h, b"x", now)
                 .expect_err("body")
                 .code,
             ErrorCode::InvalidSignature
         );
-        assert!(verify(&keys(), "DELETE", pq, &h, b"", now).is_err());
+        assert!(verify(&keys, "DELETE", pq, &h, b"", now).is_err());
         // Wrong secret.
         let h2 = signed("GET", pq, b"", now, "another-secret-that-is-wrong");
         assert_eq!(
-            verify(&keys(), "GET", pq, &h2, b"", now)
+            verify(&keys, "GET", pq, &h2, b"", now)
                 .expect_err("secret")
                 .code,
             ErrorCode::InvalidSignature
@@ -500,7 +593,7 @@ mod tests {
         // Twenty minutes old.
         let old = now - Duration::from_secs(20 * 60);
         let h3 = signed("GET", pq, b"", old, secret);
-        let e = verify(&keys(), "GET", pq, &h3, b"", now).expect_err("stale");
+        let e = verify(&keys, "GET", pq, &h3, b"", now).expect_err("stale");
         assert!(
             e.message.starts_with("Signature expired: "),
             "{}",
@@ -512,14 +605,94 @@ mod tests {
             secret_access_key: secret.into(),
         }];
         assert_eq!(
-            verify(&other, "GET", pq, &h, b"", now)
+            verify(&keys_of(&other, no_sessions()), "GET", pq, &h, b"", now)
                 .expect_err("unknown")
                 .code,
             ErrorCode::UnrecognizedClient
         );
         // No auth at all.
-        let e = verify(&keys(), "GET", pq, &HeaderMap::new(), b"", now).expect_err("none");
+        let e = verify(&keys, "GET", pq, &HeaderMap::new(), b"", now).expect_err("none");
         assert_eq!(e.code, ErrorCode::MissingAuthenticationToken);
+    }
+
+    #[test]
+    fn session_credentials_need_their_signed_token_and_expire() {
+        let pq = "/2015-03-31/functions";
+        let root = root();
+        let sessions = Sessions::new(Duration::from_secs(600));
+        let keys = keys_of(&root, &sessions);
+        let now = SystemTime::now();
+        let role = Principal::Role {
+            role_arn: "arn:aws:iam::000000000000:role/r".into(),
+            function: "f".into(),
+        };
+        let c = sessions.issue(role.clone(), now);
+        let (id, secret, token) = (
+            c.access_key_id.as_str(),
+            c.secret_access_key.as_str(),
+            c.session_token.as_str(),
+        );
+        let good = signed_as(id, secret, Some(token), "GET", pq, b"", now);
+        let caller = verify(&keys, "GET", pq, &good, b"", now).expect("valid session");
+        assert_eq!(caller.principal, role);
+        let code = |h: &HeaderMap, at: SystemTime| {
+            verify(&keys, "GET", pq, h, b"", at)
+                .expect_err("refused")
+                .code
+        };
+        // No token, a wrong one, or one added but not signed.
+        let none = signed_as(id, secret, None, "GET", pq, b"", now);
+        assert_eq!(code(&none, now), ErrorCode::UnrecognizedClient);
+        let wrong = signed_as(id, secret, Some("not-the-token"), "GET", pq, b"", now);
+        assert_eq!(code(&wrong, now), ErrorCode::UnrecognizedClient);
+        let mut unsigned = none.clone();
+        unsigned.insert(
+            "x-amz-security-token",
+            HeaderValue::from_str(token).expect("v"),
+        );
+        assert_eq!(code(&unsigned, now), ErrorCode::UnrecognizedClient);
+        // The root keys with a token are not a session.
+        let root_token = signed_as(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some(token),
+            "GET",
+            pq,
+            b"",
+            now,
+        );
+        assert_eq!(code(&root_token, now), ErrorCode::UnrecognizedClient);
+        // Past its expiry, AWS's expired-token error, with the date still current.
+        let later = now + Duration::from_secs(601);
+        let late = signed_as(id, secret, Some(token), "GET", pq, b"", later);
+        let e = verify(&keys, "GET", pq, &late, b"", later).expect_err("expired");
+        assert_eq!(e.code, ErrorCode::ExpiredToken);
+        assert_eq!(
+            e.message,
+            "The security token included in the request is expired"
+        );
+        // Revoked (its environment ended): unknown.
+        sessions.revoke(id);
+        assert_eq!(code(&good, now), ErrorCode::UnrecognizedClient);
+    }
+
+    #[test]
+    fn the_scope_must_name_the_routes_service() {
+        let root = root();
+        let keys = keys_of(&root, no_sessions());
+        let now = SystemTime::now();
+        let h = signed(
+            "GET",
+            "/",
+            b"",
+            now,
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        );
+        let e = precheck(&keys, &h, now, "sts")
+            .err()
+            .expect("a lambda-scoped signature on an STS route");
+        assert_eq!(e.code, ErrorCode::InvalidSignature);
+        assert!(e.message.contains("'sts'"), "{}", e.message);
     }
 
     #[test]

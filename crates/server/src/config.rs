@@ -92,6 +92,10 @@ pub struct Config {
     /// How many uids the sandbox range holds.
     #[serde(default = "default_uid_count")]
     pub sandbox_uid_count: u32,
+    /// Seconds the temporary credentials of an execution environment stay valid. An
+    /// environment takes no invocation that could outlast them; it is replaced instead.
+    #[serde(default = "default_credentials_ttl")]
+    pub credentials_ttl_seconds: u64,
     /// Which interpreter serves which runtime family.
     #[serde(default)]
     pub runtimes: RuntimesSection,
@@ -134,6 +138,10 @@ pub struct RuntimesSection {
     /// Serves `nodejs*`.
     #[serde(default = "default_node")]
     pub node: PathBuf,
+    /// Where `nimbus sdk install` put the AWS SDKs the runtimes provide (boto3 for Python);
+    /// default `<data-dir>/sdk`. A runtime without one runs without an SDK.
+    #[serde(default)]
+    pub sdk_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimesSection {
@@ -142,6 +150,7 @@ impl Default for RuntimesSection {
             root: default_runtime_root(),
             python: default_python(),
             node: default_node(),
+            sdk_dir: None,
         }
     }
 }
@@ -160,6 +169,10 @@ fn default_node() -> PathBuf {
 
 fn default_keep_alive() -> u64 {
     600
+}
+
+fn default_credentials_ttl() -> u64 {
+    6 * 3600
 }
 
 fn default_uid_base() -> u32 {
@@ -221,6 +234,7 @@ impl Default for Config {
             cpu_limit: nimbus_engine::CpuPolicy::default(),
             sandbox_uid_base: default_uid_base(),
             sandbox_uid_count: default_uid_count(),
+            credentials_ttl_seconds: default_credentials_ttl(),
             runtimes: RuntimesSection::default(),
         }
     }
@@ -308,6 +322,12 @@ impl Config {
                 self.shutdown_timeout_seconds,
                 0..=3600,
             ),
+            // Up to AWS's longest role session (12 h); short ones are for tests.
+            (
+                "credentials_ttl_seconds",
+                self.credentials_ttl_seconds,
+                2..=43_200,
+            ),
         ] {
             if !range.contains(&value) {
                 return Err(ConfigError::Invalid {
@@ -331,6 +351,14 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     key,
                     message: format!("'{}' must be an absolute path", path.display()),
+                });
+            }
+        }
+        if let Some(sdk) = &self.runtimes.sdk_dir {
+            if !sdk.is_absolute() {
+                return Err(ConfigError::Invalid {
+                    key: "runtimes.sdk_dir",
+                    message: format!("'{}' must be an absolute path", sdk.display()),
                 });
             }
         }

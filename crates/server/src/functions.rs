@@ -39,6 +39,7 @@ pub(crate) fn function_spec(code: &CodeStore, region: &str, f: &Function) -> Fun
             .clone()
             .unwrap_or_else(|| format!("/aws/lambda/{}", f.name)),
         reserved_concurrency: None,
+        role: s.role.clone(),
     }
 }
 

@@ -15,6 +15,7 @@ mod listener;
 mod logs;
 mod request;
 mod runtimes;
+mod sessions;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 
 pub use auth::Credentials;
 pub use config::{Config, ConfigError, Secret};
+pub use nimbus_engine::runtimes::SDK_MANIFEST;
 
 use crate::app::App;
 
@@ -155,6 +157,9 @@ impl Server {
             account: config.account_id.clone(),
         });
         let engine = start_engine(&config, &data_dir, Arc::clone(&db), Arc::new(logs), source)?;
+        let sessions = Arc::new(sessions::Sessions::new(std::time::Duration::from_secs(
+            config.credentials_ttl_seconds,
+        )));
         // Every write of a function reaches the engine's configuration cache.
         let store: Arc<dyn Store> = Arc::new(functions::NotifyingStore {
             inner: db,
@@ -167,12 +172,19 @@ impl Server {
             code,
             code_lock: tokio::sync::RwLock::new(()),
             keys: vec![credentials.clone()],
+            sessions: Arc::clone(&sessions),
             account: config.account_id.clone(),
             url_key,
             code_url_ttl_seconds: config.code_url_ttl_seconds,
             concurrent_executions: config.concurrent_executions,
         });
         recover(&app).await?;
+        // Environments reach the same API, on listeners of their own, with their role's keys.
+        app.engine.set_services(Arc::new(sessions::EnvServices {
+            sessions,
+            router: router(Arc::clone(&app)),
+            idle_timeout: std::time::Duration::from_secs(config.idle_timeout_seconds),
+        }));
 
         let listener =
             TcpListener::bind(config.listen)
@@ -249,6 +261,13 @@ fn start_engine(
             },
             python: config.runtimes.python.clone(),
             node: config.runtimes.node.clone(),
+            sdk_dir: Some(
+                config
+                    .runtimes
+                    .sdk_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("sdk")),
+            ),
         },
         &data_dir.join("runtimes"),
     )
@@ -391,6 +410,7 @@ fn router(app: Arc<App>) -> Router {
             "/2015-03-31/functions/{name}/invocations",
             post(api::invoke::handle),
         )
+        .route("/", post(api::sts::handle))
         .route("/_nimbus/logs/{name}", get(logs::read))
         .route("/_nimbus/runtimes", get(runtimes::list))
         .route(

@@ -57,34 +57,9 @@ pub(crate) async fn serve(
         while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
         connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let mut router = router.clone();
-                async move {
-                    // A Router is always ready: `call` needs no `poll_ready` first.
-                    let resp = tower_service::Service::call(&mut router, req.map(Body::new)).await;
-                    Ok::<_, Infallible>(resp.unwrap_or_else(|e| match e {}))
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.idle_timeout)
-                .max_buf_size(64 * 1024)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "connection ended");
-                    }
-                }
-                () = async { let _ = stop.wait_for(|s| *s).await; } => {
-                    // Finish the request in flight, if any, then close.
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+            serve_connection_until(stream, router, limits.idle_timeout, Some(stop)).await;
             drop(slot);
         });
     }
@@ -100,5 +75,58 @@ pub(crate) async fn serve(
             "shutdown timeout: ending the connections still open"
         );
         connections.shutdown().await;
+    }
+}
+
+/// Serves `router` on one connection until the client closes it or idles past `idle_timeout`.
+pub(crate) async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    idle_timeout: Duration,
+) {
+    serve_connection_until(stream, router, idle_timeout, None).await;
+}
+
+/// [`serve_connection`], and when `stop` turns true: the request in flight finishes, then the
+/// connection closes.
+async fn serve_connection_until(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    idle_timeout: Duration,
+    stop: Option<watch::Receiver<bool>>,
+) {
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let mut router = router.clone();
+        async move {
+            // A Router is always ready: `call` needs no `poll_ready` first.
+            let resp = tower_service::Service::call(&mut router, req.map(Body::new)).await;
+            Ok::<_, Infallible>(resp.unwrap_or_else(|e| match e {}))
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle_timeout)
+        .max_buf_size(64 * 1024)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let stopped = async {
+        match stop {
+            Some(mut stop) => {
+                let _ = stop.wait_for(|s| *s).await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        }
+        () = stopped => {
+            // Finish the request in flight, if any, then close.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }

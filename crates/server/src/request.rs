@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::auth;
 use crate::error::{error_response, ApiError, InternalDetail};
+use crate::sessions::Principal;
 
 /// The verified caller, for handlers.
 #[derive(Debug, Clone)]
@@ -25,6 +26,18 @@ pub(crate) struct Ctx {
     pub(crate) request_id: String,
     /// `Host` as the client sent it, for URLs that point back at this server.
     pub(crate) host: String,
+    /// Who signed the request.
+    pub(crate) principal: Principal,
+}
+
+/// The service a path belongs to, which the signature's scope must name: STS's query
+/// protocol posts to `/`, everything else is Lambda's.
+fn service_of(path: &str) -> &'static str {
+    if path == "/" {
+        "sts"
+    } else {
+        "lambda"
+    }
 }
 
 /// The Lambda operation a request is for, as AWS names it (for messages and logs).
@@ -45,6 +58,7 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         ("POST", ["", "2017-03-31", "tags", _]) => "TagResource",
         ("DELETE", ["", "2017-03-31", "tags", _]) => "UntagResource",
         ("GET", ["", "2017-03-31", "tags", _]) => "ListTags",
+        ("POST", [""]) => "STS",
         _ => "Unknown",
     }
 }
@@ -65,9 +79,10 @@ fn body_limit(op: &'static str) -> (usize, &'static str) {
     }
 }
 
-/// A refused request: 403 in AWS's shape, logged at debug without the request's
-/// credentials, and at most a few times a second, so that a flood of them floods no log.
-fn refused(e: nimbus_model::LambdaError, request_id: &str) -> Response {
+/// A refused request: 403 in AWS's shape (the service's: Lambda's JSON or STS's XML), logged
+/// at debug without the request's credentials, and at most a few times a second, so that a
+/// flood of them floods no log.
+fn refused(e: nimbus_model::LambdaError, request_id: &str, service: &str) -> Response {
     use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
     static WINDOW: AtomicI64 = AtomicI64::new(0);
     static IN_WINDOW: AtomicU32 = AtomicU32::new(0);
@@ -77,6 +92,9 @@ fn refused(e: nimbus_model::LambdaError, request_id: &str) -> Response {
     }
     if IN_WINDOW.fetch_add(1, Ordering::Relaxed) < 5 {
         tracing::debug!(error_type = e.code.type_name(), "request refused");
+    }
+    if service == "sts" {
+        return with_request_id(crate::api::sts::refusal(&e, request_id), request_id);
     }
     with_request_id(ApiError::from(e).into_response(), request_id)
 }
@@ -96,7 +114,12 @@ pub(crate) async fn authenticate(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let op = operation_name(req.method(), req.uri().path());
-    let span = tracing::info_span!("request", request_id = %request_id, op);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        op,
+        principal = tracing::field::Empty
+    );
     authenticated(app, req, next, request_id, op)
         .instrument(span)
         .await
@@ -114,10 +137,15 @@ async fn authenticated(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (mut parts, body) = req.into_parts();
+    let service = service_of(&path);
     // Who is asking is decided from the headers, before a byte of the body is read.
-    let pre = match auth::precheck(&app.keys, &parts.headers, SystemTime::now()) {
+    let keys = auth::Keys {
+        root: &app.keys,
+        sessions: &app.sessions,
+    };
+    let pre = match auth::precheck(&keys, &parts.headers, SystemTime::now(), service) {
         Ok(p) => p,
-        Err(e) => return refused(e, &request_id),
+        Err(e) => return refused(e, &request_id, service),
     };
     let (limit, name) = body_limit(op);
     let too_large = || {
@@ -182,8 +210,15 @@ async fn authenticated(
     };
     let caller = match verified {
         Ok(c) => c,
-        Err(e) => return refused(e, &request_id),
+        Err(e) => return refused(e, &request_id, service),
     };
+    // Every line of the request says who made it (a function's calls name its role).
+    if let Principal::Role { .. } = caller.principal {
+        tracing::Span::current().record(
+            "principal",
+            tracing::field::display(caller.principal.arn(&app.account)),
+        );
+    }
     let host = parts
         .headers
         .get("host")
@@ -194,6 +229,7 @@ async fn authenticated(
         region: caller.region,
         request_id: request_id.clone(),
         host,
+        principal: caller.principal,
     });
     let resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))

@@ -1,4 +1,5 @@
-//! `GET /_nimbus/runtimes`: which program serves which runtime family on this server.
+//! `GET /_nimbus/runtimes`: which program serves which runtime family on this server, and the
+//! AWS SDK each provides.
 
 use std::sync::Arc;
 
@@ -16,8 +17,25 @@ pub(crate) async fn list(State(app): State<Arc<App>>) -> Response {
         .runtimes()
         .describe()
         .into_iter()
-        .map(|(family, program, available)| {
-            json!({ "Runtimes": family, "Program": program, "Available": available })
+        .map(|r| {
+            let sdk = r.sdk.map(|s| {
+                let packages: serde_json::Map<String, serde_json::Value> = s
+                    .packages
+                    .into_iter()
+                    .map(|(n, v)| (n, serde_json::Value::String(v)))
+                    .collect();
+                json!({ "Dir": s.dir.display().to_string(), "Packages": packages })
+            });
+            let mut v = json!({
+                "Runtimes": r.family,
+                "Program": r.program,
+                "Available": r.available,
+            });
+            // Absent where no SDK belongs; null where one belongs but is not installed.
+            if r.provides_sdk {
+                v["Sdk"] = sdk.unwrap_or(serde_json::Value::Null);
+            }
+            v
         })
         .collect();
     json(

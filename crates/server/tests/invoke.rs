@@ -224,10 +224,27 @@ fn python_result_headers_tail_and_warm_reuse() {
         .as_str()
         .expect("rt")
         .ends_with("/runtimes/python"));
-    assert!(
-        env.get("AWS_ACCESS_KEY_ID").is_none(),
-        "the server's credentials never reach functions"
-    );
+    // The role's temporary credentials, never the server's root keys.
+    let key = env["AWS_ACCESS_KEY_ID"].as_str().expect("a key id");
+    assert!(key.starts_with("ASIA") && key.len() == 20, "{key}");
+    assert!(env["AWS_SESSION_TOKEN"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    let root = support::creds();
+    for v in env
+        .as_object()
+        .expect("env")
+        .values()
+        .filter_map(Value::as_str)
+    {
+        assert!(
+            !v.contains(&root.access_key_id) && !v.contains(&root.secret_access_key),
+            "the server's root keys never reach functions"
+        );
+    }
+    assert!(env["AWS_ENDPOINT_URL"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("http://127.0.0.1:")));
 
     // Warm: same environment, the global counter grows, no Init Duration.
     let second = invoke(&s, "py", &json!({}), &[("x-amz-log-type", "Tail")]);

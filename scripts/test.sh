@@ -12,6 +12,9 @@ missing=()
 [ -x /usr/bin/aws ] || missing+=(awscli)
 [ -x /usr/bin/node ] || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# nftables: the egress network's firewall (its tests run in network namespaces of their own).
+[ -x /usr/sbin/nft ] || missing+=(nftables)
+command -v nsenter >/dev/null || missing+=(util-linux)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"

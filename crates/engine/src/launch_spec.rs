@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::environment::InitFailure;
 use crate::launcher::{LaunchSpec, Launcher};
-use crate::resolve::FunctionSpec;
+use crate::resolve::{Egress, FunctionSpec};
 use crate::runtimes::{RuntimeInfo, RuntimeKind};
 
 /// The command and environment of a new environment of `f`.
@@ -99,6 +99,7 @@ pub(crate) fn launch_spec(
         ephemeral_mb: f.ephemeral_mb,
         sdk_dir: rt.sdk_dir.clone(),
         api: false,
+        egress: f.egress == Egress::Nat,
     }
 }
 

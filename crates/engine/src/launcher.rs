@@ -33,6 +33,8 @@ pub struct LaunchSpec {
     pub ephemeral_mb: u32,
     /// The runtime's AWS SDK on the host, if this server has one (bound read-only).
     pub sdk_dir: Option<PathBuf>,
+    /// Whether the environment may reach the world (`nat`); without, it has loopback only.
+    pub egress: bool,
     /// Whether to give the environment a listener for Nimbus's API and point
     /// `AWS_ENDPOINT_URL` at it (unless the function set that variable itself).
     pub api: bool,
@@ -54,6 +56,7 @@ impl std::fmt::Debug for LaunchSpec {
             .field("ephemeral_mb", &self.ephemeral_mb)
             .field("sdk_dir", &self.sdk_dir)
             .field("api", &self.api)
+            .field("egress", &self.egress)
             .finish()
     }
 }

@@ -43,7 +43,9 @@ pub use invocation::{
     ThrottleReason,
 };
 pub use nimbus_sandbox::cgroup::CpuPolicy;
-pub use resolve::{FunctionSource, FunctionSpec, ResolveError};
+/// The egress network's configuration and firewall (from the sandbox crate).
+pub use nimbus_sandbox::egress;
+pub use resolve::{Egress, FunctionSource, FunctionSpec, ResolveError};
 pub use runtime_api::MAX_RESPONSE_BYTES;
 
 use crate::admission::Admission;

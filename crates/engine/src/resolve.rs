@@ -45,6 +45,18 @@ pub struct FunctionSpec {
     pub reserved_concurrency: Option<u32>,
     /// The execution role's ARN: its environments act with this role's credentials.
     pub role: String,
+    /// Whether its environments may reach the world.
+    pub egress: Egress,
+}
+
+/// What an environment's network reaches beyond its own loopback (and Nimbus's API).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Egress {
+    /// Nothing.
+    #[default]
+    None,
+    /// The world, through the server's egress network and firewall.
+    Nat,
 }
 
 /// Which environments may serve a configuration: those made for exactly the same one.
@@ -70,6 +82,7 @@ impl Generation {
         field(&spec.ephemeral_mb.to_le_bytes());
         field(spec.log_group.as_bytes());
         field(spec.role.as_bytes());
+        field(&[u8::from(spec.egress == Egress::Nat)]);
         for (k, v) in &spec.environment {
             field(k.as_bytes());
             field(v.as_bytes());
@@ -236,6 +249,7 @@ mod tests {
             log_group: format!("/aws/lambda/{name}"),
             reserved_concurrency: None,
             role: "arn:aws:iam::000000000000:role/test".into(),
+            egress: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_sandbox::cgroup::{Cgroup, CgroupSetup, CpuPolicy, Limits};
+use nimbus_sandbox::egress::{EgressNetwork, Lease};
 use nimbus_sandbox::process::Pidfd;
 use nimbus_sandbox::spec::{Bind, SandboxSpec};
 use nimbus_sandbox::storage::Scratch;
@@ -208,6 +209,8 @@ struct Standby {
     cgroup: Arc<Cgroup>,
     listener: std::net::TcpListener,
     api_listener: std::net::TcpListener,
+    /// Its address on the egress bridge, if its namespace has egress.
+    lease: Option<Lease>,
     output: io::PipeReader,
     status: io::PipeReader,
     spec: io::PipeWriter,
@@ -215,7 +218,7 @@ struct Standby {
 }
 
 /// How the sandbox launcher runs environments.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SandboxOptions {
     /// How environments share the CPU.
     pub cpu: CpuPolicy,
@@ -223,6 +226,8 @@ pub struct SandboxOptions {
     pub uid_base: u32,
     /// How many uids the range holds (at most that many environments at once).
     pub uid_count: u32,
+    /// The egress network (`nat`), if the server has one.
+    pub egress: Option<Arc<EgressNetwork>>,
 }
 
 impl Default for SandboxOptions {
@@ -231,6 +236,7 @@ impl Default for SandboxOptions {
             cpu: CpuPolicy::default(),
             uid_base: DEFAULT_UID_BASE,
             uid_count: DEFAULT_UID_COUNT,
+            egress: None,
         }
     }
 }
@@ -249,6 +255,7 @@ struct Inner {
     binds: Vec<Bind>,
     symlinks: Vec<(PathBuf, PathBuf)>,
     uids: UidPool,
+    egress: Option<Arc<EgressNetwork>>,
     standby: std::sync::Mutex<Vec<Standby>>,
     refilling: std::sync::atomic::AtomicBool,
     /// Launched environments whose cgroup is not removed yet.
@@ -272,6 +279,8 @@ struct SandboxProcess {
     cgroup: Arc<Cgroup>,
     /// Held for its drop: unmounted when the environment ends.
     _scratch: Scratch,
+    /// Held for its drop: the address is free again when the environment ends.
+    _lease: Option<Lease>,
 }
 
 impl Process for SandboxProcess {
@@ -434,6 +443,7 @@ impl SandboxLauncher {
                 binds,
                 symlinks,
                 uids: UidPool::new(options.uid_base, options.uid_count),
+                egress: options.egress.clone(),
                 standby: std::sync::Mutex::new(Vec::new()),
                 refilling: std::sync::atomic::AtomicBool::new(false),
                 live: std::sync::atomic::AtomicUsize::new(0),
@@ -451,12 +461,21 @@ impl SandboxLauncher {
 impl Inner {
     /// Starts a helper that joins a fresh cgroup and network namespace and waits for a spec.
     /// Must run within the tokio runtime (it spawns the helper as a tokio child).
-    fn prepare_standby(&self) -> Result<Standby, SandboxError> {
+    fn prepare_standby(&self, egress: bool) -> Result<Standby, SandboxError> {
         let id = format!("{:032x}", rand::random::<u128>());
         let cgroup = Arc::new(self.cgroups.create(&id)?);
         let made = (|| {
-            let (netns, [listener, api_listener]) =
-                nimbus_sandbox::net::loopback_namespace([RUNTIME_API_PORT, NIMBUS_API_PORT])?;
+            let ports = [RUNTIME_API_PORT, NIMBUS_API_PORT];
+            let (netns, [listener, api_listener], lease) = match (&self.egress, egress) {
+                (Some(net), true) => {
+                    let (ns, l, lease) = net.namespace(ports)?;
+                    (ns, l, Some(lease))
+                }
+                _ => {
+                    let (ns, l) = nimbus_sandbox::net::loopback_namespace(ports)?;
+                    (ns, l, None)
+                }
+            };
             let (out_r, out_w) = io::pipe().map_err(SandboxError::Spawn)?;
             let (status_r, status_w) = io::pipe().map_err(SandboxError::Spawn)?;
             let (cmd, pending, spec_w) = nimbus_sandbox::helper_command(
@@ -475,6 +494,7 @@ impl Inner {
                 cgroup: Arc::clone(&cgroup),
                 listener,
                 api_listener,
+                lease,
                 output: out_r,
                 status: status_r,
                 spec: spec_w,
@@ -487,11 +507,22 @@ impl Inner {
         made
     }
 
-    fn take_standby(&self) -> Option<Standby> {
-        self.standby
+    fn take_standby(&self, egress: bool) -> Option<Standby> {
+        let mut standby = self
+            .standby
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = standby.iter().rposition(|s| s.lease.is_some() == egress)?;
+        Some(standby.swap_remove(i))
+    }
+
+    /// The kinds of network namespace standby helpers are kept ready with.
+    fn standby_kinds(&self) -> &'static [bool] {
+        if self.egress.is_some() {
+            &[false, true]
+        } else {
+            &[false]
+        }
     }
 
     /// Tops the standby helpers up, in the background, one refill at a time.
@@ -502,15 +533,24 @@ impl Inner {
         let inner = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             loop {
-                let have = inner
-                    .standby
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .len();
-                if have >= STANDBY_READY || inner.closing.load(Ordering::SeqCst) {
+                let short = {
+                    let standby = inner
+                        .standby
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    inner.standby_kinds().iter().copied().find(|kind| {
+                        standby
+                            .iter()
+                            .filter(|s| s.lease.is_some() == *kind)
+                            .count()
+                            < STANDBY_READY
+                    })
+                };
+                let Some(kind) = short else { break };
+                if inner.closing.load(Ordering::SeqCst) {
                     break;
                 }
-                match inner.prepare_standby() {
+                match inner.prepare_standby(kind) {
                     Ok(s) => inner
                         .standby
                         .lock()
@@ -526,7 +566,17 @@ impl Inner {
         });
     }
 
-    fn sandbox_spec(&self, spec: &LaunchSpec, scratch: &Scratch, uid: u32) -> SandboxSpec {
+    fn sandbox_spec(
+        &self,
+        spec: &LaunchSpec,
+        scratch: &Scratch,
+        uid: u32,
+        egress: bool,
+    ) -> SandboxSpec {
+        let resolv = match (&self.egress, egress) {
+            (Some(net), true) => net.config().resolv_conf(),
+            _ => "# loopback only: no name servers\n".to_string(),
+        };
         let layout = sandbox_layout();
         let mut binds = self.binds.clone();
         binds.push(Bind {
@@ -565,7 +615,7 @@ impl Inner {
                 ),
                 ("group".into(), format!("root:x:0:\nsbx_user1051:x:{uid}:\n")),
                 ("hosts".into(), "127.0.0.1\tlocalhost\n::1\tlocalhost\n".into()),
-                ("resolv.conf".into(), "# loopback only: no name servers\n".into()),
+                ("resolv.conf".into(), resolv),
                 ("nsswitch.conf".into(), "passwd: files\ngroup: files\nhosts: files\n".into()),
             ],
             tmp_source: scratch.mountpoint.clone(),
@@ -592,15 +642,17 @@ impl Launcher for SandboxLauncher {
         // The sandbox error stays the io error's source.
         let to_io = |e: SandboxError| io::Error::other(e);
         let inner = &self.inner;
-        let standby = match inner.take_standby() {
+        let egress = spec.egress && inner.egress.is_some();
+        let standby = match inner.take_standby(egress) {
             Some(s) => s,
-            None => inner.prepare_standby().map_err(to_io)?,
+            None => inner.prepare_standby(egress).map_err(to_io)?,
         };
         let t_standby = t0.elapsed();
         let Standby {
             cgroup,
             listener,
             api_listener,
+            lease,
             output,
             status,
             spec: spec_pipe,
@@ -622,7 +674,7 @@ impl Launcher for SandboxLauncher {
                 let uid = uid.ok_or_else(|| {
                     SandboxError::Init("every sandbox uid of the configured range is in use".into())
                 })?;
-                let sspec = inner.sandbox_spec(spec, &scratch, uid);
+                let sspec = inner.sandbox_spec(spec, &scratch, uid, lease.is_some());
                 nimbus_sandbox::send_spec(spec_pipe, &sspec)?;
                 let init_pid = nimbus_sandbox::read_init_pid(status)?;
                 // PID 1 is the helper's child, and the helper (ours, not yet waited for) reaps
@@ -706,6 +758,7 @@ impl Launcher for SandboxLauncher {
                 peak: AtomicU64::new(0),
                 cgroup,
                 _scratch: scratch,
+                _lease: lease,
             }),
             exited: rx,
         })
@@ -757,6 +810,10 @@ impl Launcher for SandboxLauncher {
         }
         if self.inner.live.load(Ordering::SeqCst) == 0 {
             self.inner.cgroups.remove_scope();
+        }
+        // The bridge and the firewall go with the server (sandboxes still ending lose egress).
+        if let Some(net) = &self.inner.egress {
+            net.teardown();
         }
     }
 }

@@ -233,6 +233,7 @@ fn spec(code: &Path, timeout: Duration) -> FunctionSpec {
         log_group: "/aws/lambda/f".into(),
         reserved_concurrency: None,
         role: "arn:aws:iam::000000000000:role/test".into(),
+        egress: Default::default(),
     }
 }
 

@@ -163,6 +163,7 @@ fn spec(code: &Path, handler: &str, timeout_ms: u64) -> FunctionSpec {
         log_group: "/aws/lambda/f".into(),
         reserved_concurrency: None,
         role: "arn:aws:iam::000000000000:role/test".into(),
+        egress: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod cgroup;
+pub mod egress;
 mod error;
 pub mod init;
 pub mod net;

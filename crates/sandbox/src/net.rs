@@ -17,7 +17,18 @@ use crate::sys;
 pub fn loopback_namespace<const N: usize>(
     ports: [u16; N],
 ) -> Result<(OwnedFd, [TcpListener; N]), SandboxError> {
-    std::thread::spawn(move || -> std::io::Result<(OwnedFd, [TcpListener; N])> {
+    std::thread::spawn(move || enter_loopback_namespace(ports))
+        .join()
+        .map_err(|_| SandboxError::Network(std::io::Error::other("namespace thread panicked")))?
+}
+
+/// Moves the calling thread into a new network namespace with loopback up and the listeners
+/// bound; returns the namespace and the listeners. The thread stays in it: call it only on a
+/// thread of its own.
+pub(crate) fn enter_loopback_namespace<const N: usize>(
+    ports: [u16; N],
+) -> Result<(OwnedFd, [TcpListener; N]), SandboxError> {
+    (|| -> std::io::Result<(OwnedFd, [TcpListener; N])> {
         sys::unshare(libc::CLONE_NEWNET)?;
         sys::loopback_up()?;
         let mut listeners = Vec::with_capacity(N);
@@ -31,8 +42,6 @@ pub fn loopback_namespace<const N: usize>(
             .map_err(|_| std::io::Error::other("listener count"))?;
         let ns = File::open("/proc/thread-self/ns/net")?;
         Ok((ns.into(), listeners))
-    })
-    .join()
-    .map_err(|_| SandboxError::Network(std::io::Error::other("namespace thread panicked")))?
+    })()
     .map_err(SandboxError::Network)
 }

@@ -99,6 +99,117 @@ pub struct Config {
     /// Which interpreter serves which runtime family.
     #[serde(default)]
     pub runtimes: RuntimesSection,
+    /// What functions' environments may reach.
+    #[serde(default)]
+    pub network: NetworkSection,
+}
+
+/// What an environment may reach beyond its loopback and Nimbus's API.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EgressMode {
+    /// Nothing (the default): no network is made.
+    #[default]
+    None,
+    /// The world, through a bridge of ours, NAT and the firewall below; a function tagged
+    /// `nimbus:egress = none` opts out.
+    Nat,
+}
+
+/// `[network]`: egress of functions (sandbox launcher).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// `none` or `nat`.
+    #[serde(default)]
+    pub egress: EgressMode,
+    /// The bridge's name (1-12 characters); one per server on a machine.
+    #[serde(default = "default_bridge")]
+    pub bridge: String,
+    /// The sandboxes' addresses; the first is the bridge's.
+    #[serde(default = "default_subnet")]
+    pub subnet: String,
+    /// Destinations no function may reach, as `a.b.c.d/n` or `a.b.c.d/n:port` (default: every
+    /// range that is not the public internet). The sandboxes' own range and link-local (the
+    /// metadata address) are always denied.
+    #[serde(default = "default_deny")]
+    pub deny: Vec<String>,
+    /// If not empty, the only destinations functions may reach (same forms; deny still applies).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Name servers for functions (an address they may reach: not the host's own resolver).
+    #[serde(default)]
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// Most connections one environment may have open at once.
+    #[serde(default = "default_env_connections")]
+    pub max_connections: u32,
+    /// The `nft` program, run once at start-up to load the firewall.
+    #[serde(default = "default_nft")]
+    pub nft: PathBuf,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        Self {
+            egress: EgressMode::None,
+            bridge: default_bridge(),
+            subnet: default_subnet(),
+            deny: default_deny(),
+            allow: Vec::new(),
+            dns: Vec::new(),
+            max_connections: default_env_connections(),
+            nft: default_nft(),
+        }
+    }
+}
+
+fn default_bridge() -> String {
+    "nimbus0".into()
+}
+
+fn default_subnet() -> String {
+    "10.213.0.0/16".into()
+}
+
+fn default_deny() -> Vec<String> {
+    nimbus_engine::egress::DEFAULT_DENY
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn default_env_connections() -> u32 {
+    256
+}
+
+fn default_nft() -> PathBuf {
+    PathBuf::from("/usr/sbin/nft")
+}
+
+impl NetworkSection {
+    /// The sandbox crate's configuration, or the first value that is wrong.
+    pub fn egress_config(&self) -> Result<nimbus_engine::egress::EgressConfig, ConfigError> {
+        use nimbus_engine::egress::Cidr;
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
+        let parse = |key: &'static str, v: &[String]| -> Result<Vec<Cidr>, ConfigError> {
+            v.iter()
+                .map(|c| c.parse::<Cidr>().map_err(|m| invalid(key, m)))
+                .collect()
+        };
+        let config = nimbus_engine::egress::EgressConfig {
+            bridge: self.bridge.clone(),
+            subnet: self
+                .subnet
+                .parse()
+                .map_err(|m| invalid("network.subnet", m))?,
+            deny: parse("network.deny", &self.deny)?,
+            allow: parse("network.allow", &self.allow)?,
+            max_connections: self.max_connections,
+            dns: self.dns.clone(),
+        };
+        config.validate().map_err(|m| invalid("network", m))?;
+        Ok(config)
+    }
 }
 
 /// A secret value: deserialized as a plain string, never printed.
@@ -236,6 +347,7 @@ impl Default for Config {
             sandbox_uid_count: default_uid_count(),
             credentials_ttl_seconds: default_credentials_ttl(),
             runtimes: RuntimesSection::default(),
+            network: NetworkSection::default(),
         }
     }
 }
@@ -361,6 +473,13 @@ impl Config {
                     message: format!("'{}' must be an absolute path", sdk.display()),
                 });
             }
+        }
+        self.network.egress_config()?;
+        if self.network.egress == EgressMode::Nat && self.launcher == LauncherKind::Process {
+            return Err(ConfigError::Invalid {
+                key: "network.egress",
+                message: "\"nat\" needs the sandbox launcher".into(),
+            });
         }
         if !(1..=86_400).contains(&self.keep_alive_seconds) {
             return Err(ConfigError::Invalid {

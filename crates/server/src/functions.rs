@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_engine::resolve::{ResolveError, SourceFuture};
-use nimbus_engine::{Engine, FunctionSource, FunctionSpec};
+use nimbus_engine::{Egress, Engine, FunctionSource, FunctionSpec};
 use nimbus_model::{function_arn, Function, LambdaError};
 use nimbus_store::code::CodeStore;
 use nimbus_store::{LogRecord, Store, StoreFuture, Usage};
@@ -17,10 +17,21 @@ pub(crate) struct StoreSource {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) code: CodeStore,
     pub(crate) account: String,
+    /// The server's egress (`network.egress`), which a function's tag may only narrow.
+    pub(crate) egress: Egress,
 }
 
-/// The engine's spec of a stored function's `$LATEST`, in `region`.
-pub(crate) fn function_spec(code: &CodeStore, region: &str, f: &Function) -> FunctionSpec {
+/// The tag by which a function opts out of the server's egress: `nimbus:egress = none`.
+pub(crate) const EGRESS_TAG: &str = "nimbus:egress";
+
+/// The engine's spec of a stored function's `$LATEST`, in `region`, on a server whose egress
+/// is `egress`.
+pub(crate) fn function_spec(
+    code: &CodeStore,
+    region: &str,
+    f: &Function,
+    egress: Egress,
+) -> FunctionSpec {
     let s = &f.settings;
     FunctionSpec {
         name: f.name.clone(),
@@ -40,6 +51,10 @@ pub(crate) fn function_spec(code: &CodeStore, region: &str, f: &Function) -> Fun
             .unwrap_or_else(|| format!("/aws/lambda/{}", f.name)),
         reserved_concurrency: None,
         role: s.role.clone(),
+        egress: match f.tags.get(EGRESS_TAG).map(String::as_str) {
+            Some("none") => Egress::None,
+            _ => egress,
+        },
     }
 }
 
@@ -75,7 +90,11 @@ impl FunctionSource for StoreSource {
                     source: Box::new(e),
                 })?
                 .ok_or_else(not_found)?;
-            Ok((function_spec(&self.code, region, &f), f.state, arn))
+            Ok((
+                function_spec(&self.code, region, &f, self.egress),
+                f.state,
+                arn,
+            ))
         })
     }
 }

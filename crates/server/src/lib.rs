@@ -155,6 +155,10 @@ impl Server {
             store: Arc::clone(&db),
             code: code.clone(),
             account: config.account_id.clone(),
+            egress: match config.network.egress {
+                config::EgressMode::None => nimbus_engine::Egress::None,
+                config::EgressMode::Nat => nimbus_engine::Egress::Nat,
+            },
         });
         let engine = start_engine(&config, &data_dir, Arc::clone(&db), Arc::new(logs), source)?;
         let sessions = Arc::new(sessions::Sessions::new(std::time::Duration::from_secs(
@@ -283,10 +287,31 @@ fn start_engine(
         }
         config::LauncherKind::Sandbox => {
             let helper = std::env::current_exe().map_err(|e| data_dir_err(data_dir, e))?;
+            let egress = match config.network.egress {
+                config::EgressMode::None => None,
+                config::EgressMode::Nat => {
+                    let net_config = config
+                        .network
+                        .egress_config()
+                        .map_err(|e| ServerError::Sandbox(e.to_string()))?;
+                    let net = nimbus_engine::egress::EgressNetwork::setup(
+                        net_config,
+                        &config.network.nft,
+                    )
+                    .map_err(|e| {
+                        ServerError::Sandbox(format!(
+                            "network.egress = \"nat\": {e}: {:?}",
+                            std::error::Error::source(&e)
+                        ))
+                    })?;
+                    Some(Arc::new(net))
+                }
+            };
             let launcher = nimbus_engine::sandbox_launcher::SandboxLauncher::new(helper, &data_dir.join("sandbox"), &config.runtimes.root, nimbus_engine::sandbox_launcher::SandboxOptions {
                 cpu: config.cpu_limit,
                 uid_base: config.sandbox_uid_base,
                 uid_count: config.sandbox_uid_count,
+                egress,
             })
                 .map_err(|e| ServerError::Sandbox(format!("{e}: {:?} (the sandbox launcher needs root, cgroups and namespaces; set launcher = \"process\" to run without isolation)", std::error::Error::source(&e))))?;
             Arc::new(launcher)

@@ -51,4 +51,16 @@ export NIMBUS_TEST_PYTHON="$venv/bin/python"
 export AWS_CONFIG_FILE=/dev/null
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY || true
 
-cargo test --workspace --locked "$@"
+status=0
+cargo test --workspace --locked "$@" || status=$?
+
+# The sandbox escape tests again with egress on (network.egress = "nat"), in a network
+# namespace of their own: its bridge, veths and firewall never touch the machine's.
+ns="nimbus-test-nat-$$"
+ip netns add "$ns"
+trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+ip -n "$ns" link set lo up
+echo "test.sh: the isolation tests again, with egress on, in network namespace $ns"
+NIMBUS_TEST_EGRESS=nat nsenter --net="/var/run/netns/$ns" \
+    cargo test --locked -p nimbus-cli --test isolation "$@" || status=$?
+exit "$status"

@@ -132,6 +132,11 @@ fn sdk_dir() -> PathBuf {
 
 /// The server inside `ns.server`, with `network` as its `[network]` section.
 fn start(ns: &Namespaces, dir: &Path, network: &str) -> NimbusProcess {
+    start_logging(ns, dir, network, None)
+}
+
+/// [`start`], its debug log to `log` if given.
+fn start_logging(ns: &Namespaces, dir: &Path, network: &str, log: Option<&Path>) -> NimbusProcess {
     let config = dir.join("nimbus.toml");
     std::fs::write(
         &config,
@@ -150,7 +155,14 @@ fn start(ns: &Namespaces, dir: &Path, network: &str) -> NimbusProcess {
         .arg(&data)
         .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
         .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
-    NimbusProcess::spawn(cmd, &data)
+    match log {
+        Some(path) => {
+            cmd.env("NIMBUS_LOG", "warn,nimbus_engine=debug");
+            let file = std::fs::File::create(path).expect("log file");
+            NimbusProcess::spawn_with_stderr(cmd, &data, file.into())
+        }
+        None => NimbusProcess::spawn(cmd, &data),
+    }
 }
 
 /// Runs `body` (Python, with `lam`, a boto3 Lambda client for the server, and `json`) inside
@@ -426,4 +438,126 @@ def handler(event, context):
     );
     assert_eq!(r["body"]["held"], 5, "{r}");
     assert_eq!(r["body"]["refused"], 7, "{r}");
+}
+
+/// `nimbus serve` in `ns.server` with `network`, expected to refuse to start: its stderr.
+fn refused_start(ns: &Namespaces, dir: &Path, network: &str) -> String {
+    let config = dir.join("nimbus.toml");
+    std::fs::write(&config, format!("[network]\n{network}\n")).expect("config");
+    let c = creds();
+    let out = Namespaces::command(&ns.server, Path::new(env!("CARGO_BIN_EXE_nimbus")))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+        .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key)
+        .env("NIMBUS_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run nimbus serve");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && !stdout.contains("listening on"),
+        "started beside another server: {stdout}"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_second_server_cannot_take_a_bridge_or_a_range_in_use() {
+    let mut ns = Namespaces::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No deny list: the remote host's TEST-NET address would be in the default one.
+    let first = start(&ns, dir.path(), "egress = \"nat\"\ndeny = []");
+    // Another data directory, the same (default) bridge: refused, and the first keeps its own.
+    let other = tempfile::tempdir().expect("tempdir");
+    let err = refused_start(&ns, other.path(), "egress = \"nat\"");
+    assert!(
+        err.contains("network.bridge") && err.contains("nimbus0"),
+        "{err}"
+    );
+    // Its own bridge but the first one's range: refused too.
+    let err = refused_start(&ns, other.path(), "egress = \"nat\"\nbridge = \"nimbus1\"");
+    assert!(
+        err.contains("network.subnet") && err.contains("10.213.0.1"),
+        "{err}"
+    );
+    // The first server's functions still reach out: its bridge was left alone.
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).expect("mkdir");
+    std::fs::write(www.join("ok.txt"), "still here").expect("write");
+    ns.serve_remote(&www);
+    api(
+        &ns,
+        &first,
+        &format!("{}print('{{}}')", deploy_py("fetch", "{}")),
+    );
+    let r = invoke(
+        &ns,
+        &first,
+        "fetch",
+        serde_json::json!({"fetch": "http://198.51.100.1:8080/ok.txt"}),
+    );
+    assert_eq!(r["fetch"], "still here", "{r}");
+}
+
+#[test]
+fn each_environment_counts_its_traffic() {
+    let mut ns = Namespaces::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).expect("mkdir");
+    let size = 1 << 20;
+    std::fs::write(www.join("big.bin"), vec![b'x'; size]).expect("write");
+    ns.serve_remote(&www);
+    let log = dir.path().join("server.log");
+    let mut server = start_logging(&ns, dir.path(), "egress = \"nat\"\ndeny = []", Some(&log));
+    api(
+        &ns,
+        &server,
+        &format!("{}print('{{}}')", deploy_py("count", "{}")),
+    );
+    let url = format!("http://{REMOTE_HTTP}:8080/big.bin");
+    for _ in 0..3 {
+        let r = invoke(&ns, &server, "count", serde_json::json!({ "fetch": url }));
+        assert!(
+            r["fetch"].as_str().is_some_and(|b| b.len() == size),
+            "fetched"
+        );
+    }
+    // Counted when the environment ends: here, with the server.
+    server.stop();
+    let text = std::fs::read_to_string(&log).expect("log");
+    let ended: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("environment ended") && l.contains("/[$LATEST]"))
+        .collect();
+    let figure = |line: &str, key: &str| -> u64 {
+        let at = line
+            .find(&format!("{key}="))
+            .unwrap_or_else(|| panic!("{key} in {line}"));
+        line[at + key.len() + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("a number")
+    };
+    // One warm environment served the three invocations.
+    let busy: Vec<&&str> = ended
+        .iter()
+        .filter(|l| figure(l, "bytes_received") > 0)
+        .collect();
+    assert_eq!(busy.len(), 1, "{text}");
+    let line = busy[0];
+    let received = figure(line, "bytes_received");
+    assert!(
+        received >= 3 * size as u64 && received < 3 * size as u64 + (256 << 10),
+        "{line}"
+    );
+    assert!(figure(line, "bytes_sent") > 0, "{line}");
+    // Three fetches, and the runtime's own Runtime API connection (loopback, counted too).
+    let opened = figure(line, "tcp_connections_opened");
+    assert!((4..=8).contains(&opened), "{line}");
 }

@@ -238,9 +238,38 @@ fn invoke(server: &NimbusProcess, name: &str, event: Value) -> Value {
     body
 }
 
+/// The server under test. With `NIMBUS_TEST_EGRESS=nat` (`./scripts/test.sh` runs this file
+/// a second time so, inside a network namespace of its own) its environments have egress.
 fn start() -> (tempfile::TempDir, NimbusProcess) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = NimbusProcess::start(&dir.path().join("data"));
+    let data = dir.path().join("data");
+    let server = match std::env::var("NIMBUS_TEST_EGRESS").as_deref() {
+        Ok("nat") => {
+            // Servers side by side in one namespace, each with its own bridge and range, as
+            // the server requires.
+            static SERVERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let config = dir.path().join("nimbus.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[network]\negress = \"nat\"\nbridge = \"nbtest{n}\"\nsubnet = \"10.214.{n}.0/24\"\n"
+                ),
+            )
+            .expect("config");
+            let c = support::creds();
+            let mut cmd = support::nimbus();
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(&data)
+                .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+                .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+            NimbusProcess::spawn(cmd, &data)
+        }
+        Ok(other) if !other.is_empty() => panic!("NIMBUS_TEST_EGRESS={other}: only nat"),
+        _ => NimbusProcess::start(&data),
+    };
     (dir, server)
 }
 
@@ -402,8 +431,13 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 #[test]
 fn fork_bombs_hit_the_pids_limit_and_the_server_stays_responsive() {
     let (_dir, server) = start();
-    // The server keeps two sandbox helpers started ahead of need, one process each.
-    let idle = 2;
+    // The server keeps two sandbox helpers started ahead of need, one process each, for each
+    // kind of network it gives (with egress: also loopback-only, for functions that opt out).
+    let idle = if std::env::var("NIMBUS_TEST_EGRESS").as_deref() == Ok("nat") {
+        4
+    } else {
+        2
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while host_footprint(&server).3 != idle && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -610,7 +644,7 @@ fn cgroup_scope(server: &NimbusProcess) -> std::path::PathBuf {
     base
 }
 
-fn host_footprint(server: &NimbusProcess) -> (usize, usize, usize, usize, usize) {
+fn host_footprint(server: &NimbusProcess) -> (usize, usize, usize, usize, usize, usize) {
     let pid = server.pid();
     let data = std::fs::canonicalize(&server.data_dir).expect("data dir");
     let loops = std::fs::read_dir("/sys/block")
@@ -644,7 +678,23 @@ fn host_footprint(server: &NimbusProcess) -> (usize, usize, usize, usize, usize)
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0);
-    (loops, mounts, cgroups, procs, fds)
+    // With egress, the ports of the server's bridge: a veth per sandbox, standby helpers'
+    // included (other tests' servers share the namespace, each with its own bridge).
+    let config = server.data_dir.with_file_name("nimbus.toml");
+    let bridge = std::fs::read_to_string(config).ok().and_then(|c| {
+        c.lines()
+            .find_map(|l| l.strip_prefix("bridge = "))
+            .map(|b| b.trim_matches('"').to_string())
+    });
+    let interfaces = bridge.map_or(0, |b| {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "link", "show", "master", &b])
+            .output()
+            .expect("ip link");
+        assert!(out.status.success(), "ip link show master {b}");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    });
+    (loops, mounts, cgroups, procs, fds, interfaces)
 }
 
 #[test]
@@ -689,8 +739,9 @@ fn two_hundred_cold_starts_leave_nothing_behind() {
     );
     // Descriptors vary a little with pooled database and client connections, but a leak per
     // environment would show as hundreds after 200 cold starts.
-    let settled = |a: &(usize, usize, usize, usize, usize)| {
-        (a.0, a.1, a.2, a.3) == (before.0, before.1, before.2, before.3) && a.4 <= before.4 + 8
+    let settled = |a: &(usize, usize, usize, usize, usize, usize)| {
+        (a.0, a.1, a.2, a.3, a.5) == (before.0, before.1, before.2, before.3, before.5)
+            && a.4 <= before.4 + 8
     };
     let mut after = host_footprint(&server);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -700,7 +751,7 @@ fn two_hundred_cold_starts_leave_nothing_behind() {
     }
     assert!(
         settled(&after),
-        "(loop devices, mounts, environment cgroups, sandbox processes, server descriptors) before {before:?} and after {after:?} 200 cold starts"
+        "(loop devices, mounts, environment cgroups, sandbox processes, server descriptors, network interfaces) before {before:?} and after {after:?} 200 cold starts"
     );
     assert_eq!(
         pids.len(),

@@ -49,6 +49,8 @@ pub(crate) enum RunResult {
 pub(crate) type Input = Delivery;
 
 pub(crate) struct Environment {
+    /// The launcher's id of it.
+    env_id: String,
     pub(crate) log_stream: String,
     /// Set on a cold start, reported (and cleared) by the first invocation.
     pub(crate) init_duration: Option<Duration>,
@@ -71,6 +73,20 @@ impl Drop for Environment {
             t.abort();
         }
         self.process.kill();
+        // Counted per environment, for the metrics of the finish stage to come.
+        if let Some(u) = self.process.network_usage() {
+            tracing::debug!(
+                environment = %self.env_id,
+                log_stream = %self.log_stream,
+                bytes_sent = u.bytes_sent,
+                bytes_received = u.bytes_received,
+                packets_sent = u.packets_sent,
+                packets_received = u.packets_received,
+                tcp_connections_opened = u.tcp_connections_opened,
+                udp_datagrams_sent = u.udp_datagrams_sent,
+                "environment ended"
+            );
+        }
     }
 }
 
@@ -98,6 +114,7 @@ impl Environment {
         credentials: Option<HeldCredentials>,
     ) -> std::io::Result<Result<Self, (InitFailure, String)>> {
         let started = Instant::now();
+        let env_id = spec.env_id.clone();
         // Launching blocks (spawning, waiting for the sandbox's PID 1, sometimes a cgroup join):
         // never on the event loop, where it would hold up every other request.
         let launched = tokio::task::spawn_blocking(move || launcher.launch(&spec))
@@ -125,6 +142,7 @@ impl Environment {
             _ => None,
         };
         let mut env = Self {
+            env_id,
             log_stream,
             init_duration: None,
             output,

@@ -84,6 +84,10 @@ pub trait Process: Send + Sync {
     }
     /// The init phase is over: from now on the environment gets only its share of CPU.
     fn init_done(&self) {}
+    /// What the environment's network has carried so far, if the launcher counts it.
+    fn network_usage(&self) -> Option<crate::NetworkUsage> {
+        None
+    }
 }
 
 /// Where things are, as the runtime sees them.

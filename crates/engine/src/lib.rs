@@ -45,6 +45,7 @@ pub use invocation::{
 pub use nimbus_sandbox::cgroup::CpuPolicy;
 /// The egress network's configuration and firewall (from the sandbox crate).
 pub use nimbus_sandbox::egress;
+pub use nimbus_sandbox::net::NetworkUsage;
 pub use resolve::{Egress, FunctionSource, FunctionSpec, ResolveError};
 pub use runtime_api::MAX_RESPONSE_BYTES;
 

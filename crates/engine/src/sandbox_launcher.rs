@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use nimbus_sandbox::cgroup::{Cgroup, CgroupSetup, CpuPolicy, Limits};
 use nimbus_sandbox::egress::{EgressNetwork, Lease};
+use nimbus_sandbox::net::{Namespace, NetCounters, NetworkUsage};
 use nimbus_sandbox::process::Pidfd;
 use nimbus_sandbox::spec::{Bind, SandboxSpec};
 use nimbus_sandbox::storage::Scratch;
@@ -211,6 +212,8 @@ struct Standby {
     api_listener: std::net::TcpListener,
     /// Its address on the egress bridge, if its namespace has egress.
     lease: Option<Lease>,
+    /// Its namespace's traffic counters.
+    counters: NetCounters,
     output: io::PipeReader,
     status: io::PipeReader,
     spec: io::PipeWriter,
@@ -277,6 +280,8 @@ struct SandboxProcess {
     /// Most memory seen in use, bytes (sampled whenever it is asked for).
     peak: AtomicU64,
     cgroup: Arc<Cgroup>,
+    /// What its network has carried.
+    counters: NetCounters,
     /// Held for its drop: unmounted when the environment ends.
     _scratch: Scratch,
     /// Held for its drop: the address is free again when the environment ends.
@@ -301,6 +306,10 @@ impl Process for SandboxProcess {
 
     fn oom_killed(&self) -> bool {
         self.cgroup.oom_kills() > 0 || self.oom_at_exit.load(Ordering::SeqCst) > 0
+    }
+
+    fn network_usage(&self) -> Option<NetworkUsage> {
+        self.counters.read()
     }
 
     fn init_done(&self) {
@@ -466,15 +475,14 @@ impl Inner {
         let cgroup = Arc::new(self.cgroups.create(&id)?);
         let made = (|| {
             let ports = [RUNTIME_API_PORT, NIMBUS_API_PORT];
-            let (netns, [listener, api_listener], lease) = match (&self.egress, egress) {
-                (Some(net), true) => {
-                    let (ns, l, lease) = net.namespace(ports)?;
-                    (ns, l, Some(lease))
-                }
-                _ => {
-                    let (ns, l) = nimbus_sandbox::net::loopback_namespace(ports)?;
-                    (ns, l, None)
-                }
+            let Namespace {
+                fd: netns,
+                listeners: [listener, api_listener],
+                counters,
+                lease,
+            } = match (&self.egress, egress) {
+                (Some(net), true) => net.namespace(ports)?,
+                _ => nimbus_sandbox::net::loopback_namespace(ports)?,
             };
             let (out_r, out_w) = io::pipe().map_err(SandboxError::Spawn)?;
             let (status_r, status_w) = io::pipe().map_err(SandboxError::Spawn)?;
@@ -495,6 +503,7 @@ impl Inner {
                 listener,
                 api_listener,
                 lease,
+                counters,
                 output: out_r,
                 status: status_r,
                 spec: spec_w,
@@ -653,6 +662,7 @@ impl Launcher for SandboxLauncher {
             listener,
             api_listener,
             lease,
+            counters,
             output,
             status,
             spec: spec_pipe,
@@ -757,6 +767,7 @@ impl Launcher for SandboxLauncher {
                 oom_at_exit,
                 peak: AtomicU64::new(0),
                 cgroup,
+                counters,
                 _scratch: scratch,
                 _lease: lease,
             }),

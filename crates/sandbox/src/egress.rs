@@ -17,8 +17,8 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::{Ipv4Addr, TcpListener};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -96,12 +96,7 @@ impl fmt::Display for Cidr {
 impl Cidr {
     /// Whether `ip` is in the range.
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        let mask = if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix))
-        };
-        u32::from(ip) & mask == u32::from(self.addr)
+        u32::from(ip) & prefix_mask(self.prefix) == u32::from(self.addr)
     }
 
     fn size(&self) -> u64 {
@@ -303,6 +298,8 @@ pub struct EgressNetwork {
     nft: std::path::PathBuf,
     bridge_index: u32,
     leases: Arc<Mutex<Leases>>,
+    /// Held (locked) while the server lives: one server per bridge in a network namespace.
+    _claim: std::fs::File,
 }
 
 impl fmt::Debug for EgressNetwork {
@@ -377,20 +374,100 @@ async fn index_of(h: &rtnetlink::Handle, name: &str) -> Result<u32, SandboxError
     }
 }
 
+/// Where servers claim their bridges: one lock file per network namespace and bridge name.
+const CLAIMS_DIR: &str = "/run/nimbus";
+
+/// Locks `bridge` for this server in the current network namespace, or says who has it.
+fn claim_bridge(bridge: &str) -> Result<std::fs::File, SandboxError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    let netns = std::fs::metadata("/proc/thread-self/ns/net")
+        .map_err(|e| net_err("find the network namespace", e))?
+        .ino();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(CLAIMS_DIR)
+        .map_err(|e| net_err(&format!("create {CLAIMS_DIR}"), e))?;
+    let path = format!("{CLAIMS_DIR}/egress-{netns}-{bridge}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| net_err(&format!("open {path}"), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(net_err(
+            "network.bridge",
+            format!(
+                "bridge {bridge} belongs to another Nimbus server on this machine: give each server its own network.bridge and network.subnet"
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(net_err(&format!("lock {path}"), e)),
+    }
+}
+
+/// Fails if an address of any interface lies in `subnet` (another server's bridge, a VPN,
+/// the host's own network): sandboxes there would be unreachable or reach what they must not.
+async fn check_range_is_free(h: &rtnetlink::Handle, subnet: Cidr) -> Result<(), SandboxError> {
+    use rtnetlink::packet_route::address::AddressAttribute;
+    let mut addrs = h.address().get().execute();
+    while let Some(a) = addrs
+        .try_next()
+        .await
+        .map_err(|e| net_err("list addresses", e))?
+    {
+        for attr in &a.attributes {
+            if let AddressAttribute::Address(std::net::IpAddr::V4(ip)) = attr {
+                let theirs = Cidr {
+                    addr: Ipv4Addr::from(u32::from(*ip) & prefix_mask(a.header.prefix_len)),
+                    prefix: a.header.prefix_len,
+                    port: None,
+                };
+                if subnet.contains(*ip) || theirs.contains(subnet.addr) {
+                    return Err(net_err(
+                        "network.subnet",
+                        format!(
+                            "{subnet} overlaps {ip}/{} of interface {}: choose a range no interface uses",
+                            a.header.prefix_len, a.header.index
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn prefix_mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    }
+}
+
 impl EgressNetwork {
     /// Makes the bridge (replacing one a crash left), turns on IPv4 forwarding, and loads the
     /// firewall with `nft` (the one program run, once, at start-up).
+    ///
+    /// Refuses, naming the setting to change, a bridge that another live server of this network
+    /// namespace holds and a range that an address of another interface is in.
     pub fn setup(config: EgressConfig, nft: &std::path::Path) -> Result<Self, SandboxError> {
         config.validate().map_err(|e| net_err("network", e))?;
-        let (bridge, gateway, prefix) = (
+        let claim = claim_bridge(&config.bridge)?;
+        let (bridge, gateway, prefix, subnet) = (
             config.bridge.clone(),
             config.gateway(),
             config.subnet.prefix,
+            config.subnet,
         );
         let bridge_index = on_own_thread(move || {
             Box::pin(async move {
                 let (conn, h, _) = rtnetlink::new_connection().map_err(SandboxError::Network)?;
                 tokio::spawn(conn);
+                // Unclaimed, so a crash left it: ours to replace.
                 if let Ok(old) = index_of(&h, &bridge).await {
                     h.link()
                         .del(old)
@@ -398,6 +475,7 @@ impl EgressNetwork {
                         .await
                         .map_err(|e| net_err("remove the old bridge", e))?;
                 }
+                check_range_is_free(&h, subnet).await?;
                 h.link()
                     .add(LinkBridge::new(&bridge).build())
                     .execute()
@@ -423,6 +501,7 @@ impl EgressNetwork {
                 in_use: HashSet::new(),
                 next: 2,
             })),
+            _claim: claim,
         })
     }
 
@@ -484,19 +563,20 @@ impl EgressNetwork {
     pub fn namespace<const N: usize>(
         &self,
         ports: [u16; N],
-    ) -> Result<(OwnedFd, [TcpListener; N], Lease), SandboxError> {
+    ) -> Result<crate::net::Namespace<N>, SandboxError> {
         let lease = self.lease()?;
         let addr = lease.addr;
         let gateway = self.config.gateway();
         let prefix = self.config.subnet.prefix;
         let bridge = self.bridge_index;
         let host_end = format!("nb{:08x}", u32::from(addr));
-        let (ns, listeners) = on_own_thread(move || {
+        let mut made = on_own_thread(move || {
             Box::pin(async move {
                 // A socket made before unsharing stays in the host's namespace.
                 let (conn, host, _) = rtnetlink::new_connection().map_err(SandboxError::Network)?;
                 tokio::spawn(conn);
-                let (ns, listeners) = crate::net::enter_loopback_namespace(ports)?;
+                let made = crate::net::enter_loopback_namespace(ports)?;
+                let ns = &made.fd;
                 let (conn, inside, _) =
                     rtnetlink::new_connection().map_err(SandboxError::Network)?;
                 tokio::spawn(conn);
@@ -547,10 +627,11 @@ impl EgressNetwork {
                     .execute()
                     .await
                     .map_err(|e| net_err("route through the bridge", e))?;
-                Ok((ns, listeners))
+                Ok(made)
             })
         })?;
-        Ok((ns, listeners, lease))
+        made.lease = Some(lease);
+        Ok(made)
     }
 }
 

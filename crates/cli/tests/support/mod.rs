@@ -45,10 +45,16 @@ impl NimbusProcess {
     }
 
     /// Starts `nimbus serve` with whatever credentials it finds or generates.
-    pub fn spawn(mut cmd: Command, data_dir: &Path) -> Self {
-        cmd.env("NIMBUS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+    pub fn spawn(cmd: Command, data_dir: &Path) -> Self {
+        Self::spawn_with_stderr(cmd, data_dir, Stdio::inherit())
+    }
+
+    /// [`Self::spawn`], its log (`NIMBUS_LOG`, `warn` unless the command sets it) to `stderr`.
+    pub fn spawn_with_stderr(mut cmd: Command, data_dir: &Path, stderr: Stdio) -> Self {
+        if !cmd.get_envs().any(|(k, _)| k == "NIMBUS_LOG") {
+            cmd.env("NIMBUS_LOG", "warn");
+        }
+        cmd.stdout(Stdio::piped()).stderr(stderr);
         let mut child = cmd.spawn().expect("spawn nimbus serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
@@ -95,9 +101,18 @@ impl NimbusProcess {
 }
 
 impl Drop for NimbusProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl NimbusProcess {
     /// SIGTERM, as an operator would stop it (its environments end with it), then SIGKILL if it
     /// has not stopped within 10 s.
-    fn drop(&mut self) {
+    pub fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

@@ -1,33 +1,67 @@
-//! The admit stage: concurrency as permits. An invocation runs only while it holds a permit of
-//! the account's limit, or of its function's reserved concurrency; a permit is taken in one
-//! atomic step (no check-then-act race) and returned when the invocation ends, however it ends.
+//! The admit stage: concurrency as counted permits. An invocation runs only while it holds a
+//! permit of the account's unreserved concurrency, or of its function's reserved concurrency; a
+//! permit is taken in one atomic step (no check-then-act race) and returned when the invocation
+//! ends, however it ends. Limits may change at any time (PutFunctionConcurrency): a lower limit
+//! refuses new invocations until enough running ones have ended, and never stops one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
 use crate::invocation::ThrottleReason;
+
+/// A count of running invocations under a limit.
+#[derive(Debug)]
+struct Pool {
+    limit: AtomicU32,
+    running: AtomicU32,
+}
+
+impl Pool {
+    fn new(limit: u32) -> Arc<Self> {
+        Arc::new(Self {
+            limit: AtomicU32::new(limit),
+            running: AtomicU32::new(0),
+        })
+    }
+
+    fn try_take(self: &Arc<Self>) -> Option<Permit> {
+        self.running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit.load(Ordering::Acquire)).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Permit {
+            pool: Arc::clone(self),
+        })
+    }
+}
 
 /// Held while an invocation runs.
 #[derive(Debug)]
 pub(crate) struct Permit {
-    _permit: OwnedSemaphorePermit,
+    pool: Arc<Pool>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.pool.running.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The concurrency limits.
 pub(crate) struct Admission {
-    /// The account's unreserved concurrency.
-    account: Arc<Semaphore>,
+    /// The account's concurrency that no function has reserved.
+    account: Arc<Pool>,
     /// Functions with reserved concurrency draw from their own reservation only, by function
-    /// name; an entry is replaced when its reservation changes.
-    reserved: Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
+    /// name.
+    reserved: Mutex<HashMap<String, Arc<Pool>>>,
 }
 
 impl Admission {
     pub(crate) fn new(account_limit: u32) -> Self {
         Self {
-            account: Arc::new(Semaphore::new(account_limit as usize)),
+            account: Pool::new(account_limit),
             reserved: Mutex::new(HashMap::new()),
         }
     }
@@ -39,29 +73,31 @@ impl Admission {
         reserved: Option<u32>,
     ) -> Result<Permit, ThrottleReason> {
         match reserved {
-            None => Arc::clone(&self.account)
-                .try_acquire_owned()
-                .map(|p| Permit { _permit: p })
-                .map_err(|_| ThrottleReason::ConcurrentInvocationLimitExceeded),
+            None => self
+                .account
+                .try_take()
+                .ok_or(ThrottleReason::ConcurrentInvocationLimitExceeded),
             Some(n) => {
-                let sem = {
+                let pool = {
                     let mut map = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
-                    let entry = map
+                    let pool = map
                         .entry(function.to_string())
-                        .or_insert_with(|| (n, Arc::new(Semaphore::new(n as usize))));
-                    if entry.0 != n {
-                        *entry = (n, Arc::new(Semaphore::new(n as usize)));
-                    }
-                    Arc::clone(&entry.1)
+                        .or_insert_with(|| Pool::new(n));
+                    pool.limit.store(n, Ordering::Release);
+                    Arc::clone(pool)
                 };
-                sem.try_acquire_owned()
-                    .map(|p| Permit { _permit: p })
-                    .map_err(|_| ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded)
+                pool.try_take()
+                    .ok_or(ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded)
             }
         }
     }
 
-    /// Forgets a deleted function's reservation.
+    /// Sets the account's unreserved concurrency (its limit less what functions reserve).
+    pub(crate) fn set_unreserved(&self, limit: u32) {
+        self.account.limit.store(limit, Ordering::Release);
+    }
+
+    /// Forgets a deleted function's reservation (its running invocations keep their permits).
     pub(crate) fn forget(&self, function: &str) {
         self.reserved
             .lock()
@@ -69,9 +105,9 @@ impl Admission {
             .remove(function);
     }
 
-    /// Account permits in use.
-    pub(crate) fn running(&self, limit: u32) -> u32 {
-        limit.saturating_sub(u32::try_from(self.account.available_permits()).unwrap_or(u32::MAX))
+    /// Invocations running on the account's unreserved concurrency.
+    pub(crate) fn running_unreserved(&self) -> u32 {
+        self.account.running.load(Ordering::Acquire)
     }
 }
 
@@ -88,7 +124,7 @@ mod tests {
             a.admit("h", None).expect_err("third"),
             ThrottleReason::ConcurrentInvocationLimitExceeded
         );
-        assert_eq!(a.running(2), 2);
+        assert_eq!(a.running_unreserved(), 2);
         drop(p1);
         assert!(
             a.admit("h", None).is_ok(),
@@ -116,6 +152,25 @@ mod tests {
         let _r = a.admit("f", Some(2)).expect("a new reservation");
         let _r = a.admit("f", Some(2)).expect("of two");
         a.forget("f");
+    }
+
+    #[test]
+    fn a_changed_limit_holds_new_invocations_and_stops_none() {
+        let a = Admission::new(3);
+        let held: Vec<_> = (0..3).map(|_| a.admit("f", None).expect("free")).collect();
+        // Two of the three reserved by another function now.
+        a.set_unreserved(1);
+        assert!(a.admit("g", None).is_err());
+        drop(held);
+        let _one = a.admit("g", None).expect("within the new limit");
+        assert!(a.admit("g", None).is_err(), "only one");
+        // A reservation lowered while its invocations run.
+        let r: Vec<_> = (0..2)
+            .map(|_| a.admit("r", Some(2)).expect("reserved"))
+            .collect();
+        assert!(a.admit("r", Some(1)).is_err(), "two running, limit one");
+        drop(r);
+        let _r = a.admit("r", Some(1)).expect("after they ended");
     }
 
     #[test]

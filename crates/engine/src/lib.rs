@@ -229,9 +229,15 @@ impl Engine {
         self.pools.count()
     }
 
-    /// How many invocations hold an account permit now.
+    /// Sets the concurrency no function has reserved: the account's limit less the sum of
+    /// reservations, which the caller keeps (the store knows every function's).
+    pub fn set_unreserved_concurrency(&self, limit: u32) {
+        self.admission.set_unreserved(limit);
+    }
+
+    /// How many invocations hold a permit of the unreserved concurrency now.
     pub fn running(&self) -> u32 {
-        self.admission.running(self.config.concurrency_limit)
+        self.admission.running_unreserved()
     }
 
     /// Starts a background task that reaps idle environments every `every`.

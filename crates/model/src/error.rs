@@ -42,7 +42,7 @@ pub enum ErrorCode {
     IncompleteSignature,
     /// 403, auth: no credentials at all.
     MissingAuthenticationToken,
-    /// 404, a path Nimbus does not serve.
+    /// 400, an operation or path Nimbus does not serve.
     UnknownOperation,
     /// 502, modelled, `Message`: the function's runtime cannot run here.
     InvalidRuntime,

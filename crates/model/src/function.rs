@@ -129,6 +129,9 @@ pub struct Function {
     pub last_update: Option<LastUpdateStatus>,
     /// Resource tags.
     pub tags: BTreeMap<String, String>,
+    /// Reserved concurrency (PutFunctionConcurrency), if any; 0 throttles every invocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// AWS compat: `FunctionConfiguration`, member names and formats as the model has them.
@@ -931,6 +934,7 @@ mod tests {
             state: State::Active,
             last_update: Some(LastUpdateStatus::InProgress),
             tags: BTreeMap::new(),
+            reserved_concurrency: None,
         };
         let e = f.ensure_updatable("arn:x").expect_err("in progress");
         assert_eq!(e.code, ErrorCode::ResourceConflict);

@@ -28,6 +28,11 @@ pub(crate) struct App {
     pub(crate) url_key: [u8; 32],
     pub(crate) code_url_ttl_seconds: u64,
     pub(crate) concurrent_executions: u32,
+    pub(crate) unreserved_minimum: u32,
+    /// Held while reservations change (PutFunctionConcurrency and the like, DeleteFunction):
+    /// the check against the unreserved minimum and the engine's unreserved limit always see
+    /// every committed reservation.
+    pub(crate) reservations: tokio::sync::Mutex<()>,
     pub(crate) engine: Arc<nimbus_engine::Engine>,
 }
 
@@ -86,6 +91,50 @@ impl App {
         }
         Err(ApiError::internal(format!(
             "function {name} kept changing during activation"
+        )))
+    }
+
+    /// Tells the engine the concurrency left unreserved, from what the store holds. Called at
+    /// start and, under [`App::reservations`], after every change of a reservation.
+    pub(crate) async fn sync_unreserved(&self) -> Result<(), ApiError> {
+        let reserved = self.store.usage().await?.reserved_concurrency;
+        self.engine
+            .set_unreserved_concurrency(self.unreserved_after(reserved));
+        Ok(())
+    }
+
+    /// The account's concurrency less `reserved`.
+    pub(crate) fn unreserved_after(&self, reserved: u64) -> u32 {
+        u32::try_from(u64::from(self.concurrent_executions).saturating_sub(reserved)).unwrap_or(0)
+    }
+
+    /// Changes function `name` by `change` in one conditional write, again from a fresh read
+    /// whenever another write came in between: concurrent writers never lose an update. The
+    /// change sees the stored function and returns the next one (its revision is renewed here);
+    /// the result is the function replaced and its successor, `None` if there is no function.
+    pub(crate) async fn modify_function<F>(
+        &self,
+        name: &str,
+        mut change: F,
+    ) -> Result<Option<(Function, Function)>, ApiError>
+    where
+        F: FnMut(&Function) -> Result<Function, ApiError>,
+    {
+        for _ in 0..64 {
+            let Some(f) = self.store.get_function(name).await? else {
+                return Ok(None);
+            };
+            let mut next = change(&f)?;
+            next.revision_id = new_revision();
+            match self.store.update_function(&next, &f.revision_id).await {
+                Ok(()) => return Ok(Some((f, next))),
+                Err(StoreError::RevisionMismatch(_)) => continue,
+                Err(StoreError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::internal(format!(
+            "function {name} kept changing under 64 attempts to write it"
         )))
     }
 

@@ -61,6 +61,9 @@ pub struct Config {
     /// Account concurrency limit: invocations running at once, across all functions.
     #[serde(default = "default_concurrency")]
     pub concurrent_executions: u32,
+    /// Concurrency that reservations (PutFunctionConcurrency) must leave to the rest.
+    #[serde(default = "default_unreserved_minimum")]
+    pub unreserved_concurrency_minimum: u32,
     /// Seconds an idle execution environment is kept warm.
     #[serde(default = "default_keep_alive")]
     pub keep_alive_seconds: u64,
@@ -176,6 +179,11 @@ fn default_deny() -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .collect()
+}
+
+fn default_unreserved_minimum() -> u32 {
+    // AWS compat: Lambda keeps 100 of an account's concurrency unreserved.
+    100
 }
 
 fn default_env_connections() -> u32 {
@@ -336,6 +344,7 @@ impl Default for Config {
             secret_access_key: None,
             code_url_ttl_seconds: default_code_url_ttl(),
             concurrent_executions: default_concurrency(),
+            unreserved_concurrency_minimum: default_unreserved_minimum(),
             keep_alive_seconds: default_keep_alive(),
             log_retention_days: default_log_retention(),
             max_connections: default_max_connections(),
@@ -497,6 +506,15 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "concurrent_executions",
                 message: format!("{} is outside 1..=1000000", self.concurrent_executions),
+            });
+        }
+        if self.unreserved_concurrency_minimum > self.concurrent_executions {
+            return Err(ConfigError::Invalid {
+                key: "unreserved_concurrency_minimum",
+                message: format!(
+                    "{} is more than concurrent_executions ({})",
+                    self.unreserved_concurrency_minimum, self.concurrent_executions
+                ),
             });
         }
         Ok(())

@@ -49,7 +49,7 @@ pub(crate) fn function_spec(
             .log_group
             .clone()
             .unwrap_or_else(|| format!("/aws/lambda/{}", f.name)),
-        reserved_concurrency: None,
+        reserved_concurrency: f.reserved_concurrency,
         role: s.role.clone(),
         egress: match f.tags.get(EGRESS_TAG).map(String::as_str) {
             Some("none") => Egress::None,

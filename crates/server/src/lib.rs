@@ -181,8 +181,13 @@ impl Server {
             url_key,
             code_url_ttl_seconds: config.code_url_ttl_seconds,
             concurrent_executions: config.concurrent_executions,
+            unreserved_minimum: config.unreserved_concurrency_minimum,
+            reservations: tokio::sync::Mutex::new(()),
         });
         recover(&app).await?;
+        let reserved = app.store.usage().await?.reserved_concurrency;
+        app.engine
+            .set_unreserved_concurrency(app.unreserved_after(reserved));
         // Environments reach the same API, on listeners of their own, with their role's keys.
         app.engine.set_services(Arc::new(sessions::EnvServices {
             sessions,
@@ -403,8 +408,18 @@ pub async fn check_data_dir(data_dir: &Path) -> Result<Vec<String>, ServerError>
     Ok(problems)
 }
 
-async fn unknown_operation() -> Response {
-    error::error_response(ErrorCode::UnknownOperation, "").into_response()
+/// A request no route of ours takes: the Lambda operation it is, when it is one we do not
+/// serve yet, or the method and path, named in the message.
+async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let message = match request::operation_name(&method, uri.path()) {
+        "Unknown" => format!(
+            "Nimbus serves no Lambda operation at {method} {}",
+            uri.path()
+        ),
+        "CodeSigning" => "Nimbus does not support the code signing operations".to_string(),
+        op => format!("Nimbus does not support the {op} operation yet"),
+    };
+    error::error_response(ErrorCode::UnknownOperation, &message).into_response()
 }
 
 async fn health() -> Response {
@@ -434,6 +449,15 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(api::invoke::handle),
+        )
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            put(api::put_function_concurrency::handle)
+                .delete(api::delete_function_concurrency::handle),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(api::get_function_concurrency::handle),
         )
         .route("/", post(api::sts::handle))
         .route("/_nimbus/logs/{name}", get(logs::read))

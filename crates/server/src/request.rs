@@ -55,10 +55,83 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         ("PUT", ["", "2015-03-31", "functions", _, "code"]) => "UpdateFunctionCode",
         ("POST", ["", "2015-03-31", "functions", _, "invocations"]) => "Invoke",
         ("GET", ["", "2016-08-19", "account-settings"]) => "GetAccountSettings",
+        ("PUT", ["", "2017-10-31", "functions", _, "concurrency"]) => "PutFunctionConcurrency",
+        ("DELETE", ["", "2017-10-31", "functions", _, "concurrency"]) => {
+            "DeleteFunctionConcurrency"
+        }
+        ("GET", ["", "2019-09-30", "functions", _, "concurrency"]) => "GetFunctionConcurrency",
         ("POST", ["", "2017-03-31", "tags", _]) => "TagResource",
         ("DELETE", ["", "2017-03-31", "tags", _]) => "UntagResource",
         ("GET", ["", "2017-03-31", "tags", _]) => "ListTags",
         ("POST", [""]) => "STS",
+        // Lambda's other operations (answered UnknownOperationException, named).
+        ("POST", ["", "2015-03-31", "functions", _, "versions"]) => "PublishVersion",
+        ("GET", ["", "2015-03-31", "functions", _, "versions"]) => "ListVersionsByFunction",
+        ("POST", ["", "2015-03-31", "functions", _, "aliases"]) => "CreateAlias",
+        ("GET", ["", "2015-03-31", "functions", _, "aliases"]) => "ListAliases",
+        ("GET", ["", "2015-03-31", "functions", _, "aliases", _]) => "GetAlias",
+        ("PUT", ["", "2015-03-31", "functions", _, "aliases", _]) => "UpdateAlias",
+        ("DELETE", ["", "2015-03-31", "functions", _, "aliases", _]) => "DeleteAlias",
+        ("POST", ["", "2015-03-31", "functions", _, "policy"]) => "AddPermission",
+        ("GET", ["", "2015-03-31", "functions", _, "policy"]) => "GetPolicy",
+        ("DELETE", ["", "2015-03-31", "functions", _, "policy", _]) => "RemovePermission",
+        ("POST", ["", "2021-11-15", "functions", _, "response-streaming-invocations"]) => {
+            "InvokeWithResponseStream"
+        }
+        ("POST", ["", "2014-11-13", "functions", _, "invoke-async"]) => "InvokeAsync",
+        ("PUT", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
+            "PutProvisionedConcurrencyConfig"
+        }
+        ("GET", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
+            "GetProvisionedConcurrencyConfig"
+        }
+        ("DELETE", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
+            "DeleteProvisionedConcurrencyConfig"
+        }
+        ("PUT", ["", "2019-09-25", "functions", _, "event-invoke-config"]) => {
+            "PutFunctionEventInvokeConfig"
+        }
+        ("POST", ["", "2019-09-25", "functions", _, "event-invoke-config"]) => {
+            "UpdateFunctionEventInvokeConfig"
+        }
+        ("GET", ["", "2019-09-25", "functions", _, "event-invoke-config"]) => {
+            "GetFunctionEventInvokeConfig"
+        }
+        ("DELETE", ["", "2019-09-25", "functions", _, "event-invoke-config"]) => {
+            "DeleteFunctionEventInvokeConfig"
+        }
+        ("GET", ["", "2019-09-25", "functions", _, "event-invoke-config", "list"]) => {
+            "ListFunctionEventInvokeConfigs"
+        }
+        ("POST", ["", "2015-03-31", "event-source-mappings"]) => "CreateEventSourceMapping",
+        ("GET", ["", "2015-03-31", "event-source-mappings"]) => "ListEventSourceMappings",
+        ("GET", ["", "2015-03-31", "event-source-mappings", _]) => "GetEventSourceMapping",
+        ("PUT", ["", "2015-03-31", "event-source-mappings", _]) => "UpdateEventSourceMapping",
+        ("DELETE", ["", "2015-03-31", "event-source-mappings", _]) => "DeleteEventSourceMapping",
+        ("POST", ["", "2021-10-31", "functions", _, "url"]) => "CreateFunctionUrlConfig",
+        ("GET", ["", "2021-10-31", "functions", _, "url"]) => "GetFunctionUrlConfig",
+        ("PUT", ["", "2021-10-31", "functions", _, "url"]) => "UpdateFunctionUrlConfig",
+        ("DELETE", ["", "2021-10-31", "functions", _, "url"]) => "DeleteFunctionUrlConfig",
+        ("GET", ["", "2021-10-31", "functions", _, "urls"]) => "ListFunctionUrlConfigs",
+        ("POST", ["", "2018-10-31", "layers", _, "versions"]) => "PublishLayerVersion",
+        ("GET", ["", "2018-10-31", "layers", _, "versions"]) => "ListLayerVersions",
+        ("GET", ["", "2018-10-31", "layers", _, "versions", _]) => "GetLayerVersion",
+        ("DELETE", ["", "2018-10-31", "layers", _, "versions", _]) => "DeleteLayerVersion",
+        ("GET", ["", "2018-10-31", "layers"]) => "ListLayers",
+        ("PUT", ["", "2021-07-20", "functions", _, "runtime-management-config"]) => {
+            "PutRuntimeManagementConfig"
+        }
+        ("GET", ["", "2021-07-20", "functions", _, "runtime-management-config"]) => {
+            "GetRuntimeManagementConfig"
+        }
+        ("PUT", ["", "2024-08-31", "functions", _, "recursion-config"]) => {
+            "PutFunctionRecursionConfig"
+        }
+        ("GET", ["", "2024-08-31", "functions", _, "recursion-config"]) => {
+            "GetFunctionRecursionConfig"
+        }
+        (_, ["", "2020-04-22", "code-signing-configs", ..])
+        | (_, ["", "2020-06-30", "functions", _, "code-signing-config"]) => "CodeSigning",
         _ => "Unknown",
     }
 }

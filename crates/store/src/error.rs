@@ -24,6 +24,9 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The schema could not be brought up to date (or the database is from a newer release).
+    #[error("migrate the database schema")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
     /// A stored record could not be decoded.
     #[error("decode stored function {name}")]
     Decode {

@@ -27,6 +27,8 @@ pub struct Usage {
     pub function_count: u64,
     /// Sum of their zip sizes.
     pub total_code_size: u64,
+    /// Sum of their reserved concurrency.
+    pub reserved_concurrency: u64,
 }
 
 /// One stored log event.

@@ -1,8 +1,13 @@
 //! The embedded default backend: SQLite in WAL mode with full synchronous commits.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
+
+use futures_core::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use nimbus_model::Function;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -10,25 +15,45 @@ use sqlx::{Row, SqlitePool};
 
 use crate::{LogRecord, Store, StoreError, StoreFuture, Usage};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS functions (
-    name        TEXT PRIMARY KEY NOT NULL,
-    revision_id TEXT NOT NULL,
-    code_sha256 TEXT NOT NULL,
-    code_size   INTEGER NOT NULL,
-    updated_ms  INTEGER NOT NULL,
-    record      TEXT NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS log_events (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    log_group  TEXT NOT NULL,
-    log_stream TEXT NOT NULL,
-    ts_ms      INTEGER NOT NULL,
-    message    TEXT NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS log_events_by_group ON log_events (log_group, id);
-CREATE INDEX IF NOT EXISTS log_events_by_time ON log_events (ts_ms);
-";
+/// The schema's history, oldest first: each file runs once, in order, when a database is
+/// opened (sqlx's migrator, which records in `_sqlx_migrations` what ran, with a checksum of
+/// each file, and refuses a database that a newer release migrated further). Files are never
+/// edited once released: a change is a new file.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "functions and logs",
+        include_str!("../migrations/0001_functions_and_logs.sql"),
+    ),
+    (
+        2,
+        "reserved concurrency",
+        include_str!("../migrations/0002_reserved_concurrency.sql"),
+    ),
+];
+
+/// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
+#[derive(Debug)]
+struct Embedded;
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
 
 /// Function metadata in one SQLite file.
 #[derive(Debug, Clone)]
@@ -68,10 +93,8 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(db("open"))?;
-        sqlx::query(SCHEMA)
-            .execute(&pool)
-            .await
-            .map_err(db("create schema"))?;
+        let migrator = Migrator::new(Embedded).await.map_err(StoreError::Migrate)?;
+        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(Self { pool })
     }
 }
@@ -80,8 +103,8 @@ impl Store for SqliteStore {
     fn create_function<'a>(&'a self, f: &'a Function) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let res = sqlx::query(
-                "INSERT INTO functions (name, revision_id, code_sha256, code_size, updated_ms, record)
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                "INSERT INTO functions (name, revision_id, code_sha256, code_size, updated_ms, record, reserved_concurrency)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
             )
             .bind(&f.name)
             .bind(&f.revision_id)
@@ -89,6 +112,7 @@ impl Store for SqliteStore {
             .bind(i64::try_from(f.code.size).unwrap_or(i64::MAX))
             .bind(f.last_modified_ms)
             .bind(encode(f))
+            .bind(f.reserved_concurrency.map(i64::from))
             .execute(&self.pool)
             .await
             .map_err(db("insert function"))?;
@@ -137,7 +161,7 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let res = sqlx::query(
-                "UPDATE functions SET revision_id = ?, code_sha256 = ?, code_size = ?, updated_ms = ?, record = ?
+                "UPDATE functions SET revision_id = ?, code_sha256 = ?, code_size = ?, updated_ms = ?, record = ?, reserved_concurrency = ?
                  WHERE name = ? AND revision_id = ?",
             )
             .bind(&f.revision_id)
@@ -145,6 +169,7 @@ impl Store for SqliteStore {
             .bind(i64::try_from(f.code.size).unwrap_or(i64::MAX))
             .bind(f.last_modified_ms)
             .bind(encode(f))
+            .bind(f.reserved_concurrency.map(i64::from))
             .bind(&f.name)
             .bind(expected_revision)
             .execute(&self.pool)
@@ -186,13 +211,17 @@ impl Store for SqliteStore {
 
     fn usage(&self) -> StoreFuture<'_, Usage> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(code_size), 0) FROM functions")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db("usage"))?;
+            let row = sqlx::query(
+                "SELECT COUNT(*), COALESCE(SUM(code_size), 0), COALESCE(SUM(reserved_concurrency), 0)
+                 FROM functions",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("usage"))?;
             Ok(Usage {
                 function_count: u64::try_from(row.get::<i64, _>(0)).unwrap_or(0),
                 total_code_size: u64::try_from(row.get::<i64, _>(1)).unwrap_or(0),
+                reserved_concurrency: u64::try_from(row.get::<i64, _>(2)).unwrap_or(0),
             })
         })
     }
@@ -274,11 +303,12 @@ impl Store for SqliteStore {
                 .map(|r| r.get::<String, _>(0))
                 .filter(|s| s != "ok")
                 .collect();
-            let records =
-                sqlx::query("SELECT name, code_sha256, revision_id, record FROM functions")
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db("integrity check"))?;
+            let records = sqlx::query(
+                "SELECT name, code_sha256, revision_id, record, reserved_concurrency FROM functions",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("integrity check"))?;
             for r in &records {
                 let name: String = r.get(0);
                 match decode(&name, r.get::<&str, _>(3)) {
@@ -286,6 +316,7 @@ impl Store for SqliteStore {
                         if f.name != name
                             || f.code.sha256_hex != r.get::<String, _>(1)
                             || f.revision_id != r.get::<String, _>(2)
+                            || f.reserved_concurrency.map(i64::from) != r.get::<Option<i64>, _>(4)
                         {
                             complaints
                                 .push(format!("function {name}: columns disagree with record"));

@@ -35,6 +35,7 @@ fn function(name: &str, rev: &str) -> Function {
         state: State::Pending,
         last_update: None,
         tags: BTreeMap::new(),
+        reserved_concurrency: None,
     }
 }
 

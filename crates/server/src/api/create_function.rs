@@ -70,6 +70,7 @@ pub(crate) async fn handle(
         state: FnState::Pending,
         last_update: None,
         tags,
+        reserved_concurrency: None,
     };
     match app.store.create_function(&f).await {
         Ok(()) => {}

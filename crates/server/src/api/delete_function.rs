@@ -28,11 +28,15 @@ pub(crate) async fn handle(
         .into());
     }
     let f = load_latest(&app, &ctx, &r).await?;
+    // Its reservation, if any, goes back to the account with it.
+    let changing = app.reservations.lock().await;
     match app.store.delete_function(&f.name).await {
         Ok(()) => {}
         Err(StoreError::NotFound(_)) => return Err(not_found(&app, &ctx, &r)),
         Err(e) => return Err(e.into()),
     }
+    app.sync_unreserved().await?;
+    drop(changing);
     tracing::info!(function = %f.name, "function deleted");
     app.release_code(&f.code.sha256_hex).await?;
     // AWS compat: the model says 200, AWS answers 204 with no body.

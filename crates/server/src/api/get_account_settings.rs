@@ -22,8 +22,7 @@ pub(crate) async fn handle(State(app): State<Arc<App>>) -> ApiResult<Response> {
                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": MAX_ZIPPED_BYTES,
                 "ConcurrentExecutions": app.concurrent_executions,
-                // Reserved concurrency arrives with the scaling issue; until then none is reserved.
-                "UnreservedConcurrentExecutions": app.concurrent_executions,
+                "UnreservedConcurrentExecutions": app.unreserved_after(usage.reserved_concurrency),
             },
             "AccountUsage": {
                 "TotalCodeSize": usage.total_code_size,

@@ -32,5 +32,8 @@ pub(crate) async fn handle(
     if let Some(tags) = tags_member(&f.tags) {
         body["Tags"] = json!(tags);
     }
+    if let Some(n) = f.reserved_concurrency {
+        body["Concurrency"] = json!({ "ReservedConcurrentExecutions": n });
+    }
     Ok(json(StatusCode::OK, &body))
 }

@@ -12,7 +12,6 @@ use nimbus_model::limits::check_tags;
 use nimbus_model::{Function, FunctionRef, LambdaError, ResourceArn};
 use serde::Deserialize;
 
-use crate::api::update_function_configuration::commit_update;
 use crate::api::{load_latest, parse_json};
 use crate::app::App;
 use crate::error::ApiResult;
@@ -51,9 +50,22 @@ pub(crate) async fn handle(
         .into());
     };
     let f = tagged_function(&app, &ctx, &resource).await?;
-    let mut next = f.clone();
-    next.tags.extend(new.clone());
-    check_tags(next.tags.len(), &new)?;
-    commit_update(&app, &next, &f.revision_id, &resource).await?;
+    app.modify_function(&f.name, |f| {
+        let mut next = f.clone();
+        next.tags.extend(new.clone());
+        check_tags(next.tags.len(), &new)?;
+        Ok(next)
+    })
+    .await?
+    .ok_or_else(|| gone(&app, &ctx, &f.name))?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A function deleted while it was being tagged.
+pub(crate) fn gone(app: &App, ctx: &Ctx, name: &str) -> crate::error::ApiError {
+    LambdaError::not_found(format!(
+        "Function not found: {}",
+        nimbus_model::function_arn(&ctx.region, &app.account, name)
+    ))
+    .into()
 }

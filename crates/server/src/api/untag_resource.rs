@@ -9,8 +9,7 @@ use axum::Extension;
 use nimbus_model::LambdaError;
 
 use crate::api::query_pairs;
-use crate::api::tag_resource::tagged_function;
-use crate::api::update_function_configuration::commit_update;
+use crate::api::tag_resource::{gone, tagged_function};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -33,10 +32,14 @@ pub(crate) async fn handle(
         .into());
     }
     let f = tagged_function(&app, &ctx, &resource).await?;
-    let mut next = f.clone();
-    for k in &keys {
-        next.tags.remove(k);
-    }
-    commit_update(&app, &next, &f.revision_id, &resource).await?;
+    app.modify_function(&f.name, |f| {
+        let mut next = f.clone();
+        for k in &keys {
+            next.tags.remove(k);
+        }
+        Ok(next)
+    })
+    .await?
+    .ok_or_else(|| gone(&app, &ctx, &f.name))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

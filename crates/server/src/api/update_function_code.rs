@@ -12,8 +12,7 @@ use nimbus_model::{
 };
 
 use crate::api::create_function::decode_zip_async;
-use crate::api::update_function_configuration::commit_update;
-use crate::api::{function_ref, json, load_latest, parse_json_async};
+use crate::api::{function_ref, json, load_latest, not_found, parse_json_async};
 use crate::app::{new_revision, now_ms, App};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
@@ -40,8 +39,8 @@ pub(crate) async fn handle(
         last_update: Some(LastUpdateStatus::InProgress),
         ..f.clone()
     };
-    if let Some(a) = architecture {
-        next.settings.architecture = a;
+    if let Some(a) = &architecture {
+        next.settings.architecture = a.clone();
     }
     if req.dry_run == Some(true) {
         // AWS compat: a dry run checks the package and answers as if updated, storing nothing.
@@ -55,10 +54,26 @@ pub(crate) async fn handle(
         ));
     }
     let shared = app.code_lock.read().await;
-    next.code = tokio::task::spawn_blocking(move || store.put(&zip))
+    let code = tokio::task::spawn_blocking(move || store.put(&zip))
         .await
         .map_err(ApiError::internal)??;
-    commit_update(&app, &next, &f.revision_id, &arn).await?;
+    let (f, next) = app
+        .modify_function(&r.name, |f| {
+            f.check_revision(req.revision_id.as_deref())?;
+            f.ensure_updatable(&arn)?;
+            let mut next = Function {
+                last_modified_ms: now_ms(),
+                last_update: Some(LastUpdateStatus::InProgress),
+                code: code.clone(),
+                ..f.clone()
+            };
+            if let Some(a) = &architecture {
+                next.settings.architecture = a.clone();
+            }
+            Ok(next)
+        })
+        .await?
+        .ok_or_else(|| not_found(&app, &ctx, &r))?;
     drop(shared);
     tracing::info!(function = %next.name, code_sha256 = %next.code.sha256_hex, "code updated");
     app.activate(next.name.clone());

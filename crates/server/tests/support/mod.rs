@@ -66,6 +66,11 @@ impl TestServer {
     }
 
     pub fn start_in(dir: tempfile::TempDir) -> Self {
+        Self::start_with(dir, |_| {})
+    }
+
+    /// A server whose configuration `adjust` changes from the tests' default.
+    pub fn start_with(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -82,6 +87,8 @@ impl TestServer {
             launcher: nimbus_server::config::LauncherKind::Process,
             ..Config::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let server = rt.block_on(Server::bind(config)).expect("server starts");
         let addr = server.started().addr;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -6,15 +6,12 @@ use std::process::Command;
 
 use support::{creds, python_with_boto3, NimbusProcess};
 
-#[test]
-fn boto3_function_lifecycle() {
+/// Runs `script` (in tests/compat) with boto3 against a fresh server; it must print `done`.
+fn run_script(script: &str, done: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = NimbusProcess::start(&dir.path().join("data"));
     let c = creds();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/compat/boto3_control_plane.py"
-    );
+    let script = format!("{}/tests/compat/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(python_with_boto3())
         .arg(script)
         .env("NIMBUS_TEST_ENDPOINT", server.endpoint())
@@ -31,5 +28,15 @@ fn boto3_function_lifecycle() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("boto3 control plane: ok"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(done));
+}
+
+#[test]
+fn boto3_function_lifecycle() {
+    run_script("boto3_control_plane.py", "boto3 control plane: ok");
+}
+
+#[test]
+fn boto3_versions_and_reserved_concurrency() {
+    run_script("boto3_versions.py", "boto3 versions: ok");
 }

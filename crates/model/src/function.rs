@@ -132,6 +132,9 @@ pub struct Function {
     /// Reserved concurrency (PutFunctionConcurrency), if any; 0 throttles every invocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_concurrency: Option<u32>,
+    /// `None` for `$LATEST`; the number of a published version's snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
 }
 
 /// AWS compat: `FunctionConfiguration`, member names and formats as the model has them.
@@ -224,6 +227,17 @@ pub fn format_timestamp(epoch_ms: i64) -> String {
 impl Function {
     /// The FunctionConfiguration of `$LATEST`, with ARNs in `region` and `account`.
     pub fn configuration(&self, region: &str, account: &str) -> FunctionConfiguration {
+        self.configuration_as(region, account, None)
+    }
+
+    /// The FunctionConfiguration of this record as `$LATEST` (`None`) or as published version
+    /// `version` (its ARN qualified with the number).
+    pub fn configuration_as(
+        &self,
+        region: &str,
+        account: &str,
+        version: Option<u32>,
+    ) -> FunctionConfiguration {
         let s = &self.settings;
         let (state_reason, state_reason_code) = match self.state {
             State::Pending => (
@@ -245,9 +259,13 @@ impl Function {
         logging
             .log_group
             .get_or_insert_with(|| format!("/aws/lambda/{}", self.name));
+        let mut arn = function_arn(region, account, &self.name);
+        if let Some(n) = version {
+            arn.push_str(&format!(":{n}"));
+        }
         FunctionConfiguration {
             function_name: self.name.clone(),
-            function_arn: function_arn(region, account, &self.name),
+            function_arn: arn,
             runtime: s.runtime.clone(),
             role: s.role.clone(),
             handler: s.handler.clone(),
@@ -257,7 +275,7 @@ impl Function {
             memory_size: s.memory_size,
             last_modified: format_timestamp(self.last_modified_ms),
             code_sha256: self.code.sha256_base64.clone(),
-            version: "$LATEST".to_string(),
+            version: version.map_or_else(|| "$LATEST".to_string(), |n| n.to_string()),
             environment: s.environment.as_ref().map(|v| EnvironmentResponse {
                 variables: v.clone(),
             }),
@@ -286,6 +304,36 @@ impl Function {
             },
             logging_config: logging,
         }
+    }
+
+    /// A published version of this `$LATEST` (its number is the store's to give): the same
+    /// code and configuration, frozen, `Active`, with `description` if given (else
+    /// `$LATEST`'s). Tags and reserved concurrency belong to the function, not its versions.
+    pub fn published(
+        &self,
+        description: Option<&str>,
+        now_ms: i64,
+        revision_id: String,
+    ) -> Function {
+        let mut v = self.clone();
+        if let Some(d) = description {
+            v.settings.description = d.to_string();
+        }
+        v.last_modified_ms = now_ms;
+        v.revision_id = revision_id;
+        v.state = State::Active;
+        v.last_update = Some(LastUpdateStatus::Successful);
+        v.tags = BTreeMap::new();
+        v.reserved_concurrency = None;
+        v
+    }
+
+    /// Whether `version` was published from code and configuration that this `$LATEST` still
+    /// has (a description given at publishing aside): publishing again would change nothing.
+    pub fn unchanged_since(&self, version: &Function) -> bool {
+        let mut mine = self.settings.clone();
+        mine.description.clone_from(&version.settings.description);
+        self.code.sha256_hex == version.code.sha256_hex && mine == version.settings
     }
 
     /// AWS compat: a function whose last update has not finished takes no other update.
@@ -683,9 +731,6 @@ impl CreateFunctionRequest {
                 "Runtime and Handler are mandatory parameters for functions created with deployment packages.",
             ));
         }
-        if self.publish == Some(true) {
-            return Err(publish_unsupported());
-        }
         if let Some(tags) = &self.tags {
             limits::check_tags(tags.len(), tags)?;
         }
@@ -725,11 +770,6 @@ impl CreateFunctionRequest {
             logging: self.logging_config.clone().unwrap_or_default(),
         })
     }
-}
-
-/// Versions arrive with their own issue; until then `Publish` is refused rather than ignored.
-fn publish_unsupported() -> LambdaError {
-    LambdaError::invalid_parameter("Publishing versions is not supported by Nimbus yet.")
 }
 
 fn to_u32(v: i64) -> u32 {
@@ -815,9 +855,6 @@ impl UpdateFunctionCodeRequest {
         };
         validate_changes(&changes)?;
         let source = self.code.source()?;
-        if self.publish == Some(true) {
-            return Err(publish_unsupported());
-        }
         Ok((
             source,
             self.architectures.as_ref().and_then(|a| a.first().cloned()),
@@ -935,6 +972,7 @@ mod tests {
             last_update: Some(LastUpdateStatus::InProgress),
             tags: BTreeMap::new(),
             reserved_concurrency: None,
+            version: None,
         };
         let e = f.ensure_updatable("arn:x").expect_err("in progress");
         assert_eq!(e.code, ErrorCode::ResourceConflict);

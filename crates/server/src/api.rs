@@ -23,6 +23,8 @@ pub(crate) mod get_function_configuration;
 pub(crate) mod invoke;
 pub(crate) mod list_functions;
 pub(crate) mod list_tags;
+pub(crate) mod list_versions_by_function;
+pub(crate) mod publish_version;
 pub(crate) mod put_function_concurrency;
 pub(crate) mod sts;
 pub(crate) mod tag_resource;
@@ -135,8 +137,31 @@ pub(crate) fn not_found(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiError {
     LambdaError::not_found(format!("Function not found: {arn}")).into()
 }
 
-/// Loads the `$LATEST` function a reference names. Only `$LATEST` exists until versions do, so
-/// any other qualifier names a version or alias that is not there.
+/// What a qualifier names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Qualifier<'a> {
+    /// None, or `$LATEST`.
+    Latest,
+    /// A published version's number.
+    Version(u32),
+    /// Anything else: an alias's name (a number too large for a version is no version).
+    Alias(&'a str),
+}
+
+impl<'a> Qualifier<'a> {
+    pub(crate) fn of(q: Option<&'a str>) -> Self {
+        match q {
+            None | Some("$LATEST") => Self::Latest,
+            Some(q) if !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()) => {
+                q.parse().map_or(Self::Alias(q), Self::Version)
+            }
+            Some(q) => Self::Alias(q),
+        }
+    }
+}
+
+/// Loads the `$LATEST` function a reference names. Only `$LATEST` is found: any other
+/// qualifier is not there (see [`load_qualified`] for operations that take versions).
 pub(crate) async fn load_latest(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiResult<Function> {
     if r.qualifier.as_deref().is_some_and(|q| q != "$LATEST") {
         return Err(not_found(app, ctx, r));
@@ -145,6 +170,30 @@ pub(crate) async fn load_latest(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiRes
         .get_function(&r.name)
         .await?
         .ok_or_else(|| not_found(app, ctx, r))
+}
+
+/// The function a reference names and, for a qualified one, the version it names: `$LATEST`
+/// and that record again, or `$LATEST` and the published version.
+pub(crate) async fn load_qualified(
+    app: &App,
+    ctx: &Ctx,
+    r: &FunctionRef,
+) -> ApiResult<(Function, Function)> {
+    let latest = app
+        .store
+        .get_function(&r.name)
+        .await?
+        .ok_or_else(|| not_found(app, ctx, r))?;
+    let f = match Qualifier::of(r.qualifier.as_deref()) {
+        Qualifier::Latest => latest.clone(),
+        Qualifier::Version(n) => app
+            .store
+            .get_version(&r.name, n)
+            .await?
+            .ok_or_else(|| not_found(app, ctx, r))?,
+        Qualifier::Alias(_) => return Err(not_found(app, ctx, r)),
+    };
+    Ok((latest, f))
 }
 
 /// `Tags` member of GetFunction: present only when there are some.

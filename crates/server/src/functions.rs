@@ -24,18 +24,22 @@ pub(crate) struct StoreSource {
 /// The tag by which a function opts out of the server's egress: `nimbus:egress = none`.
 pub(crate) const EGRESS_TAG: &str = "nimbus:egress";
 
-/// The engine's spec of a stored function's `$LATEST`, in `region`, on a server whose egress
-/// is `egress`.
+/// The engine's spec of `f` (a function's `$LATEST`, or a published version of it, whose
+/// function, for what belongs to the function rather than its versions, is `function`), in
+/// `region`, on a server whose egress is `egress`.
 pub(crate) fn function_spec(
     code: &CodeStore,
     region: &str,
     f: &Function,
+    function: &Function,
     egress: Egress,
 ) -> FunctionSpec {
     let s = &f.settings;
     FunctionSpec {
         name: f.name.clone(),
-        version: "$LATEST".into(),
+        version: f
+            .version
+            .map_or_else(|| "$LATEST".to_string(), |n| n.to_string()),
         region: region.to_string(),
         runtime: s.runtime.clone().unwrap_or_default(),
         handler: s.handler.clone().unwrap_or_default(),
@@ -49,9 +53,9 @@ pub(crate) fn function_spec(
             .log_group
             .clone()
             .unwrap_or_else(|| format!("/aws/lambda/{}", f.name)),
-        reserved_concurrency: f.reserved_concurrency,
+        reserved_concurrency: function.reserved_concurrency,
         role: s.role.clone(),
-        egress: match f.tags.get(EGRESS_TAG).map(String::as_str) {
+        egress: match function.tags.get(EGRESS_TAG).map(String::as_str) {
             Some("none") => Egress::None,
             _ => egress,
         },
@@ -76,22 +80,29 @@ impl FunctionSource for StoreSource {
                     "Function not found: {shown}"
                 )))
             };
-            // Only `$LATEST` exists until versions do: any other qualifier names a version
-            // or alias that is not there.
-            if qualifier.is_some_and(|q| q != "$LATEST") {
-                return Err(not_found());
-            }
-            let f = self
+            let failed = |e: nimbus_store::StoreError| ResolveError::Source {
+                function: function.to_string(),
+                source: Box::new(e),
+            };
+            let latest = self
                 .store
                 .get_function(function)
                 .await
-                .map_err(|e| ResolveError::Source {
-                    function: function.to_string(),
-                    source: Box::new(e),
-                })?
+                .map_err(failed)?
                 .ok_or_else(not_found)?;
+            let f = match crate::api::Qualifier::of(qualifier) {
+                crate::api::Qualifier::Latest => latest.clone(),
+                crate::api::Qualifier::Version(n) => self
+                    .store
+                    .get_version(function, n)
+                    .await
+                    .map_err(failed)?
+                    .ok_or_else(not_found)?,
+                // Aliases arrive with their own change: none exists yet.
+                crate::api::Qualifier::Alias(_) => return Err(not_found()),
+            };
             Ok((
-                function_spec(&self.code, region, &f, self.egress),
+                function_spec(&self.code, region, &f, &latest, self.egress),
                 f.state,
                 arn,
             ))
@@ -143,6 +154,46 @@ impl Store for NotifyingStore {
         Box::pin(async move {
             let r = self.inner.delete_function(name).await;
             self.engine.function_deleted(name);
+            r
+        })
+    }
+
+    fn publish_version<'a>(
+        &'a self,
+        snapshot: &'a Function,
+        expected_revision: &'a str,
+    ) -> StoreFuture<'a, u32> {
+        Box::pin(async move {
+            let r = self
+                .inner
+                .publish_version(snapshot, expected_revision)
+                .await;
+            self.engine.function_changed(&snapshot.name);
+            r
+        })
+    }
+
+    fn newest_version<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Function>> {
+        self.inner.newest_version(name)
+    }
+
+    fn get_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, Option<Function>> {
+        self.inner.get_version(name, number)
+    }
+
+    fn list_versions<'a>(
+        &'a self,
+        name: &'a str,
+        after: u32,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Function>> {
+        self.inner.list_versions(name, after, limit)
+    }
+
+    fn delete_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let r = self.inner.delete_version(name, number).await;
+            self.engine.function_changed(name);
             r
         })
     }

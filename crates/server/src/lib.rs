@@ -451,6 +451,10 @@ fn router(app: Arc<App>) -> Router {
             post(api::invoke::handle),
         )
         .route(
+            "/2015-03-31/functions/{name}/versions",
+            post(api::publish_version::handle).get(api::list_versions_by_function::handle),
+        )
+        .route(
             "/2017-10-31/functions/{name}/concurrency",
             put(api::put_function_concurrency::handle)
                 .delete(api::delete_function_concurrency::handle),

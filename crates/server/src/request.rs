@@ -64,9 +64,9 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         ("DELETE", ["", "2017-03-31", "tags", _]) => "UntagResource",
         ("GET", ["", "2017-03-31", "tags", _]) => "ListTags",
         ("POST", [""]) => "STS",
-        // Lambda's other operations (answered UnknownOperationException, named).
         ("POST", ["", "2015-03-31", "functions", _, "versions"]) => "PublishVersion",
         ("GET", ["", "2015-03-31", "functions", _, "versions"]) => "ListVersionsByFunction",
+        // Lambda's other operations (answered UnknownOperationException, named).
         ("POST", ["", "2015-03-31", "functions", _, "aliases"]) => "CreateAlias",
         ("GET", ["", "2015-03-31", "functions", _, "aliases"]) => "ListAliases",
         ("GET", ["", "2015-03-31", "functions", _, "aliases", _]) => "GetAlias",

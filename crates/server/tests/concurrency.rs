@@ -328,11 +328,15 @@ fn concurrent_writes_lose_no_update() {
 fn operations_not_served_yet_are_named() {
     let s = TestServer::start();
     slow_function(&s, "f");
-    let r = s.call_json("POST", "/2015-03-31/functions/f/versions", &json!({}));
+    let r = s.call_json(
+        "PUT",
+        "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1",
+        &json!({ "ProvisionedConcurrentExecutions": 1 }),
+    );
     r.assert_error(
         400,
         "UnknownOperationException",
-        "Nimbus does not support the PublishVersion operation yet",
+        "Nimbus does not support the PutProvisionedConcurrencyConfig operation yet",
     );
     let r = s.call("GET", "/2099-01-01/whatever", b"");
     r.assert_error(

@@ -64,9 +64,29 @@ pub trait Store: Send + Sync {
         f: &'a Function,
         expected_revision: &'a str,
     ) -> StoreFuture<'a, ()>;
-    /// Deletes the function; `NotFound` if there is none.
+    /// Deletes the function, and its versions; `NotFound` if there is none.
     fn delete_function<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
-    /// The code digests (hex) that some function uses.
+    /// Adds `snapshot` as the next published version of its function, if the function's stored
+    /// revision is still `expected_revision`; returns its number. `$LATEST` is not changed.
+    fn publish_version<'a>(
+        &'a self,
+        snapshot: &'a Function,
+        expected_revision: &'a str,
+    ) -> StoreFuture<'a, u32>;
+    /// The published version of `name` with the highest number, if any.
+    fn newest_version<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Function>>;
+    /// Published version `number` of the function `name`.
+    fn get_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, Option<Function>>;
+    /// Up to `limit` published versions of `name` in number order, after number `after`.
+    fn list_versions<'a>(
+        &'a self,
+        name: &'a str,
+        after: u32,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Function>>;
+    /// Deletes published version `number` of `name`; whether there was one.
+    fn delete_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, bool>;
+    /// The code digests (hex) that some function or published version uses.
     fn code_in_use(&self) -> StoreFuture<'_, Vec<String>>;
     /// Function count and code size.
     fn usage(&self) -> StoreFuture<'_, Usage>;

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reserved concurrency",
         include_str!("../migrations/0002_reserved_concurrency.sql"),
     ),
+    (
+        3,
+        "function versions",
+        include_str!("../migrations/0003_function_versions.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
@@ -99,6 +104,41 @@ impl SqliteStore {
     }
 }
 
+/// Replaces `f`'s row if its revision is still `expected`; whether it did.
+async fn conditional_update(
+    conn: &mut sqlx::SqliteConnection,
+    f: &Function,
+    expected: &str,
+) -> Result<bool, StoreError> {
+    let res = sqlx::query(
+        "UPDATE functions SET revision_id = ?, code_sha256 = ?, code_size = ?, updated_ms = ?, record = ?, reserved_concurrency = ?
+         WHERE name = ? AND revision_id = ?",
+    )
+    .bind(&f.revision_id)
+    .bind(&f.code.sha256_hex)
+    .bind(i64::try_from(f.code.size).unwrap_or(i64::MAX))
+    .bind(f.last_modified_ms)
+    .bind(encode(f))
+    .bind(f.reserved_concurrency.map(i64::from))
+    .bind(&f.name)
+    .bind(expected)
+    .execute(conn)
+    .await
+    .map_err(db("update function"))?;
+    Ok(res.rows_affected() == 1)
+}
+
+impl SqliteStore {
+    /// Why a conditional update of `name` changed nothing: it changed meanwhile, or is gone.
+    async fn why_not_updated(&self, name: &str) -> StoreError {
+        match self.get_function(name).await {
+            Ok(Some(_)) => StoreError::RevisionMismatch(name.to_string()),
+            Ok(None) => StoreError::NotFound(name.to_string()),
+            Err(e) => e,
+        }
+    }
+}
+
 impl Store for SqliteStore {
     fn create_function<'a>(&'a self, f: &'a Function) -> StoreFuture<'a, ()> {
         Box::pin(async move {
@@ -160,28 +200,115 @@ impl Store for SqliteStore {
         expected_revision: &'a str,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let res = sqlx::query(
-                "UPDATE functions SET revision_id = ?, code_sha256 = ?, code_size = ?, updated_ms = ?, record = ?, reserved_concurrency = ?
-                 WHERE name = ? AND revision_id = ?",
-            )
-            .bind(&f.revision_id)
-            .bind(&f.code.sha256_hex)
-            .bind(i64::try_from(f.code.size).unwrap_or(i64::MAX))
-            .bind(f.last_modified_ms)
-            .bind(encode(f))
-            .bind(f.reserved_concurrency.map(i64::from))
-            .bind(&f.name)
-            .bind(expected_revision)
-            .execute(&self.pool)
-            .await
-            .map_err(db("update function"))?;
-            if res.rows_affected() == 1 {
+            let mut conn = self.pool.acquire().await.map_err(db("update function"))?;
+            if conditional_update(&mut conn, f, expected_revision).await? {
                 return Ok(());
             }
-            match self.get_function(&f.name).await? {
-                Some(_) => Err(StoreError::RevisionMismatch(f.name.clone())),
-                None => Err(StoreError::NotFound(f.name.clone())),
-            }
+            drop(conn);
+            Err(self.why_not_updated(&f.name).await)
+        })
+    }
+
+    fn publish_version<'a>(
+        &'a self,
+        snapshot: &'a Function,
+        expected_revision: &'a str,
+    ) -> StoreFuture<'a, u32> {
+        Box::pin(async move {
+            let name = &snapshot.name;
+            let mut tx = self.pool.begin().await.map_err(db("publish version"))?;
+            // Claims the next number first: the write makes this transaction the only writer.
+            let row = sqlx::query(
+                "UPDATE functions SET last_version = last_version + 1
+                 WHERE name = ? AND revision_id = ? RETURNING last_version",
+            )
+            .bind(name)
+            .bind(expected_revision)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("publish version"))?;
+            let Some(row) = row else {
+                drop(tx);
+                return Err(self.why_not_updated(name).await);
+            };
+            let number = u32::try_from(row.get::<i64, _>(0)).map_err(|_| StoreError::Decode {
+                name: name.clone(),
+                source: serde::de::Error::custom("version number out of range"),
+            })?;
+            let mut version = snapshot.clone();
+            version.version = Some(number);
+            sqlx::query(
+                "INSERT INTO function_versions (name, version, code_sha256, record) VALUES (?, ?, ?, ?)",
+            )
+            .bind(name)
+            .bind(i64::from(number))
+            .bind(&version.code.sha256_hex)
+            .bind(encode(&version))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("publish version"))?;
+            tx.commit().await.map_err(db("publish version"))?;
+            Ok(number)
+        })
+    }
+
+    fn newest_version<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Function>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT record FROM function_versions WHERE name = ? ORDER BY version DESC LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("newest version"))?;
+            row.map(|r| decode(name, r.get::<&str, _>(0))).transpose()
+        })
+    }
+
+    fn get_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, Option<Function>> {
+        Box::pin(async move {
+            let row =
+                sqlx::query("SELECT record FROM function_versions WHERE name = ? AND version = ?")
+                    .bind(name)
+                    .bind(i64::from(number))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db("get version"))?;
+            row.map(|r| decode(name, r.get::<&str, _>(0))).transpose()
+        })
+    }
+
+    fn list_versions<'a>(
+        &'a self,
+        name: &'a str,
+        after: u32,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Function>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT record FROM function_versions WHERE name = ? AND version > ? ORDER BY version LIMIT ?",
+            )
+            .bind(name)
+            .bind(i64::from(after))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list versions"))?;
+            rows.iter()
+                .map(|r| decode(name, r.get::<&str, _>(0)))
+                .collect()
+        })
+    }
+
+    fn delete_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let res = sqlx::query("DELETE FROM function_versions WHERE name = ? AND version = ?")
+                .bind(name)
+                .bind(i64::from(number))
+                .execute(&self.pool)
+                .await
+                .map_err(db("delete version"))?;
+            Ok(res.rows_affected() == 1)
         })
     }
 
@@ -201,10 +328,12 @@ impl Store for SqliteStore {
 
     fn code_in_use(&self) -> StoreFuture<'_, Vec<String>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT DISTINCT code_sha256 FROM functions")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("list code in use"))?;
+            let rows = sqlx::query(
+                "SELECT code_sha256 FROM functions UNION SELECT code_sha256 FROM function_versions",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list code in use"))?;
             Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
         })
     }
@@ -323,6 +452,28 @@ impl Store for SqliteStore {
                         }
                     }
                     Err(e) => complaints.push(format!("function {name}: {e}")),
+                }
+            }
+            let versions =
+                sqlx::query("SELECT name, version, code_sha256, record FROM function_versions")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("integrity check"))?;
+            for r in &versions {
+                let name: String = r.get(0);
+                let number: i64 = r.get(1);
+                match decode(&name, r.get::<&str, _>(3)) {
+                    Ok(v) => {
+                        if v.name != name
+                            || v.version.map(i64::from) != Some(number)
+                            || v.code.sha256_hex != r.get::<String, _>(2)
+                        {
+                            complaints.push(format!(
+                                "function {name} version {number}: columns disagree with record"
+                            ));
+                        }
+                    }
+                    Err(e) => complaints.push(format!("function {name} version {number}: {e}")),
                 }
             }
             Ok(complaints)

@@ -36,6 +36,7 @@ fn function(name: &str, rev: &str) -> Function {
         last_update: None,
         tags: BTreeMap::new(),
         reserved_concurrency: None,
+        version: None,
     }
 }
 
@@ -80,7 +81,80 @@ async fn contract(store: &dyn Store) {
     shas.sort();
     assert_eq!(shas, ["a-sha", "b-sha"]);
 
+    // Versions: numbered by the store, if $LATEST is still the revision they were made from.
+    let mut v1 = a.published(Some("first"), 5, "v1".into());
+    v1.code.sha256_hex = "v1-sha".into();
+    assert!(matches!(
+        store.publish_version(&v1, "stale").await,
+        Err(StoreError::RevisionMismatch(_))
+    ));
+    assert!(
+        store.newest_version("a").await.expect("get").is_none(),
+        "nothing of a refused publish is stored"
+    );
+    assert_eq!(store.publish_version(&v1, "r2").await.expect("publish"), 1);
+    let v2 = a.published(None, 6, "v2".into());
+    assert_eq!(
+        store.publish_version(&v2, "r2").await.expect("publish 2"),
+        2
+    );
+    v1.version = Some(1);
+    assert_eq!(
+        store.get_function("a").await.expect("get"),
+        Some(a.clone()),
+        "$LATEST is as it was"
+    );
+    assert_eq!(
+        store.get_version("a", 1).await.expect("get"),
+        Some(v1.clone())
+    );
+    let numbers = |vs: Vec<Function>| vs.iter().filter_map(|v| v.version).collect::<Vec<_>>();
+    assert_eq!(
+        numbers(store.list_versions("a", 0, 10).await.expect("list")),
+        [1, 2]
+    );
+    assert_eq!(
+        numbers(store.list_versions("a", 1, 10).await.expect("list")),
+        [2]
+    );
+    assert_eq!(
+        numbers(store.list_versions("a", 0, 1).await.expect("list")),
+        [1]
+    );
+    let mut shas = store.code_in_use().await.expect("code");
+    shas.sort();
+    assert_eq!(
+        shas,
+        ["a-sha", "b-sha", "v1-sha"],
+        "versions' code is in use"
+    );
+    assert!(store.integrity_check().await.expect("check").is_empty());
+    assert!(store.delete_version("a", 2).await.expect("delete v2"));
+    assert!(!store.delete_version("a", 2).await.expect("again"));
+    assert_eq!(
+        numbers(store.list_versions("a", 0, 10).await.expect("list")),
+        [1]
+    );
+    let v3 = a.published(None, 7, "v3".into());
+    assert_eq!(
+        store.publish_version(&v3, "r2").await.expect("publish 3"),
+        3,
+        "a deleted version's number is not given again"
+    );
+    assert_eq!(
+        store
+            .newest_version("a")
+            .await
+            .expect("newest")
+            .and_then(|v| v.version),
+        Some(3)
+    );
+
     store.delete_function("a").await.expect("delete");
+    assert!(
+        store.get_version("a", 1).await.expect("get").is_none(),
+        "versions go with their function"
+    );
     assert!(matches!(
         store.delete_function("a").await,
         Err(StoreError::NotFound(_))

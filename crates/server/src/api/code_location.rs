@@ -27,15 +27,19 @@ fn token(key: &[u8; 32], function: &str, version: &str, sha: &str, expires: i64)
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// A download URL for package `sha` of `$LATEST` of `name` that expires after the configured
-/// time.
-pub(crate) fn location_url(app: &App, ctx: &Ctx, name: &str, sha: &str) -> String {
+/// A download URL for the package of `f` (`$LATEST` or a published version) that expires
+/// after the configured time.
+pub(crate) fn location_url(app: &App, ctx: &Ctx, f: &nimbus_model::Function) -> String {
     let expires = now_ms() / 1000 + i64::try_from(app.code_url_ttl_seconds).unwrap_or(600);
-    let version = "$LATEST";
+    let (name, sha) = (&f.name, &f.code.sha256_hex);
+    let version = f
+        .version
+        .map_or_else(|| "$LATEST".to_string(), |n| n.to_string());
     format!(
-        "http://{}/_nimbus/code/{sha}?function={name}&version=%24LATEST&expires={expires}&token={}",
+        "http://{}/_nimbus/code/{sha}?function={name}&version={}&expires={expires}&token={}",
         ctx.host,
-        token(&app.url_key, name, version, sha, expires)
+        percent_encoding::utf8_percent_encode(&version, percent_encoding::NON_ALPHANUMERIC),
+        token(&app.url_key, name, &version, sha, expires)
     )
 }
 
@@ -69,8 +73,12 @@ pub(crate) async fn download(
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(denied());
     }
-    // AWS compat: the code of a function deleted or updated since is gone with it.
-    let current = app.store.get_function(function).await?;
+    // AWS compat: the code of a function or version deleted or updated since is gone with it.
+    let current = match crate::api::Qualifier::of(Some(version)) {
+        crate::api::Qualifier::Latest => app.store.get_function(function).await?,
+        crate::api::Qualifier::Version(n) => app.store.get_version(function, n).await?,
+        crate::api::Qualifier::Alias(_) => None,
+    };
     if current.is_none_or(|f| f.code.sha256_hex != sha) {
         return Err(LambdaError::not_found("The resource you requested does not exist.").into());
     }

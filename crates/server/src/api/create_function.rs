@@ -14,6 +14,7 @@ use nimbus_model::{
 };
 use nimbus_store::StoreError;
 
+use crate::api::publish_version::{publish, PublishVersionRequest};
 use crate::api::{json, parse_json_async};
 use crate::app::{new_revision, now_ms, App};
 use crate::error::ApiResult;
@@ -71,6 +72,7 @@ pub(crate) async fn handle(
         last_update: None,
         tags,
         reserved_concurrency: None,
+        version: None,
     };
     match app.store.create_function(&f).await {
         Ok(()) => {}
@@ -80,6 +82,11 @@ pub(crate) async fn handle(
     drop(_shared);
     tracing::info!(function = %f.name, code_sha256 = %f.code.sha256_hex, "function created");
     app.activate(f.name.clone());
+    if req.publish == Some(true) {
+        // AWS compat: the answer is version 1's configuration.
+        let config = publish(&app, &ctx, &r, &PublishVersionRequest::default(), true).await?;
+        return Ok(json(StatusCode::CREATED, &config));
+    }
     Ok(json(
         StatusCode::CREATED,
         &f.configuration(&ctx.region, &app.account),

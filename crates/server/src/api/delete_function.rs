@@ -6,10 +6,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use nimbus_model::LambdaError;
+use nimbus_model::{FunctionRef, LambdaError};
 use nimbus_store::StoreError;
 
-use crate::api::{load_latest, not_found, qualified_ref};
+use crate::api::{load_latest, not_found, qualified_ref, Qualifier};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -27,6 +27,11 @@ pub(crate) async fn handle(
         )
         .into());
     }
+    match Qualifier::of(r.qualifier.as_deref()) {
+        Qualifier::Latest => {}
+        Qualifier::Version(n) => return delete_version(&app, &ctx, &r, n).await,
+        Qualifier::Alias(_) => return Err(not_found(&app, &ctx, &r)),
+    }
     let f = load_latest(&app, &ctx, &r).await?;
     // Its reservation, if any, goes back to the account with it.
     let changing = app.reservations.lock().await;
@@ -40,5 +45,20 @@ pub(crate) async fn handle(
     tracing::info!(function = %f.name, "function deleted");
     app.release_code(&f.code.sha256_hex).await?;
     // AWS compat: the model says 200, AWS answers 204 with no body.
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// DeleteFunction with a version number: that version only. AWS compat: a version that is not
+/// there answers 204 too, as long as the function is.
+async fn delete_version(app: &App, ctx: &Ctx, r: &FunctionRef, n: u32) -> ApiResult<Response> {
+    let Some(v) = app.store.get_version(&r.name, n).await? else {
+        if app.store.get_function(&r.name).await?.is_none() {
+            return Err(not_found(app, ctx, r));
+        }
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    app.store.delete_version(&r.name, n).await?;
+    tracing::info!(function = %r.name, version = n, "version deleted");
+    app.release_code(&v.code.sha256_hex).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -9,7 +9,7 @@ use axum::Extension;
 use serde_json::json;
 
 use crate::api::code_location::location_url;
-use crate::api::{json, load_latest, qualified_ref, tags_member};
+use crate::api::{json, load_qualified, qualified_ref, tags_member};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -21,18 +21,19 @@ pub(crate) async fn handle(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
-    let f = load_latest(&app, &ctx, &r).await?;
+    let (latest, f) = load_qualified(&app, &ctx, &r).await?;
     let mut body = json!({
-        "Configuration": f.configuration(&ctx.region, &app.account),
+        "Configuration": f.configuration_as(&ctx.region, &app.account, f.version),
         "Code": {
             "RepositoryType": "S3",
-            "Location": location_url(&app, &ctx, &f.name, &f.code.sha256_hex),
+            "Location": location_url(&app, &ctx, &f),
         },
     });
-    if let Some(tags) = tags_member(&f.tags) {
+    // Tags and concurrency are the function's, whichever version is asked for.
+    if let Some(tags) = tags_member(&latest.tags) {
         body["Tags"] = json!(tags);
     }
-    if let Some(n) = f.reserved_concurrency {
+    if let Some(n) = latest.reserved_concurrency {
         body["Concurrency"] = json!({ "ReservedConcurrentExecutions": n });
     }
     Ok(json(StatusCode::OK, &body))

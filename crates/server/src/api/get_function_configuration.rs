@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 
-use crate::api::{json, load_latest, qualified_ref};
+use crate::api::{json, load_qualified, qualified_ref};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -19,9 +19,9 @@ pub(crate) async fn handle(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
-    let f = load_latest(&app, &ctx, &r).await?;
+    let (_, f) = load_qualified(&app, &ctx, &r).await?;
     Ok(json(
         StatusCode::OK,
-        &f.configuration(&ctx.region, &app.account),
+        &f.configuration_as(&ctx.region, &app.account, f.version),
     ))
 }

@@ -12,6 +12,7 @@ use nimbus_model::{
 };
 
 use crate::api::create_function::decode_zip_async;
+use crate::api::publish_version::{publish, PublishVersionRequest};
 use crate::api::{function_ref, json, load_latest, not_found, parse_json_async};
 use crate::app::{new_revision, now_ms, App};
 use crate::error::{ApiError, ApiResult};
@@ -85,6 +86,11 @@ pub(crate) async fn handle(
                 tracing::warn!(error = %e, "could not remove an unused code package");
             }
         });
+    }
+    if req.publish == Some(true) {
+        // AWS compat: the answer is the new version's configuration.
+        let config = publish(&app, &ctx, &r, &PublishVersionRequest::default(), true).await?;
+        return Ok(json(StatusCode::OK, &config));
     }
     Ok(json(
         StatusCode::OK,

@@ -161,6 +161,45 @@ impl TestServer {
         }
     }
 
+    /// Invokes `target` (a name, with `?Qualifier=` if wanted): the status, the
+    /// `X-Amz-Executed-Version` header and the body.
+    pub fn invoke_at(&self, target: &str, payload: &Value) -> (u16, Option<String>, Value) {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, format!("?{q}")),
+            None => (target, String::new()),
+        };
+        let url = self.url(&format!("/2015-03-31/functions/{path}/invocations{query}"));
+        let body = serde_json::to_vec(payload).expect("json");
+        let host = self.addr.to_string();
+        let signed = sign_request(
+            &creds(),
+            REGION,
+            "POST",
+            &url,
+            &[("host", &host)],
+            &body,
+            SystemTime::now(),
+        )
+        .expect("sign");
+        let mut req = self.http.post(&url).body(body);
+        for (k, v) in signed {
+            req = req.header(k, v);
+        }
+        let resp = req.send().expect("invoke");
+        let status = resp.status().as_u16();
+        let version = resp
+            .headers()
+            .get("x-amz-executed-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let raw = resp.bytes().expect("body");
+        (
+            status,
+            version,
+            serde_json::from_slice(&raw).unwrap_or(Value::Null),
+        )
+    }
+
     pub fn unsigned_get(&self, path: &str) -> (u16, Vec<u8>) {
         let r = self.http.get(self.url(path)).send().expect("request");
         (r.status().as_u16(), r.bytes().expect("body").to_vec())

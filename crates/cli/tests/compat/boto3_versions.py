@@ -1,0 +1,89 @@
+"""boto3 against a Nimbus server: versions and reserved concurrency. Exits non-zero on any mismatch."""
+import io
+import json
+import os
+import zipfile
+
+import boto3
+import botocore.exceptions
+
+lam = boto3.client(
+    "lambda",
+    endpoint_url=os.environ["NIMBUS_TEST_ENDPOINT"],
+    region_name="us-east-1",
+    aws_access_key_id=os.environ["NIMBUS_TEST_KEY_ID"],
+    aws_secret_access_key=os.environ["NIMBUS_TEST_SECRET"],
+)
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+ARN = "arn:aws:lambda:us-east-1:000000000000:function:boto-versions"
+
+
+def package(value):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", f"def handler(event, context):\n    return [{value!r}, context.invoked_function_arn]\n")
+    return buf.getvalue()
+
+
+def invoke(**kwargs):
+    r = lam.invoke(FunctionName="boto-versions", **kwargs)
+    return r["ExecutedVersion"], json.loads(r["Payload"].read())
+
+
+created = lam.create_function(FunctionName="boto-versions", Runtime="python3.12", Role=ROLE,
+                              Handler="app.handler", Code={"ZipFile": package("one")}, Publish=True)
+assert created["Version"] == "1", created
+lam.get_waiter("published_version_active").wait(FunctionName="boto-versions", Qualifier="1",
+                                                WaiterConfig={"Delay": 1})
+lam.get_waiter("function_active_v2").wait(FunctionName="boto-versions", WaiterConfig={"Delay": 1})
+
+lam.update_function_code(FunctionName="boto-versions", ZipFile=package("two"))
+lam.get_waiter("function_updated_v2").wait(FunctionName="boto-versions", WaiterConfig={"Delay": 1})
+v2 = lam.publish_version(FunctionName="boto-versions", Description="second")
+assert v2["Version"] == "2" and v2["Description"] == "second", v2
+
+assert invoke(Qualifier="1") == ("1", ["one", ARN + ":1"])
+assert invoke(Qualifier="2") == ("2", ["two", ARN + ":2"])
+assert invoke() == ("$LATEST", ["two", ARN])
+
+# $LATEST changes leave published versions alone.
+lam.update_function_configuration(FunctionName="boto-versions", Timeout=9)
+lam.get_waiter("function_updated_v2").wait(FunctionName="boto-versions", WaiterConfig={"Delay": 1})
+assert lam.get_function_configuration(FunctionName="boto-versions", Qualifier="1")["Timeout"] == 3
+assert lam.get_function_configuration(FunctionName="boto-versions")["Timeout"] == 9
+
+pages = list(lam.get_paginator("list_versions_by_function").paginate(
+    FunctionName="boto-versions", PaginationConfig={"PageSize": 2}))
+assert [v["Version"] for p in pages for v in p["Versions"]] == ["$LATEST", "1", "2"], pages
+
+try:
+    lam.publish_version(FunctionName="boto-versions", CodeSha256="nope")
+    raise AssertionError("a wrong CodeSha256 was published")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidParameterValueException", e.response
+
+lam.delete_function(FunctionName="boto-versions", Qualifier="1")
+try:
+    lam.get_function(FunctionName="boto-versions", Qualifier="1")
+    raise AssertionError("a deleted version was found")
+except lam.exceptions.ResourceNotFoundException as e:
+    assert e.response["Error"]["Message"] == f"Function not found: {ARN}:1", e.response
+
+# Reserved concurrency, as boto3 models it.
+assert lam.put_function_concurrency(FunctionName="boto-versions", ReservedConcurrentExecutions=0)[
+    "ReservedConcurrentExecutions"] == 0
+assert lam.get_function_concurrency(FunctionName="boto-versions")["ReservedConcurrentExecutions"] == 0
+assert lam.get_function(FunctionName="boto-versions")["Concurrency"] == {"ReservedConcurrentExecutions": 0}
+settings = lam.get_account_settings()["AccountLimit"]
+assert settings["UnreservedConcurrentExecutions"] == settings["ConcurrentExecutions"], settings
+try:
+    invoke()
+    raise AssertionError("reserved concurrency 0 ran an invocation")
+except lam.exceptions.TooManyRequestsException as e:
+    assert e.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded", e.response
+lam.delete_function_concurrency(FunctionName="boto-versions")
+assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="boto-versions")
+assert invoke()[0] == "$LATEST"
+
+lam.delete_function(FunctionName="boto-versions")
+print("boto3 versions: ok")

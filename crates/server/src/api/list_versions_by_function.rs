@@ -1,0 +1,72 @@
+//! ListVersionsByFunction: `GET /2015-03-31/functions/{FunctionName}/versions`: `$LATEST`
+//! first, then the published versions by number, at most 50 a page.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use base64::Engine;
+use nimbus_model::LambdaError;
+use serde_json::json;
+
+use crate::api::list_functions::max_items;
+use crate::api::put_function_concurrency::unqualified_ref;
+use crate::api::{json, load_latest, query_pairs, query_param};
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::request::Ctx;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+pub(crate) async fn handle(
+    State(app): State<Arc<App>>,
+    Extension(ctx): Extension<Ctx>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let r = unqualified_ref(&app, &ctx, &name)?;
+    let q = query_pairs(query.as_deref());
+    let limit = max_items(query_param(&q, "MaxItems"))?;
+    // The marker is the number of the last version a page held (0: `$LATEST`).
+    let after = match query_param(&q, "Marker").filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(
+            B64.decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.parse::<u32>().ok())
+                .ok_or_else(|| {
+                    LambdaError::invalid_parameter(
+                        "Invalid Marker: it must be a NextMarker returned by ListVersionsByFunction.",
+                    )
+                })?,
+        ),
+    };
+    let latest = load_latest(&app, &ctx, &r).await?;
+    let mut items = Vec::with_capacity(limit + 1);
+    if after.is_none() {
+        items.push((0, latest.configuration(&ctx.region, &app.account)));
+    }
+    let versions = app
+        .store
+        .list_versions(&r.name, after.unwrap_or(0), limit + 1 - items.len())
+        .await?;
+    for v in &versions {
+        let n = v.version.unwrap_or(0);
+        items.push((n, v.configuration_as(&ctx.region, &app.account, Some(n))));
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|(n, _)| B64.encode(n.to_string()))
+    } else {
+        None
+    };
+    let configs: Vec<_> = items.into_iter().map(|(_, c)| c).collect();
+    let mut body = json!({ "Versions": configs });
+    if let Some(n) = next {
+        body["NextMarker"] = json!(n);
+    }
+    Ok(json(StatusCode::OK, &body))
+}

@@ -139,14 +139,23 @@ impl Engine {
 
     /// Stage 1: the configuration, from the cache.
     async fn resolve(&self, req: &InvocationRequest) -> Result<Arc<ResolvedFunction>, InvokeError> {
+        // An alias first picks its version, by weight, for this invocation.
+        let routing = match req.qualifier.as_deref() {
+            Some(q) if crate::resolve::is_alias(q) => Some(
+                self.cache
+                    .routing(&*self.source, &req.function, q, &req.region)
+                    .await
+                    .map_err(InvokeError::Resolve)?,
+            ),
+            _ => None,
+        };
+        let qualifier = match &routing {
+            Some(r) => Some(r.pick(rand::random::<f64>())),
+            None => req.qualifier.as_deref(),
+        };
         let (f, replaced) = self
             .cache
-            .resolve(
-                &*self.source,
-                &req.function,
-                req.qualifier.as_deref(),
-                &req.region,
-            )
+            .resolve(&*self.source, &req.function, qualifier, &req.region)
             .await
             .map_err(InvokeError::Resolve)?;
         if let Some(old) = replaced {

@@ -125,16 +125,60 @@ pub enum ResolveError {
 pub type SourceFuture<'a> =
     Pin<Box<dyn Future<Output = Result<(FunctionSpec, State, String), ResolveError>> + Send + 'a>>;
 
+/// A future of the source's alias lookup.
+pub type RoutingFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Routing, ResolveError>> + Send + 'a>>;
+
+/// Where an alias sends invocations: to `primary`, or, with the probability its weight gives,
+/// to the additional version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    /// `$LATEST` or a version number.
+    pub primary: String,
+    /// A second version and the share of invocations (0.0..=1.0) it gets.
+    pub additional: Option<(String, f64)>,
+}
+
+impl Routing {
+    /// The version for an invocation whose uniform draw in `0.0..1.0` is `draw`.
+    pub fn pick(&self, draw: f64) -> &str {
+        match &self.additional {
+            Some((version, weight)) if draw < *weight => version,
+            _ => &self.primary,
+        }
+    }
+}
+
+/// Whether a qualifier names an alias (as Lambda tells them apart: not `$LATEST`, not a
+/// number).
+pub fn is_alias(qualifier: &str) -> bool {
+    qualifier != "$LATEST" && !qualifier.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Loads function configurations (the server's store). Returns the spec, the state and the
 /// unqualified ARN.
 pub trait FunctionSource: Send + Sync {
-    /// Loads `function` at `qualifier` (none: `$LATEST`) for `region`.
+    /// Loads `function` at `qualifier` (none: `$LATEST`; else a version number) for `region`.
     fn load<'a>(
         &'a self,
         function: &'a str,
         qualifier: Option<&'a str>,
         region: &'a str,
     ) -> SourceFuture<'a>;
+
+    /// Where alias `alias` of `function` routes. Sources without aliases have none.
+    fn load_alias<'a>(
+        &'a self,
+        function: &'a str,
+        alias: &'a str,
+        _region: &'a str,
+    ) -> RoutingFuture<'a> {
+        Box::pin(async move {
+            Err(ResolveError::Lambda(LambdaError::not_found(format!(
+                "Function not found: {function}:{alias}"
+            ))))
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -154,6 +198,8 @@ pub struct ConfigCache {
     /// The generation each key last resolved to, kept across invalidations: a load that finds
     /// another one says which generation it replaced.
     last: Mutex<HashMap<CacheKey, Generation>>,
+    /// Aliases' routing, by function, alias and region.
+    routes: Mutex<HashMap<CacheKey, Arc<Routing>>>,
     /// Invalidations so far: a load that began before one is not cached.
     changes: AtomicU64,
 }
@@ -211,11 +257,48 @@ impl ConfigCache {
         Ok((resolved, replaced))
     }
 
-    /// Forgets every configuration of `function`. Call after each write of it.
+    /// The routing of alias `alias`, cached or loaded from `source` (and cached).
+    pub async fn routing(
+        &self,
+        source: &dyn FunctionSource,
+        function: &str,
+        alias: &str,
+        region: &str,
+    ) -> Result<Arc<Routing>, ResolveError> {
+        let key = CacheKey {
+            function: function.to_string(),
+            qualifier: Some(alias.to_string()),
+            region: region.to_string(),
+        };
+        if let Some(hit) = self.routes().get(&key) {
+            return Ok(Arc::clone(hit));
+        }
+        let before = self.changes.load(Ordering::SeqCst);
+        let routing = Arc::new(source.load_alias(function, alias, region).await?);
+        // Both locks, in the order `invalidate` takes them: a write since the load began
+        // leaves this result uncached.
+        let _entries = self.entries();
+        let mut routes = self.routes();
+        if self.changes.load(Ordering::SeqCst) == before {
+            if routes.len() >= MAX_ENTRIES {
+                routes.clear();
+            }
+            routes.insert(key, Arc::clone(&routing));
+        }
+        Ok(routing)
+    }
+
+    fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<Routing>>> {
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets every configuration and alias of `function`. Call after each write of it.
     pub fn invalidate(&self, function: &str) {
         let mut entries = self.entries();
+        let mut routes = self.routes();
         self.changes.fetch_add(1, Ordering::SeqCst);
         entries.retain(|k, _| k.function != function);
+        routes.retain(|k, _| k.function != function);
     }
 
     /// How many configurations are cached.

@@ -174,6 +174,9 @@ impl Logs {
 
 struct FakeSource {
     functions: Mutex<HashMap<String, (FunctionSpec, State)>>,
+    /// Published versions, by function and number.
+    versions: Mutex<HashMap<(String, String), FunctionSpec>>,
+    aliases: Mutex<HashMap<(String, String), crate::resolve::Routing>>,
     loads: AtomicUsize,
 }
 
@@ -181,12 +184,20 @@ impl FunctionSource for FakeSource {
     fn load<'a>(
         &'a self,
         function: &'a str,
-        _qualifier: Option<&'a str>,
+        qualifier: Option<&'a str>,
         _region: &'a str,
     ) -> SourceFuture<'a> {
         Box::pin(async move {
             self.loads.fetch_add(1, Ordering::SeqCst);
-            let found = self.functions.lock().expect("lock").get(function).cloned();
+            let found = match qualifier {
+                Some(q) if q != "$LATEST" => self
+                    .versions
+                    .lock()
+                    .expect("lock")
+                    .get(&(function.to_string(), q.to_string()))
+                    .map(|s| (s.clone(), State::Active)),
+                _ => self.functions.lock().expect("lock").get(function).cloned(),
+            };
             match found {
                 Some((spec, state)) => Ok((
                     spec,
@@ -197,6 +208,26 @@ impl FunctionSource for FakeSource {
                     "Function not found: {function}"
                 )))),
             }
+        })
+    }
+
+    fn load_alias<'a>(
+        &'a self,
+        function: &'a str,
+        alias: &'a str,
+        _region: &'a str,
+    ) -> crate::resolve::RoutingFuture<'a> {
+        Box::pin(async move {
+            self.aliases
+                .lock()
+                .expect("lock")
+                .get(&(function.to_string(), alias.to_string()))
+                .cloned()
+                .ok_or_else(|| {
+                    ResolveError::Lambda(LambdaError::not_found(format!(
+                        "Function not found: {function}:{alias}"
+                    )))
+                })
         })
     }
 }
@@ -253,6 +284,8 @@ fn fixture(script: Script, config: EngineConfig) -> Fixture {
             "f".to_string(),
             (spec(&code, Duration::from_secs(3)), State::Active),
         )])),
+        versions: Mutex::new(HashMap::new()),
+        aliases: Mutex::new(HashMap::new()),
         loads: AtomicUsize::new(0),
     });
     let logs = Arc::new(Logs::default());
@@ -710,4 +743,50 @@ async fn without_services_no_credentials_and_no_endpoint() {
         .iter()
         .any(|(k, _)| k.starts_with("AWS_ACCESS_KEY") || k == "AWS_SESSION_TOKEN"));
     assert!(!*api);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alias_splits_invocations_by_its_weights() {
+    let fx = fixture(echo(), EngineConfig::default());
+    for v in ["1", "2"] {
+        let mut sp = spec(&fx.code, Duration::from_secs(3));
+        sp.version = v.into();
+        fx.source
+            .versions
+            .lock()
+            .expect("lock")
+            .insert(("f".into(), v.into()), sp);
+    }
+    fx.source.aliases.lock().expect("lock").insert(
+        ("f".into(), "live".into()),
+        crate::resolve::Routing {
+            primary: "1".into(),
+            additional: Some(("2".into(), 0.2)),
+        },
+    );
+    let mut counts = HashMap::<String, usize>::new();
+    for i in 0..2000 {
+        let mut req = request(&format!("r{i}"));
+        req.qualifier = Some("live".into());
+        let out = fx.engine.invoke(req).await.expect("invoke");
+        *counts.entry(out.executed_version).or_default() += 1;
+    }
+    let two = counts.get("2").copied().unwrap_or(0);
+    assert_eq!(
+        counts.get("1").copied().unwrap_or(0) + two,
+        2000,
+        "{counts:?}"
+    );
+    // 20% of 2,000 is 400; five points either way is 300..=500 (a 1-in-10^12 miss).
+    assert!((300..=500).contains(&two), "{counts:?}");
+    assert_eq!(
+        fx.launcher.launches(),
+        2,
+        "one warm environment per version"
+    );
+    // Routing and configurations came from the cache: the alias, then each version, once.
+    assert_eq!(fx.source.loads.load(Ordering::SeqCst), 2);
+    let mut req = request("missing");
+    req.qualifier = Some("nope".into());
+    assert!(fx.engine.invoke(req).await.is_err());
 }

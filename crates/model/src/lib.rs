@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alias;
 pub mod arn;
 pub mod error;
 pub mod function;
 pub mod limits;
 pub mod runtime;
 
+pub use alias::{Alias, AliasConfiguration};
 pub use arn::{function_arn, FunctionRef, NameShape, ResourceArn};
 pub use error::{ErrorCode, LambdaError, ValidationErrors};
 pub use function::{

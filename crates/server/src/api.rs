@@ -13,14 +13,18 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
 
 pub(crate) mod code_location;
+pub(crate) mod create_alias;
 pub(crate) mod create_function;
+pub(crate) mod delete_alias;
 pub(crate) mod delete_function;
 pub(crate) mod delete_function_concurrency;
 pub(crate) mod get_account_settings;
+pub(crate) mod get_alias;
 pub(crate) mod get_function;
 pub(crate) mod get_function_concurrency;
 pub(crate) mod get_function_configuration;
 pub(crate) mod invoke;
+pub(crate) mod list_aliases;
 pub(crate) mod list_functions;
 pub(crate) mod list_tags;
 pub(crate) mod list_versions_by_function;
@@ -29,6 +33,7 @@ pub(crate) mod put_function_concurrency;
 pub(crate) mod sts;
 pub(crate) mod tag_resource;
 pub(crate) mod untag_resource;
+pub(crate) mod update_alias;
 pub(crate) mod update_function_code;
 pub(crate) mod update_function_configuration;
 
@@ -191,9 +196,38 @@ pub(crate) async fn load_qualified(
             .get_version(&r.name, n)
             .await?
             .ok_or_else(|| not_found(app, ctx, r))?,
-        Qualifier::Alias(_) => return Err(not_found(app, ctx, r)),
+        Qualifier::Alias(a) => {
+            let alias = app
+                .store
+                .get_alias(&r.name, a)
+                .await?
+                .ok_or_else(|| not_found(app, ctx, r))?;
+            match Qualifier::of(Some(&alias.function_version)) {
+                Qualifier::Version(n) => app
+                    .store
+                    .get_version(&r.name, n)
+                    .await?
+                    .ok_or_else(|| not_found(app, ctx, r))?,
+                _ => latest.clone(),
+            }
+        }
     };
     Ok((latest, f))
+}
+
+/// The configuration of `f` as the reference `r` asked for it: through an alias, the version
+/// it routes to, its ARN qualified with the alias.
+pub(crate) fn configuration_for(
+    app: &App,
+    ctx: &Ctx,
+    r: &FunctionRef,
+    f: &Function,
+) -> nimbus_model::FunctionConfiguration {
+    let mut c = f.configuration_as(&ctx.region, &app.account, f.version);
+    if let Qualifier::Alias(a) = Qualifier::of(r.qualifier.as_deref()) {
+        c.function_arn = format!("{}:{a}", function_arn(&ctx.region, &app.account, &r.name));
+    }
+    c
 }
 
 /// `Tags` member of GetFunction: present only when there are some.

@@ -33,6 +33,9 @@ pub(crate) struct App {
     /// the check against the unreserved minimum and the engine's unreserved limit always see
     /// every committed reservation.
     pub(crate) reservations: tokio::sync::Mutex<()>,
+    /// Held while aliases are written and versions deleted: an alias never routes to a version
+    /// that a concurrent deletion removes.
+    pub(crate) aliasing: tokio::sync::Mutex<()>,
     pub(crate) engine: Arc<nimbus_engine::Engine>,
 }
 

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nimbus_engine::resolve::{ResolveError, SourceFuture};
+use nimbus_engine::resolve::{ResolveError, Routing, RoutingFuture, SourceFuture};
 use nimbus_engine::{Egress, Engine, FunctionSource, FunctionSpec};
-use nimbus_model::{function_arn, Function, LambdaError};
+use nimbus_model::{function_arn, Alias, Function, LambdaError};
 use nimbus_store::code::CodeStore;
 use nimbus_store::{LogRecord, Store, StoreFuture, Usage};
 
@@ -98,7 +98,7 @@ impl FunctionSource for StoreSource {
                     .await
                     .map_err(failed)?
                     .ok_or_else(not_found)?,
-                // Aliases arrive with their own change: none exists yet.
+                // The engine resolves an alias to a version first (its routing).
                 crate::api::Qualifier::Alias(_) => return Err(not_found()),
             };
             Ok((
@@ -106,6 +106,44 @@ impl FunctionSource for StoreSource {
                 f.state,
                 arn,
             ))
+        })
+    }
+
+    fn load_alias<'a>(
+        &'a self,
+        function: &'a str,
+        alias: &'a str,
+        region: &'a str,
+    ) -> RoutingFuture<'a> {
+        Box::pin(self.routing(function, alias, region))
+    }
+}
+
+impl StoreSource {
+    async fn routing(
+        &self,
+        function: &str,
+        alias: &str,
+        region: &str,
+    ) -> Result<Routing, ResolveError> {
+        let failed = |e: nimbus_store::StoreError| ResolveError::Source {
+            function: function.to_string(),
+            source: Box::new(e),
+        };
+        let a = self
+            .store
+            .get_alias(function, alias)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| {
+                ResolveError::Lambda(LambdaError::not_found(format!(
+                    "Function not found: {}:{alias}",
+                    function_arn(region, &self.account, function)
+                )))
+            })?;
+        Ok(Routing {
+            primary: a.function_version.clone(),
+            additional: a.additional_versions.into_iter().next(),
         })
     }
 }
@@ -194,6 +232,47 @@ impl Store for NotifyingStore {
         Box::pin(async move {
             let r = self.inner.delete_version(name, number).await;
             self.engine.function_changed(name);
+            r
+        })
+    }
+
+    fn create_alias<'a>(&'a self, alias: &'a Alias) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let r = self.inner.create_alias(alias).await;
+            self.engine.function_changed(&alias.function);
+            r
+        })
+    }
+
+    fn get_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, Option<Alias>> {
+        self.inner.get_alias(function, name)
+    }
+
+    fn list_aliases<'a>(
+        &'a self,
+        function: &'a str,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Alias>> {
+        self.inner.list_aliases(function, after, limit)
+    }
+
+    fn update_alias<'a>(
+        &'a self,
+        alias: &'a Alias,
+        expected_revision: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let r = self.inner.update_alias(alias, expected_revision).await;
+            self.engine.function_changed(&alias.function);
+            r
+        })
+    }
+
+    fn delete_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let r = self.inner.delete_alias(function, name).await;
+            self.engine.function_changed(function);
             r
         })
     }

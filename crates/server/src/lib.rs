@@ -183,6 +183,7 @@ impl Server {
             concurrent_executions: config.concurrent_executions,
             unreserved_minimum: config.unreserved_concurrency_minimum,
             reservations: tokio::sync::Mutex::new(()),
+            aliasing: tokio::sync::Mutex::new(()),
         });
         recover(&app).await?;
         let reserved = app.store.usage().await?.reserved_concurrency;
@@ -449,6 +450,16 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(api::invoke::handle),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases",
+            post(api::create_alias::handle).get(api::list_aliases::handle),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(api::get_alias::handle)
+                .put(api::update_alias::handle)
+                .delete(api::delete_alias::handle),
         )
         .route(
             "/2015-03-31/functions/{name}/versions",

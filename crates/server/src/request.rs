@@ -66,12 +66,12 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         ("POST", [""]) => "STS",
         ("POST", ["", "2015-03-31", "functions", _, "versions"]) => "PublishVersion",
         ("GET", ["", "2015-03-31", "functions", _, "versions"]) => "ListVersionsByFunction",
-        // Lambda's other operations (answered UnknownOperationException, named).
         ("POST", ["", "2015-03-31", "functions", _, "aliases"]) => "CreateAlias",
         ("GET", ["", "2015-03-31", "functions", _, "aliases"]) => "ListAliases",
         ("GET", ["", "2015-03-31", "functions", _, "aliases", _]) => "GetAlias",
         ("PUT", ["", "2015-03-31", "functions", _, "aliases", _]) => "UpdateAlias",
         ("DELETE", ["", "2015-03-31", "functions", _, "aliases", _]) => "DeleteAlias",
+        // Lambda's other operations (answered UnknownOperationException, named).
         ("POST", ["", "2015-03-31", "functions", _, "policy"]) => "AddPermission",
         ("GET", ["", "2015-03-31", "functions", _, "policy"]) => "GetPolicy",
         ("DELETE", ["", "2015-03-31", "functions", _, "policy", _]) => "RemovePermission",

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use error::{CodeError, StoreError};
-use nimbus_model::Function;
+use nimbus_model::{Alias, Function};
 pub use sqlite::SqliteStore;
 
 /// A boxed future, so that the store can be used as `dyn Store`.
@@ -86,6 +86,26 @@ pub trait Store: Send + Sync {
     ) -> StoreFuture<'a, Vec<Function>>;
     /// Deletes published version `number` of `name`; whether there was one.
     fn delete_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, bool>;
+    /// Adds an alias; `AlreadyExists` if its function has one of that name, `NotFound` if
+    /// there is no such function.
+    fn create_alias<'a>(&'a self, alias: &'a Alias) -> StoreFuture<'a, ()>;
+    /// Alias `name` of `function`.
+    fn get_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, Option<Alias>>;
+    /// Up to `limit` aliases of `function` in name order, after `after`.
+    fn list_aliases<'a>(
+        &'a self,
+        function: &'a str,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Alias>>;
+    /// Replaces the alias if its stored revision is still `expected_revision`.
+    fn update_alias<'a>(
+        &'a self,
+        alias: &'a Alias,
+        expected_revision: &'a str,
+    ) -> StoreFuture<'a, ()>;
+    /// Deletes alias `name` of `function`; whether there was one.
+    fn delete_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, bool>;
     /// The code digests (hex) that some function or published version uses.
     fn code_in_use(&self) -> StoreFuture<'_, Vec<String>>;
     /// Function count and code size.

@@ -9,7 +9,7 @@ use futures_core::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
-use nimbus_model::Function;
+use nimbus_model::{Alias, Function};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "function versions",
         include_str!("../migrations/0003_function_versions.sql"),
     ),
+    (4, "aliases", include_str!("../migrations/0004_aliases.sql")),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
@@ -73,6 +74,17 @@ fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 fn decode(name: &str, record: &str) -> Result<Function, StoreError> {
     serde_json::from_str(record).map_err(|source| StoreError::Decode {
         name: name.to_string(),
+        source,
+    })
+}
+
+fn encode_alias(a: &Alias) -> String {
+    serde_json::to_string(a).expect("an Alias always serializes")
+}
+
+fn decode_alias(function: &str, record: &str) -> Result<Alias, StoreError> {
+    serde_json::from_str(record).map_err(|source| StoreError::Decode {
+        name: function.to_string(),
         source,
     })
 }
@@ -323,6 +335,105 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound(name.to_string()));
             }
             Ok(())
+        })
+    }
+
+    fn create_alias<'a>(&'a self, alias: &'a Alias) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let res = sqlx::query(
+                "INSERT INTO aliases (function, name, revision_id, record) VALUES (?, ?, ?, ?)
+                 ON CONFLICT(function, name) DO NOTHING",
+            )
+            .bind(&alias.function)
+            .bind(&alias.name)
+            .bind(&alias.revision_id)
+            .bind(encode_alias(alias))
+            .execute(&self.pool)
+            .await;
+            match res {
+                Ok(r) if r.rows_affected() == 1 => Ok(()),
+                Ok(_) => Err(StoreError::AlreadyExists(alias.name.clone())),
+                // The function is gone (the foreign key).
+                Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                    Err(StoreError::NotFound(alias.function.clone()))
+                }
+                Err(e) => Err(db("create alias")(e)),
+            }
+        })
+    }
+
+    fn get_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, Option<Alias>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT record FROM aliases WHERE function = ? AND name = ?")
+                .bind(function)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("get alias"))?;
+            row.map(|r| decode_alias(function, r.get::<&str, _>(0)))
+                .transpose()
+        })
+    }
+
+    fn list_aliases<'a>(
+        &'a self,
+        function: &'a str,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<Alias>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT record FROM aliases WHERE function = ? AND name > ? ORDER BY name LIMIT ?",
+            )
+            .bind(function)
+            .bind(after.unwrap_or(""))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list aliases"))?;
+            rows.iter()
+                .map(|r| decode_alias(function, r.get::<&str, _>(0)))
+                .collect()
+        })
+    }
+
+    fn update_alias<'a>(
+        &'a self,
+        alias: &'a Alias,
+        expected_revision: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let res = sqlx::query(
+                "UPDATE aliases SET revision_id = ?, record = ?
+                 WHERE function = ? AND name = ? AND revision_id = ?",
+            )
+            .bind(&alias.revision_id)
+            .bind(encode_alias(alias))
+            .bind(&alias.function)
+            .bind(&alias.name)
+            .bind(expected_revision)
+            .execute(&self.pool)
+            .await
+            .map_err(db("update alias"))?;
+            if res.rows_affected() == 1 {
+                return Ok(());
+            }
+            match self.get_alias(&alias.function, &alias.name).await? {
+                Some(_) => Err(StoreError::RevisionMismatch(alias.name.clone())),
+                None => Err(StoreError::NotFound(alias.name.clone())),
+            }
+        })
+    }
+
+    fn delete_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let res = sqlx::query("DELETE FROM aliases WHERE function = ? AND name = ?")
+                .bind(function)
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err(db("delete alias"))?;
+            Ok(res.rows_affected() == 1)
         })
     }
 

@@ -150,10 +150,74 @@ async fn contract(store: &dyn Store) {
         Some(3)
     );
 
+    // Aliases.
+    let live = nimbus_model::Alias {
+        function: "a".into(),
+        name: "live".into(),
+        function_version: "1".into(),
+        description: String::new(),
+        additional_versions: std::collections::BTreeMap::from([("3".to_string(), 0.25)]),
+        revision_id: "al1".into(),
+    };
+    store.create_alias(&live).await.expect("create alias");
+    assert!(matches!(
+        store.create_alias(&live).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let orphan = nimbus_model::Alias {
+        function: "nope".into(),
+        ..live.clone()
+    };
+    assert!(matches!(
+        store.create_alias(&orphan).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let beta = nimbus_model::Alias {
+        name: "beta".into(),
+        ..live.clone()
+    };
+    store.create_alias(&beta).await.expect("create beta");
+    let names = |v: Vec<nimbus_model::Alias>| v.into_iter().map(|a| a.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.list_aliases("a", None, 10).await.expect("list")),
+        ["beta", "live"]
+    );
+    assert_eq!(
+        names(
+            store
+                .list_aliases("a", Some("beta"), 10)
+                .await
+                .expect("list")
+        ),
+        ["live"]
+    );
+    let mut moved = live.clone();
+    moved.function_version = "3".into();
+    moved.additional_versions.clear();
+    moved.revision_id = "al2".into();
+    assert!(matches!(
+        store.update_alias(&moved, "stale").await,
+        Err(StoreError::RevisionMismatch(_))
+    ));
+    store
+        .update_alias(&moved, "al1")
+        .await
+        .expect("update alias");
+    assert_eq!(
+        store.get_alias("a", "live").await.expect("get"),
+        Some(moved)
+    );
+    assert!(store.delete_alias("a", "beta").await.expect("delete"));
+    assert!(!store.delete_alias("a", "beta").await.expect("again"));
+
     store.delete_function("a").await.expect("delete");
     assert!(
         store.get_version("a", 1).await.expect("get").is_none(),
         "versions go with their function"
+    );
+    assert!(
+        store.get_alias("a", "live").await.expect("get").is_none(),
+        "aliases go with their function"
     );
     assert!(matches!(
         store.delete_function("a").await,

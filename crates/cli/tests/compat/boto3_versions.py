@@ -1,4 +1,4 @@
-"""boto3 against a Nimbus server: versions and reserved concurrency. Exits non-zero on any mismatch."""
+"""boto3 against a Nimbus server: versions, aliases and reserved concurrency. Exits non-zero on any mismatch."""
 import io
 import json
 import os
@@ -61,6 +61,39 @@ try:
     raise AssertionError("a wrong CodeSha256 was published")
 except botocore.exceptions.ClientError as e:
     assert e.response["Error"]["Code"] == "InvalidParameterValueException", e.response
+
+# An alias sending 20% of invocations to version 2: 2,000 invocations, each version within five
+# points of its weight.
+v3 = lam.publish_version(FunctionName="boto-versions")
+assert v3["Version"] == "3", v3
+alias = lam.create_alias(FunctionName="boto-versions", Name="live", FunctionVersion="1",
+                         RoutingConfig={"AdditionalVersionWeights": {"2": 0.2}})
+assert alias["AliasArn"] == ARN + ":live", alias
+ran = {"1": 0, "2": 0}
+for _ in range(2000):
+    version, (code, arn) = invoke(Qualifier="live")
+    ran[version] += 1
+    assert code == {"1": "one", "2": "two"}[version] and arn == ARN + ":live", (version, code, arn)
+assert 300 <= ran["2"] <= 500, ran
+assert lam.get_alias(FunctionName="boto-versions", Name="live")["RoutingConfig"] == {
+    "AdditionalVersionWeights": {"2": 0.2}}
+aliases = lam.list_aliases(FunctionName="boto-versions")["Aliases"]
+assert [a["Name"] for a in aliases] == ["live"], aliases
+try:
+    lam.delete_function(FunctionName="boto-versions", Qualifier="2")
+    raise AssertionError("a version an alias routes to was deleted")
+except lam.exceptions.ResourceConflictException as e:
+    assert "[live]" in e.response["Error"]["Message"], e.response
+updated = lam.update_alias(FunctionName="boto-versions", Name="live", FunctionVersion="3",
+                           RoutingConfig={"AdditionalVersionWeights": {}})
+assert "RoutingConfig" not in updated, updated
+assert invoke(Qualifier="live")[0] == "3"
+lam.delete_alias(FunctionName="boto-versions", Name="live")
+try:
+    lam.get_alias(FunctionName="boto-versions", Name="live")
+    raise AssertionError("a deleted alias was found")
+except lam.exceptions.ResourceNotFoundException:
+    pass
 
 lam.delete_function(FunctionName="boto-versions", Qualifier="1")
 try:

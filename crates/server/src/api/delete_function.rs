@@ -30,7 +30,12 @@ pub(crate) async fn handle(
     match Qualifier::of(r.qualifier.as_deref()) {
         Qualifier::Latest => {}
         Qualifier::Version(n) => return delete_version(&app, &ctx, &r, n).await,
-        Qualifier::Alias(_) => return Err(not_found(&app, &ctx, &r)),
+        Qualifier::Alias(_) => {
+            return Err(LambdaError::invalid_parameter(
+                "DeleteFunction does not delete aliases: use DeleteAlias.",
+            )
+            .into())
+        }
     }
     let f = load_latest(&app, &ctx, &r).await?;
     // Its reservation, if any, goes back to the account with it.
@@ -51,6 +56,23 @@ pub(crate) async fn handle(
 /// DeleteFunction with a version number: that version only. AWS compat: a version that is not
 /// there answers 204 too, as long as the function is.
 async fn delete_version(app: &App, ctx: &Ctx, r: &FunctionRef, n: u32) -> ApiResult<Response> {
+    let _aliasing = app.aliasing.lock().await;
+    let number = n.to_string();
+    let referring: Vec<String> = app
+        .store
+        .list_aliases(&r.name, None, usize::MAX)
+        .await?
+        .into_iter()
+        .filter(|a| a.function_version == number || a.additional_versions.contains_key(&number))
+        .map(|a| a.name)
+        .collect();
+    if !referring.is_empty() {
+        return Err(LambdaError::conflict(format!(
+            "Unable to delete version because the following aliases reference it: [{}]",
+            referring.join(", ")
+        ))
+        .into());
+    }
     let Some(v) = app.store.get_version(&r.name, n).await? else {
         if app.store.get_function(&r.name).await?.is_none() {
             return Err(not_found(app, ctx, r));

@@ -9,7 +9,7 @@ use axum::Extension;
 use serde_json::json;
 
 use crate::api::code_location::location_url;
-use crate::api::{json, load_qualified, qualified_ref, tags_member};
+use crate::api::{configuration_for, json, load_qualified, qualified_ref, tags_member};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -23,7 +23,7 @@ pub(crate) async fn handle(
     let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
     let (latest, f) = load_qualified(&app, &ctx, &r).await?;
     let mut body = json!({
-        "Configuration": f.configuration_as(&ctx.region, &app.account, f.version),
+        "Configuration": configuration_for(&app, &ctx, &r, &f),
         "Code": {
             "RepositoryType": "S3",
             "Location": location_url(&app, &ctx, &f),

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 
-use crate::api::{json, load_qualified, qualified_ref};
+use crate::api::{configuration_for, json, load_qualified, qualified_ref};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -20,8 +20,5 @@ pub(crate) async fn handle(
 ) -> ApiResult<Response> {
     let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
     let (_, f) = load_qualified(&app, &ctx, &r).await?;
-    Ok(json(
-        StatusCode::OK,
-        &f.configuration_as(&ctx.region, &app.account, f.version),
-    ))
+    Ok(json(StatusCode::OK, &configuration_for(&app, &ctx, &r, &f)))
 }

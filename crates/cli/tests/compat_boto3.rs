@@ -37,6 +37,6 @@ fn boto3_function_lifecycle() {
 }
 
 #[test]
-fn boto3_versions_aliases_and_reserved_concurrency() {
+fn boto3_versions_aliases_concurrency_and_policies() {
     run_script("boto3_versions.py", "boto3 versions: ok");
 }

@@ -46,6 +46,8 @@ pub enum ErrorCode {
     UnknownOperation,
     /// 502, modelled, `Message`: the function's runtime cannot run here.
     InvalidRuntime,
+    /// 400, modelled, `message`: a resource policy over its size limit.
+    PolicyLengthExceeded,
 }
 
 impl ErrorCode {
@@ -71,6 +73,7 @@ impl ErrorCode {
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             Self::UnknownOperation => "UnknownOperationException",
             Self::InvalidRuntime => "InvalidRuntimeException",
+            Self::PolicyLengthExceeded => "PolicyLengthExceededException",
         }
     }
 
@@ -80,6 +83,7 @@ impl ErrorCode {
             Self::InvalidParameterValue
             | Self::InvalidRequestContent
             | Self::Validation
+            | Self::PolicyLengthExceeded
             | Self::UnknownOperation => 400,
             Self::ResourceNotFound => 404,
             Self::ResourceConflict => 409,

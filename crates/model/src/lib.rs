@@ -10,6 +10,7 @@ pub mod arn;
 pub mod error;
 pub mod function;
 pub mod limits;
+pub mod policy;
 pub mod runtime;
 
 pub use alias::{Alias, AliasConfiguration};

@@ -277,6 +277,25 @@ impl Store for NotifyingStore {
         })
     }
 
+    fn get_policy<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+    ) -> StoreFuture<'a, Option<nimbus_model::policy::Policy>> {
+        self.inner.get_policy(function, qualifier)
+    }
+
+    fn put_policy<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+        policy: &'a nimbus_model::policy::Policy,
+        expected: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        // Policies are not part of what the engine runs: nothing to invalidate.
+        self.inner.put_policy(function, qualifier, policy, expected)
+    }
+
     fn code_in_use(&self) -> StoreFuture<'_, Vec<String>> {
         self.inner.code_in_use()
     }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use nimbus_model::{ErrorCode, LastUpdateStatus, State};
 use nimbus_store::code::{CodeLimits, CodeStore};
@@ -460,6 +460,14 @@ fn router(app: Arc<App>) -> Router {
             get(api::get_alias::handle)
                 .put(api::update_alias::handle)
                 .delete(api::delete_alias::handle),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy",
+            post(api::add_permission::handle).get(api::get_policy::handle),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/policy/{sid}",
+            delete(api::remove_permission::handle),
         )
         .route(
             "/2015-03-31/functions/{name}/versions",

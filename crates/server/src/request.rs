@@ -71,10 +71,10 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         ("GET", ["", "2015-03-31", "functions", _, "aliases", _]) => "GetAlias",
         ("PUT", ["", "2015-03-31", "functions", _, "aliases", _]) => "UpdateAlias",
         ("DELETE", ["", "2015-03-31", "functions", _, "aliases", _]) => "DeleteAlias",
-        // Lambda's other operations (answered UnknownOperationException, named).
         ("POST", ["", "2015-03-31", "functions", _, "policy"]) => "AddPermission",
         ("GET", ["", "2015-03-31", "functions", _, "policy"]) => "GetPolicy",
         ("DELETE", ["", "2015-03-31", "functions", _, "policy", _]) => "RemovePermission",
+        // Lambda's other operations (answered UnknownOperationException, named).
         ("POST", ["", "2021-11-15", "functions", _, "response-streaming-invocations"]) => {
             "InvokeWithResponseStream"
         }

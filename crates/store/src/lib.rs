@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use error::{CodeError, StoreError};
+use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
 pub use sqlite::SqliteStore;
 
@@ -106,6 +107,22 @@ pub trait Store: Send + Sync {
     ) -> StoreFuture<'a, ()>;
     /// Deletes alias `name` of `function`; whether there was one.
     fn delete_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, bool>;
+    /// The policy of `function` at `qualifier` (`""`: the unqualified function).
+    fn get_policy<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+    ) -> StoreFuture<'a, Option<Policy>>;
+    /// Stores `policy` if the stored one still has revision `expected` (`None`: there is none
+    /// yet); `RevisionMismatch` otherwise, `NotFound` if the function is gone. An empty policy
+    /// is deleted.
+    fn put_policy<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+        policy: &'a Policy,
+        expected: Option<&'a str>,
+    ) -> StoreFuture<'a, ()>;
     /// The code digests (hex) that some function or published version uses.
     fn code_in_use(&self) -> StoreFuture<'_, Vec<String>>;
     /// Function count and code size.

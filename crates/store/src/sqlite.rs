@@ -9,6 +9,7 @@ use futures_core::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
+use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -36,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_function_versions.sql"),
     ),
     (4, "aliases", include_str!("../migrations/0004_aliases.sql")),
+    (
+        5,
+        "policies",
+        include_str!("../migrations/0005_policies.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
@@ -314,12 +320,20 @@ impl Store for SqliteStore {
 
     fn delete_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(db("delete version"))?;
             let res = sqlx::query("DELETE FROM function_versions WHERE name = ? AND version = ?")
                 .bind(name)
                 .bind(i64::from(number))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db("delete version"))?;
+            sqlx::query("DELETE FROM policies WHERE function = ? AND qualifier = ?")
+                .bind(name)
+                .bind(number.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("delete version"))?;
+            tx.commit().await.map_err(db("delete version"))?;
             Ok(res.rows_affected() == 1)
         })
     }
@@ -427,13 +441,96 @@ impl Store for SqliteStore {
 
     fn delete_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(db("delete alias"))?;
             let res = sqlx::query("DELETE FROM aliases WHERE function = ? AND name = ?")
                 .bind(function)
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db("delete alias"))?;
+            sqlx::query("DELETE FROM policies WHERE function = ? AND qualifier = ?")
+                .bind(function)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("delete alias"))?;
+            tx.commit().await.map_err(db("delete alias"))?;
             Ok(res.rows_affected() == 1)
+        })
+    }
+
+    fn get_policy<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+    ) -> StoreFuture<'a, Option<Policy>> {
+        Box::pin(async move {
+            let row =
+                sqlx::query("SELECT record FROM policies WHERE function = ? AND qualifier = ?")
+                    .bind(function)
+                    .bind(qualifier)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db("get policy"))?;
+            row.map(|r| {
+                serde_json::from_str(r.get::<&str, _>(0)).map_err(|source| StoreError::Decode {
+                    name: function.to_string(),
+                    source,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn put_policy<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+        policy: &'a Policy,
+        expected: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let record = serde_json::to_string(policy).expect("a Policy always serializes");
+            let res = match (expected, policy.statements.is_empty()) {
+                (None, true) => return Ok(()),
+                (None, false) => sqlx::query(
+                    "INSERT INTO policies (function, qualifier, revision_id, record) VALUES (?, ?, ?, ?)
+                     ON CONFLICT(function, qualifier) DO NOTHING",
+                )
+                .bind(function)
+                .bind(qualifier)
+                .bind(&policy.revision_id)
+                .bind(&record)
+                .execute(&self.pool)
+                .await,
+                (Some(rev), true) => sqlx::query(
+                    "DELETE FROM policies WHERE function = ? AND qualifier = ? AND revision_id = ?",
+                )
+                .bind(function)
+                .bind(qualifier)
+                .bind(rev)
+                .execute(&self.pool)
+                .await,
+                (Some(rev), false) => sqlx::query(
+                    "UPDATE policies SET revision_id = ?, record = ?
+                     WHERE function = ? AND qualifier = ? AND revision_id = ?",
+                )
+                .bind(&policy.revision_id)
+                .bind(&record)
+                .bind(function)
+                .bind(qualifier)
+                .bind(rev)
+                .execute(&self.pool)
+                .await,
+            };
+            match res {
+                Ok(r) if r.rows_affected() == 1 => Ok(()),
+                Ok(_) => Err(StoreError::RevisionMismatch(function.to_string())),
+                Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                    Err(StoreError::NotFound(function.to_string()))
+                }
+                Err(e) => Err(db("put policy")(e)),
+            }
         })
     }
 

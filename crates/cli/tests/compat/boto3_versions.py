@@ -1,4 +1,4 @@
-"""boto3 against a Nimbus server: versions, aliases and reserved concurrency. Exits non-zero on any mismatch."""
+"""boto3 against a Nimbus server: versions, aliases, reserved concurrency and resource policies. Exits non-zero on any mismatch."""
 import io
 import json
 import os
@@ -117,6 +117,33 @@ except lam.exceptions.TooManyRequestsException as e:
 lam.delete_function_concurrency(FunctionName="boto-versions")
 assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="boto-versions")
 assert invoke()[0] == "$LATEST"
+
+# Resource policies: AddPermission's Statement and GetPolicy's Policy are JSON strings.
+added = lam.add_permission(FunctionName="boto-versions", StatementId="events",
+                           Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
+                           SourceArn="arn:aws:events:us-east-1:000000000000:rule/tick")
+statement = json.loads(added["Statement"])
+assert statement == {
+    "Sid": "events", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+    "Action": "lambda:InvokeFunction", "Resource": ARN,
+    "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:events:us-east-1:000000000000:rule/tick"}},
+}, statement
+policy = lam.get_policy(FunctionName="boto-versions")
+assert json.loads(policy["Policy"]) == {"Version": "2012-10-17", "Id": "default",
+                                         "Statement": [statement]}, policy
+try:
+    lam.add_permission(FunctionName="boto-versions", StatementId="events",
+                       Action="lambda:InvokeFunction", Principal="*")
+    raise AssertionError("a statement id was taken twice")
+except lam.exceptions.ResourceConflictException:
+    pass
+lam.remove_permission(FunctionName="boto-versions", StatementId="events",
+                      RevisionId=policy["RevisionId"])
+try:
+    lam.get_policy(FunctionName="boto-versions")
+    raise AssertionError("a removed policy was found")
+except lam.exceptions.ResourceNotFoundException:
+    pass
 
 lam.delete_function(FunctionName="boto-versions")
 print("boto3 versions: ok")

@@ -135,6 +135,10 @@ pub struct Function {
     /// `None` for `$LATEST`; the number of a published version's snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
+    /// PutFunctionRecursionConfig's `RecursiveLoop` (`Allow`); `None` is Lambda's default,
+    /// `Terminate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recursive_loop: Option<String>,
 }
 
 /// AWS compat: `FunctionConfiguration`, member names and formats as the model has them.
@@ -973,6 +977,7 @@ mod tests {
             tags: BTreeMap::new(),
             reserved_concurrency: None,
             version: None,
+            recursive_loop: None,
         };
         let e = f.ensure_updatable("arn:x").expect_err("in progress");
         assert_eq!(e.code, ErrorCode::ResourceConflict);

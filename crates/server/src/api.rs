@@ -19,6 +19,7 @@ pub(crate) mod create_function;
 pub(crate) mod delete_alias;
 pub(crate) mod delete_function;
 pub(crate) mod delete_function_concurrency;
+pub(crate) mod function_recursion_config;
 pub(crate) mod get_account_settings;
 pub(crate) mod get_alias;
 pub(crate) mod get_function;

@@ -482,6 +482,10 @@ fn router(app: Arc<App>) -> Router {
             "/2019-09-30/functions/{name}/concurrency",
             get(api::get_function_concurrency::handle),
         )
+        .route(
+            "/2024-08-31/functions/{name}/recursion-config",
+            get(api::function_recursion_config::get).put(api::function_recursion_config::put),
+        )
         .route("/", post(api::sts::handle))
         .route("/_nimbus/logs/{name}", get(logs::read))
         .route("/_nimbus/runtimes", get(runtimes::list))

@@ -71,6 +71,12 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         ("GET", ["", "2015-03-31", "functions", _, "aliases", _]) => "GetAlias",
         ("PUT", ["", "2015-03-31", "functions", _, "aliases", _]) => "UpdateAlias",
         ("DELETE", ["", "2015-03-31", "functions", _, "aliases", _]) => "DeleteAlias",
+        ("PUT", ["", "2024-08-31", "functions", _, "recursion-config"]) => {
+            "PutFunctionRecursionConfig"
+        }
+        ("GET", ["", "2024-08-31", "functions", _, "recursion-config"]) => {
+            "GetFunctionRecursionConfig"
+        }
         ("POST", ["", "2015-03-31", "functions", _, "policy"]) => "AddPermission",
         ("GET", ["", "2015-03-31", "functions", _, "policy"]) => "GetPolicy",
         ("DELETE", ["", "2015-03-31", "functions", _, "policy", _]) => "RemovePermission",
@@ -123,12 +129,6 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         }
         ("GET", ["", "2021-07-20", "functions", _, "runtime-management-config"]) => {
             "GetRuntimeManagementConfig"
-        }
-        ("PUT", ["", "2024-08-31", "functions", _, "recursion-config"]) => {
-            "PutFunctionRecursionConfig"
-        }
-        ("GET", ["", "2024-08-31", "functions", _, "recursion-config"]) => {
-            "GetFunctionRecursionConfig"
         }
         (_, ["", "2020-04-22", "code-signing-configs", ..])
         | (_, ["", "2020-06-30", "functions", _, "code-signing-config"]) => "CodeSigning",

@@ -345,3 +345,35 @@ fn operations_not_served_yet_are_named() {
         "Nimbus serves no Lambda operation at GET /2099-01-01/whatever",
     );
 }
+
+#[test]
+fn recursion_config_is_terminate_until_allowed() {
+    let s = TestServer::start();
+    slow_function(&s, "f");
+    let path = "/2024-08-31/functions/f/recursion-config";
+    assert_eq!(
+        s.call("GET", path, b"").body,
+        json!({ "RecursiveLoop": "Terminate" })
+    );
+    let r = s.call_json("PUT", path, &json!({ "RecursiveLoop": "Allow" }));
+    assert_eq!(
+        (r.status, &r.body),
+        (200, &json!({ "RecursiveLoop": "Allow" }))
+    );
+    assert_eq!(
+        s.call("GET", path, b"").body,
+        json!({ "RecursiveLoop": "Allow" })
+    );
+    s.call_json("PUT", path, &json!({ "RecursiveLoop": "Sometimes" }))
+        .assert_error(
+            400,
+            "ValidationException",
+            "1 validation error detected: Value 'Sometimes' at 'recursiveLoop' failed to satisfy constraint: Member must satisfy enum value set: [Allow, Terminate]",
+        );
+    s.call("GET", "/2024-08-31/functions/nope/recursion-config", b"")
+        .assert_error(
+            404,
+            "ResourceNotFoundException",
+            &format!("Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:nope"),
+        );
+}

@@ -37,6 +37,7 @@ fn function(name: &str, rev: &str) -> Function {
         tags: BTreeMap::new(),
         reserved_concurrency: None,
         version: None,
+        recursive_loop: None,
     }
 }
 

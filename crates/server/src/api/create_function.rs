@@ -73,6 +73,7 @@ pub(crate) async fn handle(
         tags,
         reserved_concurrency: None,
         version: None,
+        recursive_loop: None,
     };
     match app.store.create_function(&f).await {
         Ok(()) => {}

@@ -63,6 +63,8 @@ pub(crate) struct Environment {
     services_task: Option<JoinHandle<()>>,
     /// Its role's credentials, revoked when it is dropped.
     pub(crate) credentials: Option<HeldCredentials>,
+    /// Set for an environment of provisioned concurrency (never reaped while wanted).
+    pub(crate) provisioned: Option<crate::provisioned::Slot>,
 }
 
 impl Drop for Environment {
@@ -152,6 +154,7 @@ impl Environment {
             api_task,
             services_task,
             credentials,
+            provisioned: None,
         };
         let mut exited = env.exited.clone();
         let failure = tokio::select! {

@@ -26,6 +26,7 @@ pub mod logs;
 mod output;
 mod pipeline;
 mod pool;
+mod provisioned;
 pub mod resolve;
 mod runtime_api;
 pub mod runtimes;
@@ -46,6 +47,7 @@ pub use nimbus_sandbox::cgroup::CpuPolicy;
 /// The egress network's configuration and firewall (from the sandbox crate).
 pub use nimbus_sandbox::egress;
 pub use nimbus_sandbox::net::NetworkUsage;
+pub use provisioned::ProvisionedStatus;
 pub use resolve::{Egress, FunctionSource, FunctionSpec, ResolveError};
 pub use runtime_api::MAX_RESPONSE_BYTES;
 
@@ -94,6 +96,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// The server's side of environments (credentials, the API listener), once it is set.
     services: std::sync::RwLock<Option<Arc<dyn EnvironmentServices>>>,
+    /// Provisioned concurrency targets.
+    provisioned: provisioned::Provisioned,
 }
 
 impl Engine {
@@ -136,6 +140,7 @@ impl Engine {
             pools: Pools::default(),
             clock,
             services: std::sync::RwLock::new(None),
+            provisioned: provisioned::Provisioned::default(),
         })
     }
 
@@ -176,6 +181,7 @@ impl Engine {
     pub fn function_deleted(&self, function: &str) {
         self.cache.invalidate(function);
         self.admission.forget(function);
+        self.provisioned.forget(function);
         for env in self.pools.evict(function) {
             self.retire(env);
         }
@@ -252,6 +258,8 @@ impl Engine {
                 if n > 0 {
                     tracing::debug!(reaped = n, "idle environments ended");
                 }
+                // Provisioned environments that ended are made again.
+                engine.provision().await;
             }
         })
     }

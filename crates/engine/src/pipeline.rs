@@ -28,7 +28,7 @@ use crate::services::{self, HeldCredentials};
 use crate::Engine;
 
 /// An environment claimed for one invocation.
-enum Claimed {
+pub(crate) enum Claimed {
     Warm(Environment),
     Cold(Environment),
     /// A cold start whose init failed: the invocation's answer is that failure.
@@ -232,6 +232,19 @@ impl Engine {
         f: &ResolvedFunction,
         req: &InvocationRequest,
     ) -> Result<Claimed, InvokeError> {
+        self.start_environment(f, req.request_id.as_str(), false)
+            .await
+    }
+
+    /// A new environment of `f` through its init phase; `request_id` names the invocation an
+    /// init failure answers. A provisioned one says so to its runtime
+    /// (`AWS_LAMBDA_INITIALIZATION_TYPE`) and reports no init duration with its invocations.
+    pub(crate) async fn start_environment(
+        &self,
+        f: &ResolvedFunction,
+        request_id: &str,
+        provisioned: bool,
+    ) -> Result<Claimed, InvokeError> {
         let spec = &f.spec;
         let env_id = hex32();
         let stream = logs::stream_name(&spec.version, &env_id, self.clock.epoch_ms());
@@ -239,11 +252,18 @@ impl Engine {
         if let Some(failure) = missing_bootstrap(spec) {
             return Ok(Claimed::InitFailed {
                 stream,
-                ending: finish::init_ending(failure, req.request_id.as_str()),
+                ending: finish::init_ending(failure, request_id),
                 output: String::new(),
             });
         }
         let mut launch = launch_spec(&*self.launcher, spec, &rt, &env_id, &stream);
+        if provisioned {
+            for (k, v) in &mut launch.env {
+                if k == "AWS_LAMBDA_INITIALIZATION_TYPE" {
+                    *v = "provisioned-concurrency".into();
+                }
+            }
+        }
         let services = self.services();
         let credentials = match &services {
             Some(s) => {
@@ -296,8 +316,12 @@ impl Engine {
             }
         })?;
         match launched {
-            Ok(env) => {
+            Ok(mut env) => {
                 env.init_done();
+                if provisioned {
+                    // AWS compat: invocations of provisioned environments report no init.
+                    env.init_duration = None;
+                }
                 let init_output = env.output.take();
                 self.logs.write(
                     &spec.log_group,
@@ -308,7 +332,7 @@ impl Engine {
             }
             Err((failure, output)) => Ok(Claimed::InitFailed {
                 stream,
-                ending: finish::init_ending(failure, req.request_id.as_str()),
+                ending: finish::init_ending(failure, request_id),
                 output,
             }),
         }
@@ -402,6 +426,14 @@ impl Engine {
         let function_failed = ending.function_failed();
         let error_type = ending.error_type();
         if ending.reusable && env.is_alive() {
+            if env
+                .provisioned
+                .as_ref()
+                .is_some_and(|s| !self.provisioned.wants(s))
+            {
+                // Its target is gone, smaller, or of another configuration now: on demand.
+                env.provisioned = None;
+            }
             self.pools.put(key, env);
         } else {
             self.retire(env);

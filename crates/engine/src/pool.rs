@@ -42,8 +42,14 @@ impl Pools {
         let Some(list) = idle.get_mut(key) else {
             return (None, dead);
         };
+        // Provisioned environments first (the most recently used of them), then the rest.
         let mut found = None;
-        while let Some(i) = list.pop() {
+        while let Some(at) = list
+            .iter()
+            .rposition(|i| i.env.provisioned.is_some())
+            .or_else(|| list.len().checked_sub(1))
+        {
+            let i = list.remove(at);
             if i.env.is_alive() {
                 found = Some(i.env);
                 break;
@@ -93,9 +99,11 @@ impl Pools {
         let now = Instant::now();
         let mut idle = self.lock();
         for list in idle.values_mut() {
-            let (stay, go): (Vec<Idle>, Vec<Idle>) = list
-                .drain(..)
-                .partition(|i| now.duration_since(i.since) < keep_alive && i.env.is_alive());
+            // Provisioned environments stay, however long idle, while they live.
+            let (stay, go): (Vec<Idle>, Vec<Idle>) = list.drain(..).partition(|i| {
+                i.env.is_alive()
+                    && (i.env.provisioned.is_some() || now.duration_since(i.since) < keep_alive)
+            });
             *list = stay;
             out.extend(go.into_iter().map(|i| i.env));
         }
@@ -104,6 +112,25 @@ impl Pools {
     }
 
     /// Everything (shutdown).
+    /// Idle provisioned environments no target wants any more become on-demand ones (their
+    /// keep-alive starting now).
+    pub(crate) fn demote_unwanted(&self, provisioned: &crate::provisioned::Provisioned) {
+        let now = Instant::now();
+        let mut idle = self.lock();
+        for list in idle.values_mut() {
+            for i in list.iter_mut() {
+                if i.env
+                    .provisioned
+                    .as_ref()
+                    .is_some_and(|s| !provisioned.wants(s))
+                {
+                    i.env.provisioned = None;
+                    i.since = now;
+                }
+            }
+        }
+    }
+
     pub(crate) fn drain(&self) -> Vec<Environment> {
         self.lock()
             .drain()

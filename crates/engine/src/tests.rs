@@ -790,3 +790,92 @@ async fn an_alias_splits_invocations_by_its_weights() {
     req.qualifier = Some("nope".into());
     assert!(fx.engine.invoke(req).await.is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn provisioned_environments_are_made_ahead_kept_and_preferred() {
+    let release = Arc::new(Notify::new());
+    let r = Arc::clone(&release);
+    // Each invocation waits for a release, so that several run at once.
+    let script: Script = Arc::new(move |api, _control| {
+        let release = Arc::clone(&r);
+        Box::pin(async move {
+            while let Some(ev) = api.next().await {
+                release.notified().await;
+                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                    slot.send(Outcome::Response(ev.payload));
+                }
+            }
+        })
+    });
+    let fx = fixture(
+        script,
+        EngineConfig {
+            keep_alive: Duration::from_secs(60),
+            ..EngineConfig::default()
+        },
+    );
+    let mut v1 = spec(&fx.code, Duration::from_secs(3));
+    v1.version = "1".into();
+    fx.source
+        .versions
+        .lock()
+        .expect("lock")
+        .insert(("f".into(), "1".into()), v1);
+    fx.engine.set_provisioned("f", "1", "us-east-1", 3);
+    settle().await;
+    let status = fx.engine.provisioned_status("f", "1").expect("target");
+    assert_eq!((status.requested, status.allocated), (3, 3));
+    assert_eq!(fx.launcher.launches(), 3, "made ahead of any invocation");
+    for (vars, _) in fx.launcher.launched.lock().expect("lock").iter() {
+        assert!(vars.contains(&(
+            "AWS_LAMBDA_INITIALIZATION_TYPE".to_string(),
+            "provisioned-concurrency".to_string()
+        )));
+    }
+    // Four at once: three on the provisioned environments (no init), one cold on demand.
+    let calls: Vec<_> = (0..4)
+        .map(|i| {
+            let engine = Arc::clone(&fx.engine);
+            let mut req = request(&format!("p{i}"));
+            req.qualifier = Some("1".into());
+            tokio::spawn(async move { engine.invoke(req).await })
+        })
+        .collect();
+    settle().await;
+    for _ in 0..4 {
+        release.notify_one();
+        settle().await;
+    }
+    let mut inits = 0;
+    for c in calls {
+        let out = c.await.expect("join").expect("invoke");
+        assert_eq!(out.executed_version, "1");
+        if out.init_duration.is_some() {
+            inits += 1;
+            assert!(out.log.as_deref().expect("log").contains("Init Duration: "));
+        } else {
+            assert!(!out.log.as_deref().expect("log").contains("Init Duration"));
+        }
+    }
+    assert_eq!(inits, 1, "only the fourth cold-started");
+    assert_eq!(fx.launcher.launches(), 4);
+    // Idle past the keep-alive: the on-demand one goes, the provisioned ones stay.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    fx.engine.reap();
+    assert_eq!(fx.engine.idle_count(), 3);
+    // A smaller target: the extra environment becomes on demand, and is reaped in its turn.
+    fx.engine.set_provisioned("f", "1", "us-east-1", 2);
+    settle().await;
+    tokio::time::advance(Duration::from_secs(61)).await;
+    fx.engine.reap();
+    assert_eq!(fx.engine.idle_count(), 2);
+    assert_eq!(
+        fx.engine.provisioned_status("f", "1").map(|s| s.allocated),
+        Some(2)
+    );
+    fx.engine.set_provisioned("f", "1", "us-east-1", 0);
+    assert!(fx.engine.provisioned_status("f", "1").is_none());
+    tokio::time::advance(Duration::from_secs(61)).await;
+    fx.engine.reap();
+    assert_eq!(fx.engine.idle_count(), 0);
+}

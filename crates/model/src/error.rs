@@ -48,6 +48,8 @@ pub enum ErrorCode {
     InvalidRuntime,
     /// 400, modelled, `message`: a resource policy over its size limit.
     PolicyLengthExceeded,
+    /// 404, modelled, `message`: no provisioned concurrency configuration.
+    ProvisionedConcurrencyConfigNotFound,
 }
 
 impl ErrorCode {
@@ -74,6 +76,9 @@ impl ErrorCode {
             Self::UnknownOperation => "UnknownOperationException",
             Self::InvalidRuntime => "InvalidRuntimeException",
             Self::PolicyLengthExceeded => "PolicyLengthExceededException",
+            Self::ProvisionedConcurrencyConfigNotFound => {
+                "ProvisionedConcurrencyConfigNotFoundException"
+            }
         }
     }
 
@@ -85,7 +90,7 @@ impl ErrorCode {
             | Self::Validation
             | Self::PolicyLengthExceeded
             | Self::UnknownOperation => 400,
-            Self::ResourceNotFound => 404,
+            Self::ResourceNotFound | Self::ProvisionedConcurrencyConfigNotFound => 404,
             Self::ResourceConflict => 409,
             Self::PreconditionFailed => 412,
             Self::TooManyRequests => 429,

@@ -139,6 +139,20 @@ pub struct Function {
     /// `Terminate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recursive_loop: Option<String>,
+    /// Provisioned concurrency configurations, by qualifier (a version number or an alias).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provisioned: BTreeMap<String, ProvisionedConfig>,
+}
+
+/// A provisioned concurrency configuration (PutProvisionedConcurrencyConfig).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionedConfig {
+    /// Environments asked for.
+    pub requested: u32,
+    /// The region the configuration was made in (its environments run there).
+    pub region: String,
+    /// Epoch milliseconds of the last change.
+    pub last_modified_ms: i64,
 }
 
 /// AWS compat: `FunctionConfiguration`, member names and formats as the model has them.
@@ -978,6 +992,7 @@ mod tests {
             reserved_concurrency: None,
             version: None,
             recursive_loop: None,
+            provisioned: BTreeMap::new(),
         };
         let e = f.ensure_updatable("arn:x").expect_err("in progress");
         assert_eq!(e.code, ErrorCode::ResourceConflict);

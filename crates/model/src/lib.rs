@@ -18,5 +18,6 @@ pub use arn::{function_arn, FunctionRef, NameShape, ResourceArn};
 pub use error::{ErrorCode, LambdaError, ValidationErrors};
 pub use function::{
     CodeRef, CodeSource, CreateFunctionRequest, Function, FunctionConfiguration, LastUpdateStatus,
-    Settings, State, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
+    ProvisionedConfig, Settings, State, UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest,
 };

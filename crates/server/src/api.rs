@@ -19,6 +19,7 @@ pub(crate) mod create_function;
 pub(crate) mod delete_alias;
 pub(crate) mod delete_function;
 pub(crate) mod delete_function_concurrency;
+pub(crate) mod delete_provisioned_concurrency_config;
 pub(crate) mod function_recursion_config;
 pub(crate) mod get_account_settings;
 pub(crate) mod get_alias;
@@ -26,6 +27,7 @@ pub(crate) mod get_function;
 pub(crate) mod get_function_concurrency;
 pub(crate) mod get_function_configuration;
 pub(crate) mod get_policy;
+pub(crate) mod get_provisioned_concurrency_config;
 pub(crate) mod invoke;
 pub(crate) mod list_aliases;
 pub(crate) mod list_functions;
@@ -33,6 +35,7 @@ pub(crate) mod list_tags;
 pub(crate) mod list_versions_by_function;
 pub(crate) mod publish_version;
 pub(crate) mod put_function_concurrency;
+pub(crate) mod put_provisioned_concurrency_config;
 pub(crate) mod remove_permission;
 pub(crate) mod sts;
 pub(crate) mod tag_resource;
@@ -134,6 +137,14 @@ pub(crate) fn qualified_ref(
         NameShape::Namespaced,
         query_param(&q, "Qualifier"),
     )
+}
+
+/// `r` without its qualifier: the function itself.
+pub(crate) fn unqualified(r: &FunctionRef) -> FunctionRef {
+    FunctionRef {
+        qualifier: None,
+        ..r.clone()
+    }
 }
 
 /// `Function not found: <arn>[:<qualifier>]`.

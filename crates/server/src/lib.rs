@@ -359,6 +359,11 @@ async fn recover(app: &Arc<App>) -> Result<(), ServerError> {
                     .await
                     .map_err(|e| ServerError::Recover(e.to_string()))?;
             }
+            // Provisioned concurrency is made again, in the background.
+            for (qualifier, c) in &f.provisioned {
+                app.engine
+                    .set_provisioned(&f.name, qualifier, &c.region, c.requested);
+            }
         }
     }
     Ok(())
@@ -481,6 +486,12 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/2019-09-30/functions/{name}/concurrency",
             get(api::get_function_concurrency::handle),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/provisioned-concurrency",
+            put(api::put_provisioned_concurrency_config::handle)
+                .get(api::get_provisioned_concurrency_config::handle)
+                .delete(api::delete_provisioned_concurrency_config::handle),
         )
         .route(
             "/2024-08-31/functions/{name}/recursion-config",

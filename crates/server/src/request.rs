@@ -71,6 +71,15 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         ("GET", ["", "2015-03-31", "functions", _, "aliases", _]) => "GetAlias",
         ("PUT", ["", "2015-03-31", "functions", _, "aliases", _]) => "UpdateAlias",
         ("DELETE", ["", "2015-03-31", "functions", _, "aliases", _]) => "DeleteAlias",
+        ("PUT", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
+            "PutProvisionedConcurrencyConfig"
+        }
+        ("GET", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
+            "GetProvisionedConcurrencyConfig"
+        }
+        ("DELETE", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
+            "DeleteProvisionedConcurrencyConfig"
+        }
         ("PUT", ["", "2024-08-31", "functions", _, "recursion-config"]) => {
             "PutFunctionRecursionConfig"
         }
@@ -85,15 +94,6 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
             "InvokeWithResponseStream"
         }
         ("POST", ["", "2014-11-13", "functions", _, "invoke-async"]) => "InvokeAsync",
-        ("PUT", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
-            "PutProvisionedConcurrencyConfig"
-        }
-        ("GET", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
-            "GetProvisionedConcurrencyConfig"
-        }
-        ("DELETE", ["", "2019-09-30", "functions", _, "provisioned-concurrency"]) => {
-            "DeleteProvisionedConcurrencyConfig"
-        }
         ("PUT", ["", "2019-09-25", "functions", _, "event-invoke-config"]) => {
             "PutFunctionEventInvokeConfig"
         }

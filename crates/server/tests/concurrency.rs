@@ -328,15 +328,11 @@ fn concurrent_writes_lose_no_update() {
 fn operations_not_served_yet_are_named() {
     let s = TestServer::start();
     slow_function(&s, "f");
-    let r = s.call_json(
-        "PUT",
-        "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1",
-        &json!({ "ProvisionedConcurrentExecutions": 1 }),
-    );
+    let r = s.call("GET", "/2021-10-31/functions/f/url", b"");
     r.assert_error(
         400,
         "UnknownOperationException",
-        "Nimbus does not support the PutProvisionedConcurrencyConfig operation yet",
+        "Nimbus does not support the GetFunctionUrlConfig operation yet",
     );
     let r = s.call("GET", "/2099-01-01/whatever", b"");
     r.assert_error(
@@ -375,5 +371,125 @@ fn recursion_config_is_terminate_until_allowed() {
             404,
             "ResourceNotFoundException",
             &format!("Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:nope"),
+        );
+}
+
+/// Invokes `target` with `LogType: Tail`: the status and the log tail.
+fn invoke_tail(s: &Arc<TestServer>, target: &str) -> (u16, String) {
+    use base64::Engine;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let url = s.url(&format!("/2015-03-31/functions/{path}/invocations?{query}"));
+    let host = s.addr.to_string();
+    let body = b"{\"sleep\": 0.5}".to_vec();
+    let signed = nimbus_server::auth::sign_request(
+        &support::creds(),
+        REGION,
+        "POST",
+        &url,
+        &[("host", &host), ("x-amz-log-type", "Tail")],
+        &body,
+        std::time::SystemTime::now(),
+    )
+    .expect("sign");
+    let mut req = reqwest::blocking::Client::new()
+        .post(&url)
+        .header("x-amz-log-type", "Tail")
+        .body(body);
+    for (k, v) in signed {
+        req = req.header(k, v);
+    }
+    let resp = req.send().expect("invoke");
+    let status = resp.status().as_u16();
+    let log = resp
+        .headers()
+        .get("x-amz-log-result")
+        .and_then(|v| v.to_str().ok())
+        .map(|l| {
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(l)
+                    .expect("b64"),
+            )
+            .expect("utf8")
+        })
+        .unwrap_or_default();
+    (status, log)
+}
+
+#[test]
+fn provisioned_concurrency_is_ready_ahead_and_reports_no_init() {
+    let s = Arc::new(TestServer::start());
+    slow_function(&s, "p");
+    assert_eq!(
+        s.call_json("POST", "/2015-03-31/functions/p/versions", &json!({}))
+            .status,
+        201
+    );
+    let path = "/2019-09-30/functions/p/provisioned-concurrency";
+    s.call_json(
+        "PUT",
+        &format!("{path}?Qualifier=$LATEST"),
+        &json!({ "ProvisionedConcurrentExecutions": 3 }),
+    )
+    .assert_error(
+        400,
+        "InvalidParameterValueException",
+        "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+    );
+    s.call("GET", &format!("{path}?Qualifier=1"), b"")
+        .assert_error(
+            404,
+            "ProvisionedConcurrencyConfigNotFoundException",
+            "No Provisioned Concurrency Config found for this function",
+        );
+    let r = s.call_json(
+        "PUT",
+        &format!("{path}?Qualifier=1"),
+        &json!({ "ProvisionedConcurrentExecutions": 3 }),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["RequestedProvisionedConcurrentExecutions"], 3);
+    let mut ready = None;
+    for _ in 0..300 {
+        let g = s.call("GET", &format!("{path}?Qualifier=1"), b"");
+        if g.body["Status"] == "READY" {
+            ready = Some(g.body);
+            break;
+        }
+        assert_eq!(g.body["Status"], "IN_PROGRESS", "{}", g.body);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ready = ready.expect("READY within 15 s");
+    assert_eq!(ready["AllocatedProvisionedConcurrentExecutions"], 3);
+    // Three at once: none initializes (their environments did, ahead).
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || invoke_tail(&s, "p?Qualifier=1"))
+        })
+        .collect();
+    for c in calls {
+        let (status, log) = c.join().expect("invoker");
+        assert_eq!(status, 200, "{log}");
+        assert!(log.contains("REPORT RequestId: "), "{log}");
+        assert!(
+            !log.contains("Init Duration"),
+            "a provisioned environment: {log}"
+        );
+    }
+    let list = s.call("GET", &format!("{path}?List=ALL"), b"");
+    assert_eq!(
+        list.body["ProvisionedConcurrencyConfigs"][0]["FunctionArn"],
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:p:1")
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("{path}?Qualifier=1"), b"").status,
+        204
+    );
+    s.call("DELETE", &format!("{path}?Qualifier=1"), b"")
+        .assert_error(
+            404,
+            "ProvisionedConcurrencyConfigNotFoundException",
+            "No Provisioned Concurrency Config found for this function",
         );
 }

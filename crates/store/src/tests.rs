@@ -38,6 +38,7 @@ fn function(name: &str, rev: &str) -> Function {
         reserved_concurrency: None,
         version: None,
         recursive_loop: None,
+        provisioned: Default::default(),
     }
 }
 

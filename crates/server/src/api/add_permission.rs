@@ -13,7 +13,9 @@ use nimbus_model::{function_arn, ErrorCode, FunctionRef, LambdaError, NameShape}
 use nimbus_store::StoreError;
 use serde_json::json;
 
-use crate::api::{function_ref, json, not_found, parse_json, query_pairs, query_param, Qualifier};
+use crate::api::{
+    function_ref, json, not_found, parse_json, query_pairs, query_param, unqualified, Qualifier,
+};
 use crate::app::{new_revision, App};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
@@ -40,11 +42,7 @@ pub(crate) async fn policy_target(
         Qualifier::Alias(a) => app.store.get_alias(&r.name, a).await?.is_some(),
     };
     if app.store.get_function(&r.name).await?.is_none() {
-        let unqualified = FunctionRef {
-            qualifier: None,
-            ..r.clone()
-        };
-        return Err(not_found(app, ctx, &unqualified));
+        return Err(not_found(app, ctx, &unqualified(&r)));
     }
     if !exists {
         return Err(not_found(app, ctx, &r));

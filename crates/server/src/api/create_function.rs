@@ -74,6 +74,7 @@ pub(crate) async fn handle(
         reserved_concurrency: None,
         version: None,
         recursive_loop: None,
+        provisioned: Default::default(),
     };
     match app.store.create_function(&f).await {
         Ok(()) => {}

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use nimbus_model::alias::validate_alias_name;
 
+use crate::api::delete_function::forget_provisioned;
 use crate::api::load_latest;
 use crate::api::put_function_concurrency::unqualified_ref;
 use crate::app::App;
@@ -26,6 +27,7 @@ pub(crate) async fn handle(
     // Deleting an alias that is not there is no error (as deleting a missing version).
     if app.store.delete_alias(&f.name, &alias).await? {
         tracing::info!(function = %f.name, alias = %alias, "alias deleted");
+        forget_provisioned(&app, &ctx, &f.name, &alias).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -80,7 +80,31 @@ async fn delete_version(app: &App, ctx: &Ctx, r: &FunctionRef, n: u32) -> ApiRes
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     app.store.delete_version(&r.name, n).await?;
+    forget_provisioned(app, ctx, &r.name, &number).await?;
     tracing::info!(function = %r.name, version = n, "version deleted");
     app.release_code(&v.code.sha256_hex).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Removes the provisioned concurrency of `function` at `qualifier` (a version or alias being
+/// deleted), in the store and the engine.
+pub(crate) async fn forget_provisioned(
+    app: &App,
+    ctx: &Ctx,
+    function: &str,
+    qualifier: &str,
+) -> ApiResult<()> {
+    let had = app
+        .modify_function(function, |f| {
+            let mut next = f.clone();
+            next.provisioned.remove(qualifier);
+            Ok(next)
+        })
+        .await?
+        .is_some_and(|(before, _)| before.provisioned.contains_key(qualifier));
+    if had {
+        app.engine
+            .set_provisioned(function, qualifier, &ctx.region, 0);
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ mod invoke;
 mod logs;
 mod sdk;
 mod serve;
+mod versions;
 
 use std::path::PathBuf;
 
@@ -59,6 +60,12 @@ enum Command {
     Invoke(invoke::InvokeArgs),
     /// Print a function's log events.
     Logs(logs::LogsArgs),
+    /// Publish a function's $LATEST as a new version.
+    Publish(versions::PublishArgs),
+    /// Point, list or delete aliases (weighted: --weight VERSION=SHARE).
+    Alias(versions::AliasArgs),
+    /// Show, set (--reserve N) or clear (--clear) a function's reserved concurrency.
+    Concurrency(versions::ConcurrencyArgs),
     /// Install the AWS SDKs the runtimes provide (boto3, the JavaScript SDK v3).
     Sdk(sdk::SdkArgs),
     /// Show which program serves which runtime on the server, and its SDK.
@@ -97,6 +104,9 @@ fn main() -> std::process::ExitCode {
         Command::Logs(args) => logs::run(args),
         Command::Runtimes { target } => functions::runtimes(&target),
         Command::Sdk(args) => sdk::run(args),
+        Command::Publish(args) => versions::publish(args),
+        Command::Alias(args) => versions::alias(args),
+        Command::Concurrency(args) => versions::concurrency(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

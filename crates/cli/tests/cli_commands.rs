@@ -281,3 +281,75 @@ fn the_secret_comes_from_a_file_never_from_a_flag() {
         .expect("run");
     assert!(!out.status.success(), "the flag does not exist");
 }
+
+#[test]
+fn publish_alias_and_concurrency_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    let code = dir.path().join("src");
+    std::fs::create_dir_all(&code).expect("mkdir");
+    std::fs::write(code.join("app.py"), "def handler(e, c):\n    return 1\n").expect("write");
+    ok(client(&server)
+        .args([
+            "deploy",
+            "svc",
+            "--runtime",
+            "python3.12",
+            "--handler",
+            "app.handler",
+            "--code",
+        ])
+        .arg(&code));
+    let out = ok(client(&server).args(["publish", "svc", "--description", "first"]));
+    assert_eq!(out.trim(), "published svc version 1");
+    std::fs::write(code.join("app.py"), "def handler(e, c):\n    return 2\n").expect("write");
+    ok(client(&server)
+        .args([
+            "deploy",
+            "svc",
+            "--runtime",
+            "python3.12",
+            "--handler",
+            "app.handler",
+            "--code",
+        ])
+        .arg(&code));
+    assert_eq!(
+        ok(client(&server).args(["publish", "svc"])).trim(),
+        "published svc version 2"
+    );
+    // Created, then moved, with a weight.
+    assert_eq!(
+        ok(client(&server).args(["alias", "set", "svc", "live", "1"])).trim(),
+        "live -> 1"
+    );
+    assert_eq!(
+        ok(client(&server).args(["alias", "set", "svc", "live", "1", "--weight", "2=0.25"])).trim(),
+        "live -> 1 (+ 2=0.25)"
+    );
+    assert_eq!(
+        ok(client(&server).args(["alias", "list", "svc"])).trim(),
+        "live -> 1 (+ 2=0.25)"
+    );
+    let bad = client(&server)
+        .args(["alias", "set", "svc", "live", "1", "--weight", "2"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("VERSION=WEIGHT"));
+    ok(client(&server).args(["alias", "delete", "svc", "live"]));
+    assert_eq!(
+        ok(client(&server).args(["alias", "list", "svc"])).trim(),
+        ""
+    );
+
+    assert_eq!(
+        ok(client(&server).args(["concurrency", "svc", "--reserve", "5"])).trim(),
+        "svc: 5 reserved"
+    );
+    assert_eq!(
+        ok(client(&server).args(["concurrency", "svc"])).trim(),
+        "svc: 5 reserved"
+    );
+    assert!(ok(client(&server).args(["concurrency", "svc", "--clear"])).contains("none reserved"));
+}

@@ -292,6 +292,32 @@ fn a_nodejs_function_uses_the_javascript_sdk_it_did_not_package() {
     assert_eq!(r["callee"], json!({ "got": { "from": "node" } }), "{r}");
 }
 
+/// The same, as an ES module: `import` does not read NODE_PATH.
+const NODE_ESM_CALLER: &str = r#"
+import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+export const handler = async () => {
+  const who = await new STSClient({}).send(new GetCallerIdentityCommand({}));
+  return { arn: who.Arn };
+};
+"#;
+
+#[test]
+fn an_es_module_imports_the_javascript_sdk_it_did_not_package() {
+    let (_dir, server) = start("");
+    deploy(
+        &server,
+        "esmcaller",
+        "nodejs20.x",
+        "index.handler",
+        &[("index.mjs", NODE_ESM_CALLER)],
+    );
+    let r = invoke(&server, "esmcaller", json!({}));
+    assert_eq!(
+        r["arn"], "arn:aws:sts::000000000000:assumed-role/lambda-role/esmcaller",
+        "{r}"
+    );
+}
+
 #[test]
 fn expired_session_credentials_are_refused_with_awss_error() {
     let (_dir, server) = start("credentials_ttl_seconds = 3");

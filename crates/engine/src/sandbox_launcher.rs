@@ -596,11 +596,21 @@ impl Inner {
             source: spec.runtime_dir.clone(),
             target: layout.runtime_dir,
         });
+        let mut symlinks = self.symlinks.clone();
         if let Some(sdk) = &spec.sdk_dir {
             binds.push(Bind {
                 source: sdk.clone(),
                 target: PathBuf::from(SDK_DIR),
             });
+            // ES modules ignore NODE_PATH: an `import` of the SDK from /var/task resolves
+            // through the node_modules of /var/task's ancestors, the root's among them (the
+            // function's own node_modules still come first).
+            if sdk.join("node_modules").is_dir() {
+                symlinks.push((
+                    PathBuf::from("/node_modules"),
+                    PathBuf::from(format!("{SDK_DIR}/node_modules")),
+                ));
+            }
         }
         let mut env = spec.env.clone();
         env.push((
@@ -616,7 +626,7 @@ impl Inner {
         SandboxSpec {
             root_mountpoint: self.root_mountpoint.clone(),
             binds,
-            symlinks: self.symlinks.clone(),
+            symlinks,
             etc: vec![
                 (
                     "passwd".into(),

@@ -11,15 +11,18 @@
 #   - a warm hello invoke at concurrency 1 (wrk, pre-signed SigV4 request, bench/load.lua):
 #     p50/p99 with one environment alive, then again with the N idle ones alive.
 # N defaults to 100. The server admits a /tmp image only while the data disk's free space covers
-# every live image at its full size plus 1 GiB (512 MB each here): N beyond free space / 512 MB
-# is refused by design, and the script says so rather than measuring failures.
-# Needs root (the sandbox launcher; apt-get for wrk). Knobs: SCALE_HOLD (2), LOAD_DURATION (10).
+# every live image at its full size plus 1 GiB (512 MB each here), divided by the configured
+# `ephemeral_storage_overcommit` (SCALE_OVERCOMMIT, default 1): N beyond that is refused by
+# design, and the script says so rather than measuring failures.
+# Needs root (the sandbox launcher; apt-get for wrk). Knobs: SCALE_HOLD (2), LOAD_DURATION (10),
+# SCALE_OVERCOMMIT (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BENCH=$ROOT/bench
 N=${1:-100}
 HOLD=${SCALE_HOLD:-2}
+OVERCOMMIT=${SCALE_OVERCOMMIT:-1}
 DURATION=${LOAD_DURATION:-10}
 
 log() { printf '[scale.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -37,8 +40,9 @@ done
 H=("$PY" "$BENCH/scale_helper.py")
 
 free_kb=$(df -Pk /tmp | awk 'NR==2 {print $4}')
-fits=$(( (free_kb / 1024 - 1024) / 512 ))
-[ "$N" -le "$fits" ] || die "$N environments of 512 MB /tmp need $((N * 512 + 1024)) MB free on the data disk; it has $((free_kb / 1024)) MB (at most $fits fit)"
+# The pool keeps two images ready beyond the environments.
+fits=$(( (free_kb / 1024 - 1024) * OVERCOMMIT / 512 - 2 ))
+[ "$N" -le "$fits" ] || die "$N environments of 512 MB /tmp need $((N * 512 / OVERCOMMIT + 1024)) MB free on the data disk at overcommit $OVERCOMMIT; it has $((free_kb / 1024)) MB (at most $fits fit; raise SCALE_OVERCOMMIT)"
 
 log "building the release binary"
 cargo build --release --locked -p nimbus-cli >/dev/null 2>&1 || cargo build --release --locked -p nimbus-cli
@@ -57,7 +61,8 @@ cleanup() {
 trap cleanup EXIT
 
 DATA=$WORK/data
-printf 'launcher = "sandbox"\nconcurrent_executions = %d\nkeep_alive_seconds = 3600\n' $((N + 200)) >"$WORK/nimbus.toml"
+printf 'launcher = "sandbox"\nconcurrent_executions = %d\nkeep_alive_seconds = 3600\nephemeral_storage_overcommit = %s\n' \
+    $((N + 200)) "$OVERCOMMIT" >"$WORK/nimbus.toml"
 NIMBUS_LOG=${NIMBUS_LOG:-warn} "$NIMBUS" serve --config "$WORK/nimbus.toml" --data-dir "$DATA" \
     --listen 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
@@ -101,7 +106,7 @@ WARM_N=$(warm)
 import json, sys
 n = int(sys.argv[1])
 spawn, burst, mem1, memn, w1, wn = (json.loads(x) for x in sys.argv[2:])
-print(f"\nbench/scale.sh: N={n}, release binary, sandbox launcher, MemorySize 128")
+print(f"\nbench/scale.sh: N={n}, release binary, sandbox launcher, MemorySize 128, EphemeralStorage 512")
 print(f"{'figure':<58} {'value':>14} {'baseline (same run)':>22}")
 print(f"{'new environments per second from zero':<58} {burst['envs_per_s']:>14} {str(spawn['per_s']) + ' python3 -I/s':>22}")
 print(f"{'  cold starts of N, wall time (s)':<58} {str(burst['cold']) + ' / ' + str(burst['wall_s']):>14} {str(spawn['wall_s']) + ' s for N':>22}")

@@ -123,6 +123,8 @@ struct ScratchPool {
     dir: PathBuf,
     /// MB that the live images (ready or in use) may still grow to, in all.
     committed_mb: AtomicU64,
+    /// How many times over the free space those promises may go (at least 1).
+    overcommit: f64,
     /// One refill at a time, so the pool never grows past its size.
     refilling: std::sync::atomic::AtomicBool,
     ready: std::sync::Mutex<std::collections::HashMap<u32, Vec<Scratch>>>,
@@ -155,7 +157,9 @@ impl ScratchPool {
         // The directory is made with the first image; the disk is the same before.
         let _ = std::fs::create_dir_all(&self.dir);
         let admitted = nimbus_sandbox::storage::available_mb(&self.dir).and_then(|available| {
-            if available < committed + needed + DISK_MARGIN_MB {
+            // The promises, scaled down by the operator's overcommit (1: none).
+            let promised = ((committed + needed) as f64 / self.overcommit).ceil() as u64;
+            if available < promised + DISK_MARGIN_MB {
                 return Err(SandboxError::NoSpace {
                     dir: self.dir.clone(),
                     needed_mb: needed,
@@ -231,6 +235,8 @@ pub struct SandboxOptions {
     pub uid_count: u32,
     /// The egress network (`nat`), if the server has one.
     pub egress: Option<Arc<EgressNetwork>>,
+    /// How many times over the disk's free space `/tmp` images may promise (at least 1).
+    pub ephemeral_overcommit: f64,
 }
 
 impl Default for SandboxOptions {
@@ -240,6 +246,7 @@ impl Default for SandboxOptions {
             uid_base: DEFAULT_UID_BASE,
             uid_count: DEFAULT_UID_COUNT,
             egress: None,
+            ephemeral_overcommit: 1.0,
         }
     }
 }
@@ -437,6 +444,7 @@ impl SandboxLauncher {
         let scratch = Arc::new(ScratchPool {
             dir: scratch_dir,
             committed_mb: AtomicU64::new(0),
+            overcommit: options.ephemeral_overcommit.max(1.0),
             refilling: std::sync::atomic::AtomicBool::new(false),
             ready: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
@@ -850,6 +858,7 @@ mod tests {
             // Not made yet, as at a server's first start.
             dir: dir.path().join("scratch"),
             committed_mb: AtomicU64::new(0),
+            overcommit: 1.0,
             refilling: std::sync::atomic::AtomicBool::new(false),
             ready: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
@@ -864,6 +873,15 @@ mod tests {
         pool.committed_mb.store(free, Ordering::SeqCst);
         assert!(pool.create(1).is_err());
         assert_eq!(pool.committed_mb.load(Ordering::SeqCst), free);
+        // An operator's overcommit of 4: the same promises count a quarter; a small image fits.
+        let pool = ScratchPool {
+            overcommit: 4.0,
+            committed_mb: AtomicU64::new(free),
+            ..pool
+        };
+        let s = pool.create(1).expect("admitted under overcommit");
+        assert_eq!(pool.committed_mb.load(Ordering::SeqCst), free + 1);
+        drop(s);
     }
 
     #[test]

@@ -95,6 +95,12 @@ pub struct Config {
     /// How many uids the sandbox range holds.
     #[serde(default = "default_uid_count")]
     pub sandbox_uid_count: u32,
+    /// How many times over the data disk's free space the environments' `/tmp` sizes may add
+    /// up to (sandbox launcher). 1 (the default): every image could fill to its full size at
+    /// once. More lets more environments live at once, trusting that few fill their `/tmp`;
+    /// one that writes past the disk's real space gets ENOSPC.
+    #[serde(default = "default_ephemeral_overcommit")]
+    pub ephemeral_storage_overcommit: f64,
     /// Seconds the temporary credentials of an execution environment stay valid. An
     /// environment takes no invocation that could outlast them; it is replaced instead.
     #[serde(default = "default_credentials_ttl")]
@@ -294,6 +300,10 @@ fn default_credentials_ttl() -> u64 {
     6 * 3600
 }
 
+fn default_ephemeral_overcommit() -> f64 {
+    1.0
+}
+
 fn default_uid_base() -> u32 {
     nimbus_engine::sandbox_launcher::DEFAULT_UID_BASE
 }
@@ -354,6 +364,7 @@ impl Default for Config {
             cpu_limit: nimbus_engine::CpuPolicy::default(),
             sandbox_uid_base: default_uid_base(),
             sandbox_uid_count: default_uid_count(),
+            ephemeral_storage_overcommit: default_ephemeral_overcommit(),
             credentials_ttl_seconds: default_credentials_ttl(),
             runtimes: RuntimesSection::default(),
             network: NetworkSection::default(),
@@ -506,6 +517,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "concurrent_executions",
                 message: format!("{} is outside 1..=1000000", self.concurrent_executions),
+            });
+        }
+        if !(1.0..=100.0).contains(&self.ephemeral_storage_overcommit) {
+            return Err(ConfigError::Invalid {
+                key: "ephemeral_storage_overcommit",
+                message: format!("{} is outside 1..=100", self.ephemeral_storage_overcommit),
             });
         }
         if self.unreserved_concurrency_minimum > self.concurrent_executions {

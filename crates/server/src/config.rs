@@ -100,7 +100,7 @@ pub struct Config {
     /// once. More lets more environments live at once, trusting that few fill their `/tmp`;
     /// one that writes past the disk's real space gets ENOSPC.
     #[serde(default = "default_ephemeral_overcommit")]
-    pub ephemeral_storage_overcommit: f64,
+    pub ephemeral_storage_overcommit: u32,
     /// Seconds the temporary credentials of an execution environment stay valid. An
     /// environment takes no invocation that could outlast them; it is replaced instead.
     #[serde(default = "default_credentials_ttl")]
@@ -300,8 +300,8 @@ fn default_credentials_ttl() -> u64 {
     6 * 3600
 }
 
-fn default_ephemeral_overcommit() -> f64 {
-    1.0
+fn default_ephemeral_overcommit() -> u32 {
+    1
 }
 
 fn default_uid_base() -> u32 {
@@ -519,7 +519,7 @@ impl Config {
                 message: format!("{} is outside 1..=1000000", self.concurrent_executions),
             });
         }
-        if !(1.0..=100.0).contains(&self.ephemeral_storage_overcommit) {
+        if !(1..=100).contains(&self.ephemeral_storage_overcommit) {
             return Err(ConfigError::Invalid {
                 key: "ephemeral_storage_overcommit",
                 message: format!("{} is outside 1..=100", self.ephemeral_storage_overcommit),

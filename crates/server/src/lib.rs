@@ -318,7 +318,7 @@ fn start_engine(
                 uid_base: config.sandbox_uid_base,
                 uid_count: config.sandbox_uid_count,
                 egress,
-                ephemeral_overcommit: config.ephemeral_storage_overcommit,
+                ephemeral_overcommit: f64::from(config.ephemeral_storage_overcommit),
             })
                 .map_err(|e| ServerError::Sandbox(format!("{e}: {:?} (the sandbox launcher needs root, cgroups and namespaces; set launcher = \"process\" to run without isolation)", std::error::Error::source(&e))))?;
             Arc::new(launcher)

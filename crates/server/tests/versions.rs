@@ -234,3 +234,55 @@ fn publish_true_publishes_with_the_create_or_update() {
         (Some("1"), &json!("one"))
     );
 }
+
+#[test]
+fn list_functions_with_all_versions_pages_through_every_version() {
+    let s = TestServer::start();
+    s.create("f", &code("one"));
+    assert_eq!(publish(&s, "f", json!({})).status, 201);
+    update_code(&s, "f", &code("two"), true);
+    s.create("g", &code("g"));
+    let page = |q: &str| {
+        s.call(
+            "GET",
+            &format!("/2015-03-31/functions?FunctionVersion=ALL{q}"),
+            b"",
+        )
+    };
+    let arns = |v: &Value| -> Vec<String> {
+        v["Functions"]
+            .as_array()
+            .expect("functions")
+            .iter()
+            .map(|f| f["FunctionArn"].as_str().expect("arn").to_string())
+            .collect()
+    };
+    let all = page("");
+    assert_eq!(
+        arns(&all.body),
+        [
+            arn("f"),
+            format!("{}:1", arn("f")),
+            format!("{}:2", arn("f")),
+            arn("g")
+        ]
+    );
+    let p1 = page("&MaxItems=2");
+    assert_eq!(arns(&p1.body), [arn("f"), format!("{}:1", arn("f"))]);
+    let marker = p1.body["NextMarker"].as_str().expect("marker").to_string();
+    let p2 = page(&format!("&MaxItems=2&Marker={marker}"));
+    assert_eq!(arns(&p2.body), [format!("{}:2", arn("f")), arn("g")]);
+    assert!(p2.body.get("NextMarker").is_none(), "{}", p2.body);
+    // Without ALL: $LATEST only.
+    let latest = s.call("GET", "/2015-03-31/functions", b"");
+    assert_eq!(arns(&latest.body), [arn("f"), arn("g")]);
+    // The account's code size counts every version's package.
+    let settings = s.call("GET", "/2016-08-19/account-settings", b"");
+    let sizes: u64 = all.body["Functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .map(|f| f["CodeSize"].as_u64().expect("size"))
+        .sum();
+    assert_eq!(settings.body["AccountUsage"]["TotalCodeSize"], sizes);
+}

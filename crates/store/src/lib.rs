@@ -26,7 +26,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 pub struct Usage {
     /// Number of functions.
     pub function_count: u64,
-    /// Sum of their zip sizes.
+    /// Sum of the zip sizes of their `$LATEST`s and published versions (as Lambda counts it).
     pub total_code_size: u64,
     /// Sum of their reserved concurrency.
     pub reserved_concurrency: u64,

@@ -549,7 +549,11 @@ impl Store for SqliteStore {
     fn usage(&self) -> StoreFuture<'_, Usage> {
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT COUNT(*), COALESCE(SUM(code_size), 0), COALESCE(SUM(reserved_concurrency), 0)
+                "SELECT COUNT(*),
+                        COALESCE(SUM(code_size), 0)
+                          + (SELECT COALESCE(SUM(json_extract(record, '$.code.size')), 0)
+                             FROM function_versions),
+                        COALESCE(SUM(reserved_concurrency), 0)
                  FROM functions",
             )
             .fetch_one(&self.pool)

@@ -130,6 +130,11 @@ async fn contract(store: &dyn Store) {
         ["a-sha", "b-sha", "v1-sha"],
         "versions' code is in use"
     );
+    assert_eq!(
+        store.usage().await.expect("usage").total_code_size,
+        20 + 20,
+        "the two versions' code counts too"
+    );
     assert!(store.integrity_check().await.expect("check").is_empty());
     assert!(store.delete_version("a", 2).await.expect("delete v2"));
     assert!(!store.delete_version("a", 2).await.expect("again"));

@@ -51,6 +51,9 @@ pub(crate) async fn handle(
             return Err(LambdaError::validation(format!("1 validation error detected: Value '{v}' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]")).into());
         }
     }
+    if query_param(&q, "FunctionVersion") == Some("ALL") {
+        return list_all_versions(&app, &ctx, query_param(&q, "Marker"), limit).await;
+    }
     let after = match query_param(&q, "Marker").filter(|m| !m.is_empty()) {
         None => None,
         Some(m) => Some(
@@ -78,6 +81,90 @@ pub(crate) async fn handle(
         .iter()
         .map(|f| f.configuration(&ctx.region, &app.account))
         .collect();
+    let mut body = json!({ "Functions": functions });
+    if let Some(n) = next {
+        body["NextMarker"] = json!(n);
+    }
+    Ok(json(StatusCode::OK, &body))
+}
+
+fn bad_marker() -> crate::error::ApiError {
+    LambdaError::invalid_parameter(
+        "Invalid Marker: it must be a NextMarker returned by ListFunctions.",
+    )
+    .into()
+}
+
+/// `FunctionVersion=ALL`: each function's `$LATEST` and then its published versions, functions
+/// by name. The marker names the last item a page held: a function and a version (0 for
+/// `$LATEST`).
+async fn list_all_versions(
+    app: &App,
+    ctx: &Ctx,
+    marker: Option<&str>,
+    limit: usize,
+) -> ApiResult<Response> {
+    let resume: Option<(String, u32)> = match marker.filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => {
+            let text = B64
+                .decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(bad_marker)?;
+            let (name, v) = text.split_once('\n').ok_or_else(bad_marker)?;
+            Some((name.to_string(), v.parse().map_err(|_| bad_marker())?))
+        }
+    };
+    let mut items: Vec<(String, u32, nimbus_model::FunctionConfiguration)> = Vec::new();
+    // The function the marker is inside of, first: its versions after the marker's.
+    let mut after_name = resume.as_ref().map(|(n, _)| n.clone());
+    if let Some((name, v)) = &resume {
+        for ver in app.store.list_versions(name, *v, limit + 1).await? {
+            let n = ver.version.unwrap_or(0);
+            items.push((
+                name.clone(),
+                n,
+                ver.configuration_as(&ctx.region, &app.account, Some(n)),
+            ));
+        }
+    }
+    'pages: while items.len() <= limit {
+        let page = app.store.list_functions(after_name.as_deref(), 50).await?;
+        let Some(last) = page.last() else { break };
+        after_name = Some(last.name.clone());
+        for f in &page {
+            items.push((
+                f.name.clone(),
+                0,
+                f.configuration(&ctx.region, &app.account),
+            ));
+            if items.len() > limit {
+                break 'pages;
+            }
+            let room = limit + 1 - items.len();
+            for ver in app.store.list_versions(&f.name, 0, room).await? {
+                let n = ver.version.unwrap_or(0);
+                items.push((
+                    f.name.clone(),
+                    n,
+                    ver.configuration_as(&ctx.region, &app.account, Some(n)),
+                ));
+            }
+            if items.len() > limit {
+                break 'pages;
+            }
+        }
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items
+            .last()
+            .map(|(name, v, _)| B64.encode(format!("{name}\n{v}").as_bytes()))
+    } else {
+        None
+    };
+    let functions: Vec<_> = items.into_iter().map(|(_, _, c)| c).collect();
     let mut body = json!({ "Functions": functions });
     if let Some(n) = next {
         body["NextMarker"] = json!(n);

@@ -70,6 +70,9 @@ pub struct EngineConfig {
     pub init_timeout: Duration,
     /// Most invocations running at once, across all functions.
     pub concurrency_limit: u32,
+    /// Below this much available host memory (MiB; 0: never), the reaper ends idle
+    /// environments, the longest idle first, before they would crowd out new ones.
+    pub memory_floor_mib: u64,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +82,7 @@ impl Default for EngineConfig {
             // AWS compat: the init phase of on-demand environments is limited to 10 s.
             init_timeout: Duration::from_secs(10),
             concurrency_limit: 1000,
+            memory_floor_mib: 512,
         }
     }
 }
@@ -98,6 +102,16 @@ pub struct Engine {
     services: std::sync::RwLock<Option<Arc<dyn EnvironmentServices>>>,
     /// Provisioned concurrency targets.
     provisioned: provisioned::Provisioned,
+    /// Available host memory, MiB (`/proc/meminfo`'s MemAvailable; tests replace it).
+    memory_probe: std::sync::RwLock<Arc<dyn Fn() -> Option<u64> + Send + Sync>>,
+}
+
+/// MemAvailable of `/proc/meminfo`, MiB.
+fn available_memory_mib() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }
 
 impl Engine {
@@ -141,6 +155,7 @@ impl Engine {
             clock,
             services: std::sync::RwLock::new(None),
             provisioned: provisioned::Provisioned::default(),
+            memory_probe: std::sync::RwLock::new(Arc::new(available_memory_mib)),
         })
     }
 
@@ -201,7 +216,29 @@ impl Engine {
     /// Ends environments idle for longer than the keep-alive, and those whose runtime exited.
     /// Returns how many.
     pub fn reap(&self) -> usize {
-        let reaped = self.pools.reap(self.config.keep_alive);
+        let mut reaped = self.pools.reap(self.config.keep_alive);
+        // Under memory pressure, the longest idle go first: an eighth of the idle ones (at
+        // least one) each tick until the pressure is off.
+        let floor = self.config.memory_floor_mib;
+        let probe = Arc::clone(
+            &self
+                .memory_probe
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if let Some(available) = probe().filter(|a| floor > 0 && *a < floor) {
+            let n = (self.pools.count() / 8).max(1);
+            let evicted = self.pools.evict_longest_idle(n);
+            if !evicted.is_empty() {
+                tracing::info!(
+                    available_mib = available,
+                    floor_mib = floor,
+                    ended = evicted.len(),
+                    "memory pressure: idle environments ended"
+                );
+            }
+            reaped.extend(evicted);
+        }
         let n = reaped.len();
         for env in reaped {
             self.retire(env);
@@ -233,6 +270,15 @@ impl Engine {
     /// How many environments are idle.
     pub fn idle_count(&self) -> usize {
         self.pools.count()
+    }
+
+    /// Replaces how available host memory is read (tests).
+    #[cfg(test)]
+    pub(crate) fn set_memory_probe(&self, probe: Arc<dyn Fn() -> Option<u64> + Send + Sync>) {
+        *self
+            .memory_probe
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = probe;
     }
 
     /// Sets the concurrency no function has reserved: the account's limit less the sum of

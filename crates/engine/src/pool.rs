@@ -131,6 +131,34 @@ impl Pools {
         }
     }
 
+    /// Ends up to `n` idle on-demand environments, those idle longest first (provisioned
+    /// ones stay).
+    pub(crate) fn evict_longest_idle(&self, n: usize) -> Vec<Environment> {
+        let mut idle = self.lock();
+        let mut candidates: Vec<(Instant, PoolKey)> = idle
+            .iter()
+            .flat_map(|(k, list)| {
+                list.iter()
+                    .filter(|i| i.env.provisioned.is_none())
+                    .map(move |i| (i.since, k.clone()))
+            })
+            .collect();
+        candidates.sort_by_key(|(since, _)| *since);
+        let mut out = Vec::new();
+        for (since, key) in candidates.into_iter().take(n) {
+            if let Some(list) = idle.get_mut(&key) {
+                if let Some(at) = list
+                    .iter()
+                    .position(|i| i.since == since && i.env.provisioned.is_none())
+                {
+                    out.push(list.remove(at).env);
+                }
+            }
+        }
+        idle.retain(|_, l| !l.is_empty());
+        out
+    }
+
     pub(crate) fn drain(&self) -> Vec<Environment> {
         self.lock()
             .drain()

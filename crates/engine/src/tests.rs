@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -878,4 +878,45 @@ async fn provisioned_environments_are_made_ahead_kept_and_preferred() {
     tokio::time::advance(Duration::from_secs(61)).await;
     fx.engine.reap();
     assert_eq!(fx.engine.idle_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_memory_pressure_the_longest_idle_environments_go_first() {
+    let fx = fixture(echo(), EngineConfig::default());
+    for v in ["1", "2", "3"] {
+        let mut sp = spec(&fx.code, Duration::from_secs(3));
+        sp.version = v.into();
+        fx.source
+            .versions
+            .lock()
+            .expect("lock")
+            .insert(("f".into(), v.into()), sp);
+    }
+    let invoke = |v: &'static str| {
+        let engine = Arc::clone(&fx.engine);
+        async move {
+            let mut req = request(&format!("r{v}"));
+            req.qualifier = Some(v.into());
+            engine.invoke(req).await.expect("invoke")
+        }
+    };
+    for v in ["1", "2", "3"] {
+        invoke(v).await;
+        tokio::time::advance(Duration::from_secs(10)).await;
+    }
+    assert_eq!(fx.engine.idle_count(), 3);
+    let available = Arc::new(AtomicU64::new(100_000));
+    let probe = Arc::clone(&available);
+    fx.engine
+        .set_memory_probe(Arc::new(move || Some(probe.load(Ordering::SeqCst))));
+    assert_eq!(fx.engine.reap(), 0, "plenty of memory: nothing ends");
+    available.store(100, Ordering::SeqCst);
+    assert_eq!(fx.engine.reap(), 1, "an eighth of three, at least one");
+    settle().await;
+    assert_eq!(fx.engine.idle_count(), 2);
+    // The one idle longest (version 1) went: it cold-starts, version 3 is still warm.
+    let launches = fx.launcher.launches();
+    assert!(invoke("3").await.init_duration.is_none());
+    assert!(invoke("1").await.init_duration.is_some());
+    assert_eq!(fx.launcher.launches(), launches + 1);
 }

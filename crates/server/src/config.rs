@@ -67,6 +67,10 @@ pub struct Config {
     /// Seconds an idle execution environment is kept warm.
     #[serde(default = "default_keep_alive")]
     pub keep_alive_seconds: u64,
+    /// Below this much available host memory (MiB), idle environments end, longest idle first
+    /// (0: never).
+    #[serde(default = "default_memory_floor")]
+    pub memory_floor_mib: u64,
     /// Days function logs are kept.
     #[serde(default = "default_log_retention")]
     pub log_retention_days: u32,
@@ -300,6 +304,10 @@ fn default_credentials_ttl() -> u64 {
     6 * 3600
 }
 
+fn default_memory_floor() -> u64 {
+    512
+}
+
 fn default_ephemeral_overcommit() -> u32 {
     1
 }
@@ -356,6 +364,7 @@ impl Default for Config {
             concurrent_executions: default_concurrency(),
             unreserved_concurrency_minimum: default_unreserved_minimum(),
             keep_alive_seconds: default_keep_alive(),
+            memory_floor_mib: default_memory_floor(),
             log_retention_days: default_log_retention(),
             max_connections: default_max_connections(),
             idle_timeout_seconds: default_idle_timeout(),

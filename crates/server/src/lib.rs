@@ -329,6 +329,7 @@ fn start_engine(
         nimbus_engine::EngineConfig {
             keep_alive: std::time::Duration::from_secs(config.keep_alive_seconds),
             concurrency_limit: config.concurrent_executions,
+            memory_floor_mib: config.memory_floor_mib,
             ..nimbus_engine::EngineConfig::default()
         },
         launcher,
@@ -336,7 +337,9 @@ fn start_engine(
         logs,
         source,
     );
-    let every = std::time::Duration::from_secs(config.keep_alive_seconds.clamp(1, 30));
+    // Often enough for memory pressure and provisioned environments to be seen to within
+    // seconds; a tick over idle lists costs little.
+    let every = std::time::Duration::from_secs(config.keep_alive_seconds.clamp(1, 5));
     engine.spawn_reaper(every);
     Ok(engine)
 }

@@ -139,6 +139,51 @@ pub(crate) fn qualified_ref(
     )
 }
 
+/// Page markers: opaque to clients, base64 of what the listing resumes after.
+const MARKER: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// The marker of a page that ends at `last`.
+pub(crate) fn encode_marker(last: &str) -> String {
+    base64::Engine::encode(&MARKER, last.as_bytes())
+}
+
+/// The `Marker` query parameter of `operation`'s listing, decoded (`None`: the first page).
+pub(crate) fn decode_marker(
+    pairs: &[(String, String)],
+    operation: &str,
+) -> ApiResult<Option<String>> {
+    match query_param(pairs, "Marker").filter(|m| !m.is_empty()) {
+        None => Ok(None),
+        Some(m) => base64::Engine::decode(&MARKER, m)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                LambdaError::invalid_parameter(format!(
+                    "Invalid Marker: it must be a NextMarker returned by {operation}."
+                ))
+                .into()
+            }),
+    }
+}
+
+/// Checks that the function `r` names exists (404 naming the function) and, if `r` is
+/// qualified, its version or alias (404 naming the qualified ARN).
+pub(crate) async fn ensure_exists(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiResult<()> {
+    if app.store.get_function(&r.name).await?.is_none() {
+        return Err(not_found(app, ctx, &unqualified(r)));
+    }
+    let exists = match Qualifier::of(r.qualifier.as_deref()) {
+        Qualifier::Latest => true,
+        Qualifier::Version(n) => app.store.get_version(&r.name, n).await?.is_some(),
+        Qualifier::Alias(a) => app.store.get_alias(&r.name, a).await?.is_some(),
+    };
+    if !exists {
+        return Err(not_found(app, ctx, r));
+    }
+    Ok(())
+}
+
 /// `r` without its qualifier: the function itself.
 pub(crate) fn unqualified(r: &FunctionRef) -> FunctionRef {
     FunctionRef {

@@ -14,7 +14,7 @@ use nimbus_store::StoreError;
 use serde_json::json;
 
 use crate::api::{
-    function_ref, json, not_found, parse_json, query_pairs, query_param, unqualified, Qualifier,
+    ensure_exists, function_ref, json, not_found, parse_json, query_pairs, query_param,
 };
 use crate::app::{new_revision, App};
 use crate::error::{ApiError, ApiResult};
@@ -36,17 +36,7 @@ pub(crate) async fn policy_target(
         NameShape::Namespaced,
         query_param(&q, "Qualifier"),
     )?;
-    let exists = match Qualifier::of(r.qualifier.as_deref()) {
-        Qualifier::Latest => true,
-        Qualifier::Version(n) => app.store.get_version(&r.name, n).await?.is_some(),
-        Qualifier::Alias(a) => app.store.get_alias(&r.name, a).await?.is_some(),
-    };
-    if app.store.get_function(&r.name).await?.is_none() {
-        return Err(not_found(app, ctx, &unqualified(&r)));
-    }
-    if !exists {
-        return Err(not_found(app, ctx, &r));
-    }
+    ensure_exists(app, ctx, &r).await?;
     let mut resource = function_arn(&ctx.region, &app.account, &r.name);
     let key = match r.qualifier.as_deref() {
         None | Some("$LATEST") => String::new(),

@@ -7,19 +7,16 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
-use base64::Engine;
 use nimbus_model::alias::validate_function_version;
-use nimbus_model::{function_arn, LambdaError};
+use nimbus_model::function_arn;
 use serde_json::json;
 
 use crate::api::list_functions::max_items;
 use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{json, load_latest, query_pairs, query_param};
+use crate::api::{decode_marker, encode_marker, json, load_latest, query_pairs, query_param};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub(crate) async fn handle(
     State(app): State<Arc<App>>,
@@ -34,19 +31,7 @@ pub(crate) async fn handle(
     if let Some(v) = version {
         validate_function_version(v)?;
     }
-    let mut after = match query_param(&q, "Marker").filter(|m| !m.is_empty()) {
-        None => None,
-        Some(m) => Some(
-            B64.decode(m)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    LambdaError::invalid_parameter(
-                        "Invalid Marker: it must be a NextMarker returned by ListAliases.",
-                    )
-                })?,
-        ),
-    };
+    let mut after = decode_marker(&q, "ListAliases")?;
     let f = load_latest(&app, &ctx, &r).await?;
     let arn = function_arn(&ctx.region, &app.account, &f.name);
     // Filtered pages are filled from as many stored pages as it takes.
@@ -75,7 +60,7 @@ pub(crate) async fn handle(
         }
     }
     let next = more
-        .then(|| page.last().map(|a| B64.encode(a.name.as_bytes())))
+        .then(|| page.last().map(|a| encode_marker(&a.name)))
         .flatten();
     let aliases: Vec<_> = page.iter().map(|a| a.configuration(&arn)).collect();
     let mut body = json!({ "Aliases": aliases });

@@ -6,17 +6,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
-use base64::Engine;
 use nimbus_model::limits::LIST_PAGE_MAX;
 use nimbus_model::LambdaError;
 use serde_json::json;
 
-use crate::api::{json, query_pairs, query_param};
+use crate::api::{decode_marker, encode_marker, json, query_pairs, query_param};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// `MaxItems`: 1-10,000 by the model.
 pub(crate) fn max_items(raw: Option<&str>) -> ApiResult<usize> {
@@ -52,28 +49,17 @@ pub(crate) async fn handle(
         }
     }
     if query_param(&q, "FunctionVersion") == Some("ALL") {
-        return list_all_versions(&app, &ctx, query_param(&q, "Marker"), limit).await;
+        let marker = decode_marker(&q, "ListFunctions")?;
+        return list_all_versions(&app, &ctx, marker, limit).await;
     }
-    let after = match query_param(&q, "Marker").filter(|m| !m.is_empty()) {
-        None => None,
-        Some(m) => Some(
-            B64.decode(m)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    LambdaError::invalid_parameter(
-                        "Invalid Marker: it must be a NextMarker returned by ListFunctions.",
-                    )
-                })?,
-        ),
-    };
+    let after = decode_marker(&q, "ListFunctions")?;
     let mut page = app
         .store
         .list_functions(after.as_deref(), limit + 1)
         .await?;
     let next = if page.len() > limit {
         page.truncate(limit);
-        page.last().map(|f| B64.encode(f.name.as_bytes()))
+        page.last().map(|f| encode_marker(&f.name))
     } else {
         None
     };
@@ -101,17 +87,12 @@ fn bad_marker() -> crate::error::ApiError {
 async fn list_all_versions(
     app: &App,
     ctx: &Ctx,
-    marker: Option<&str>,
+    marker: Option<String>,
     limit: usize,
 ) -> ApiResult<Response> {
-    let resume: Option<(String, u32)> = match marker.filter(|m| !m.is_empty()) {
+    let resume: Option<(String, u32)> = match marker {
         None => None,
-        Some(m) => {
-            let text = B64
-                .decode(m)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(bad_marker)?;
+        Some(text) => {
             let (name, v) = text.split_once('\n').ok_or_else(bad_marker)?;
             Some((name.to_string(), v.parse().map_err(|_| bad_marker())?))
         }
@@ -160,7 +141,7 @@ async fn list_all_versions(
         items.truncate(limit);
         items
             .last()
-            .map(|(name, v, _)| B64.encode(format!("{name}\n{v}").as_bytes()))
+            .map(|(name, v, _)| encode_marker(&format!("{name}\n{v}")))
     } else {
         None
     };

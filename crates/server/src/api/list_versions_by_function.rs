@@ -7,18 +7,15 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
-use base64::Engine;
 use nimbus_model::LambdaError;
 use serde_json::json;
 
 use crate::api::list_functions::max_items;
 use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{json, load_latest, query_pairs, query_param};
+use crate::api::{decode_marker, encode_marker, json, load_latest, query_pairs, query_param};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub(crate) async fn handle(
     State(app): State<Arc<App>>,
@@ -30,19 +27,13 @@ pub(crate) async fn handle(
     let q = query_pairs(query.as_deref());
     let limit = max_items(query_param(&q, "MaxItems"))?;
     // The marker is the number of the last version a page held (0: `$LATEST`).
-    let after = match query_param(&q, "Marker").filter(|m| !m.is_empty()) {
+    let after = match decode_marker(&q, "ListVersionsByFunction")? {
         None => None,
-        Some(m) => Some(
-            B64.decode(m)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.parse::<u32>().ok())
-                .ok_or_else(|| {
-                    LambdaError::invalid_parameter(
-                        "Invalid Marker: it must be a NextMarker returned by ListVersionsByFunction.",
-                    )
-                })?,
-        ),
+        Some(m) => Some(m.parse::<u32>().map_err(|_| {
+            LambdaError::invalid_parameter(
+                "Invalid Marker: it must be a NextMarker returned by ListVersionsByFunction.",
+            )
+        })?),
     };
     let latest = load_latest(&app, &ctx, &r).await?;
     let mut items = Vec::with_capacity(limit + 1);
@@ -59,7 +50,7 @@ pub(crate) async fn handle(
     }
     let next = if items.len() > limit {
         items.truncate(limit);
-        items.last().map(|(n, _)| B64.encode(n.to_string()))
+        items.last().map(|(n, _)| encode_marker(&n.to_string()))
     } else {
         None
     };

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{
-    function_ref, json, not_found, parse_json, query_pairs, query_param, unqualified, Qualifier,
+    ensure_exists, function_ref, json, not_found, parse_json, query_pairs, query_param,
+    unqualified, Qualifier,
 };
 use crate::app::{now_ms, App};
 use crate::error::ApiResult;
@@ -49,20 +50,14 @@ pub(crate) async fn provisioned_target(
         )
         .into());
     };
-    if app.store.get_function(&r.name).await?.is_none() {
-        return Err(not_found(app, ctx, &unqualified(&r)));
-    }
-    let exists = match Qualifier::of(Some(&qualifier)) {
-        Qualifier::Latest => return Err(LambdaError::invalid_parameter(
+    ensure_exists(app, ctx, &unqualified(&r)).await?;
+    if Qualifier::of(Some(&qualifier)) == Qualifier::Latest {
+        return Err(LambdaError::invalid_parameter(
             "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
         )
-        .into()),
-        Qualifier::Version(n) => app.store.get_version(&r.name, n).await?.is_some(),
-        Qualifier::Alias(a) => app.store.get_alias(&r.name, a).await?.is_some(),
-    };
-    if !exists {
-        return Err(not_found(app, ctx, &r));
+        .into());
     }
+    ensure_exists(app, ctx, &r).await?;
     Ok((r, qualifier))
 }
 

@@ -322,6 +322,23 @@ fn request(id: &str) -> InvocationRequest {
     }
 }
 
+/// A runtime that answers each invocation (with its payload) only when `release` is notified,
+/// so that several run at once.
+fn released_one_by_one(release: &Arc<Notify>) -> Script {
+    let r = Arc::clone(release);
+    Arc::new(move |api, _control| {
+        let release = Arc::clone(&r);
+        Box::pin(async move {
+            while let Some(ev) = api.next().await {
+                release.notified().await;
+                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                    slot.send(Outcome::Response(ev.payload));
+                }
+            }
+        })
+    })
+}
+
 /// Lets every other task run until nothing is left to do (time is paused).
 async fn settle() {
     for _ in 0..50 {
@@ -479,18 +496,7 @@ async fn a_timeout_ends_the_environment() {
 #[tokio::test(start_paused = true)]
 async fn the_account_limit_throttles_and_frees() {
     let release = Arc::new(Notify::new());
-    let r = Arc::clone(&release);
-    let script: Script = Arc::new(move |api, _control| {
-        let release = Arc::clone(&r);
-        Box::pin(async move {
-            while let Some(ev) = api.next().await {
-                release.notified().await;
-                if let Some(slot) = api.claim_reply(&ev.request_id) {
-                    slot.send(Outcome::Response(ev.payload));
-                }
-            }
-        })
-    });
+    let script = released_one_by_one(&release);
     let fx = fixture(
         script,
         EngineConfig {
@@ -794,19 +800,7 @@ async fn an_alias_splits_invocations_by_its_weights() {
 #[tokio::test(start_paused = true)]
 async fn provisioned_environments_are_made_ahead_kept_and_preferred() {
     let release = Arc::new(Notify::new());
-    let r = Arc::clone(&release);
-    // Each invocation waits for a release, so that several run at once.
-    let script: Script = Arc::new(move |api, _control| {
-        let release = Arc::clone(&r);
-        Box::pin(async move {
-            while let Some(ev) = api.next().await {
-                release.notified().await;
-                if let Some(slot) = api.claim_reply(&ev.request_id) {
-                    slot.send(Outcome::Response(ev.payload));
-                }
-            }
-        })
-    });
+    let script = released_one_by_one(&release);
     let fx = fixture(
         script,
         EngineConfig {

@@ -9,13 +9,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use nimbus_model::policy::{stale_policy_revision, AddPermissionRequest, Policy, MAX_POLICY_BYTES};
-use nimbus_model::{function_arn, ErrorCode, FunctionRef, LambdaError, NameShape};
+use nimbus_model::{function_arn, ErrorCode, FunctionRef, LambdaError};
 use nimbus_store::StoreError;
 use serde_json::json;
 
-use crate::api::{
-    ensure_exists, function_ref, json, not_found, parse_json, query_pairs, query_param,
-};
+use crate::api::{ensure_exists, json, not_found, parse_json, qualified_ref};
 use crate::app::{new_revision, App};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
@@ -28,14 +26,7 @@ pub(crate) async fn policy_target(
     name: &str,
     query: Option<&str>,
 ) -> ApiResult<(FunctionRef, String, String)> {
-    let q = query_pairs(query);
-    let r = function_ref(
-        app,
-        ctx,
-        name,
-        NameShape::Namespaced,
-        query_param(&q, "Qualifier"),
-    )?;
+    let r = qualified_ref(app, ctx, name, query)?;
     ensure_exists(app, ctx, &r).await?;
     let mut resource = function_arn(&ctx.region, &app.account, &r.name);
     let key = match r.qualifier.as_deref() {

@@ -10,13 +10,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use nimbus_model::function::format_timestamp;
-use nimbus_model::{ErrorCode, FunctionRef, LambdaError, NameShape, ProvisionedConfig};
+use nimbus_model::{ErrorCode, FunctionRef, LambdaError, ProvisionedConfig};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{
-    ensure_exists, function_ref, json, not_found, parse_json, query_pairs, query_param,
-    unqualified, Qualifier,
+    ensure_exists, json, not_found, parse_json, qualified_ref, unqualified, Qualifier,
 };
 use crate::app::{now_ms, App};
 use crate::error::ApiResult;
@@ -36,14 +35,7 @@ pub(crate) async fn provisioned_target(
     name: &str,
     query: Option<&str>,
 ) -> ApiResult<(FunctionRef, String)> {
-    let q = query_pairs(query);
-    let r = function_ref(
-        app,
-        ctx,
-        name,
-        NameShape::Namespaced,
-        query_param(&q, "Qualifier"),
-    )?;
+    let r = qualified_ref(app, ctx, name, query)?;
     let Some(qualifier) = r.qualifier.clone() else {
         return Err(LambdaError::validation(
             "1 validation error detected: Value null at 'qualifier' failed to satisfy constraint: Member must not be null",

@@ -141,6 +141,9 @@ impl FunctionRef {
 
     /// Merges the `Qualifier` query parameter into the qualifier carried by the name.
     pub fn with_qualifier(mut self, query: Option<&str>) -> Result<Self, LambdaError> {
+        if let Some(q) = query {
+            validate_qualifier(q)?;
+        }
         match (self.qualifier.as_deref(), query) {
             (Some(a), Some(b)) if a != b => Err(LambdaError::invalid_parameter(
                 "The derived qualifier from the function name does not match the specified qualifier.",
@@ -152,6 +155,27 @@ impl FunctionRef {
             _ => Ok(self),
         }
     }
+}
+
+/// AWS compat: the `Qualifier` member's constraints, in AWS's words.
+fn validate_qualifier(q: &str) -> Result<(), LambdaError> {
+    let fail = |what: &str| {
+        LambdaError::validation(format!(
+            "1 validation error detected: Value '{q}' at 'qualifier' failed to satisfy constraint: {what}"
+        ))
+    };
+    if q.chars().count() > 128 {
+        return Err(fail("Member must have length less than or equal to 128"));
+    }
+    if !q
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'$' || b == b'_' || b == b'-')
+    {
+        return Err(fail(
+            "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)",
+        ));
+    }
+    Ok(())
 }
 
 /// `arn:aws:lambda:<region>:<account>:function:<name>`.
@@ -211,6 +235,21 @@ impl ResourceArn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_qualifiers_follow_lambdas_pattern() {
+        let r = || FunctionRef::parse("f", NameShape::Namespaced).expect("name");
+        assert_eq!(
+            r().with_qualifier(Some("live")).expect("ok").qualifier.as_deref(),
+            Some("live")
+        );
+        assert!(r().with_qualifier(Some("$LATEST")).is_ok());
+        assert_eq!(
+            r().with_qualifier(Some("bad!")).expect_err("refused").message,
+            "1 validation error detected: Value 'bad!' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+        );
+        assert!(r().with_qualifier(Some(&"a".repeat(129))).is_err());
+    }
 
     fn parse(s: &str) -> FunctionRef {
         FunctionRef::parse(s, NameShape::Namespaced).expect("valid")

@@ -26,7 +26,14 @@ OVERCOMMIT=${SCALE_OVERCOMMIT:-1}
 DURATION=${LOAD_DURATION:-10}
 
 log() { printf '[scale.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf '\n[scale.sh %s] FAILED: %s\n' "$(date +%T)" "$*" >&2; exit 1; }
+die() {
+    printf '\n[scale.sh %s] FAILED: %s\n' "$(date +%T)" "$*" >&2
+    if [ -n "${WORK:-}" ] && [ -s "$WORK/server.err" ]; then
+        printf -- '--- last lines of the server log ---\n' >&2
+        tail -n 20 "$WORK/server.err" >&2
+    fi
+    exit 1
+}
 [ "$(id -u)" -eq 0 ] || die "needs root: the sandbox launcher and apt-get"
 
 command -v wrk >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 ||
@@ -96,7 +103,7 @@ MEM_ONE=$("${H[@]}" memory --server-pid "$SERVER_PID")
 log "baseline: $N interpreters at once"
 SPAWN=$("${H[@]}" spawn --n "$N")
 log "$N invocations at once, each holding its environment ${HOLD} s"
-BURST=$("${H[@]}" burst --endpoint "$ENDPOINT" --name hold --n "$N" --hold "$HOLD")
+BURST=$("${H[@]}" burst --endpoint "$ENDPOINT" --name hold --n "$N" --hold "$HOLD") || die "the burst failed"
 sleep 2
 MEM_N=$("${H[@]}" memory --server-pid "$SERVER_PID")
 log "warm hello, $N idle environments alive"

@@ -494,7 +494,7 @@ impl Inner {
             };
             let (out_r, out_w) = io::pipe().map_err(SandboxError::Spawn)?;
             let (status_r, status_w) = io::pipe().map_err(SandboxError::Spawn)?;
-            let (cmd, pending, spec_w) = nimbus_sandbox::helper_command(
+            let (cmd, spec_w) = nimbus_sandbox::helper_command(
                 &self.helper,
                 &cgroup.procs_files(),
                 &netns,
@@ -505,7 +505,6 @@ impl Inner {
             cmd.kill_on_drop(true);
             let child = cmd.spawn().map_err(SandboxError::Spawn)?;
             drop(cmd);
-            drop(pending);
             Ok(Standby {
                 cgroup: Arc::clone(&cgroup),
                 listener,

@@ -240,7 +240,10 @@ mod tests {
     fn query_qualifiers_follow_lambdas_pattern() {
         let r = || FunctionRef::parse("f", NameShape::Namespaced).expect("name");
         assert_eq!(
-            r().with_qualifier(Some("live")).expect("ok").qualifier.as_deref(),
+            r().with_qualifier(Some("live"))
+                .expect("ok")
+                .qualifier
+                .as_deref(),
             Some("live")
         );
         assert!(r().with_qualifier(Some("$LATEST")).is_ok());

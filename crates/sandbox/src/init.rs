@@ -1,9 +1,10 @@
 //! `sandbox-init`: the small, single-threaded helper the server executes (our own binary,
 //! re-executed) to build one sandbox and start the runtime in it.
 //!
-//! Descriptors on entry: 0 is /dev/null, 1 and 2 the environment's output pipe, 3 the network
-//! namespace to join, 4 the status pipe (`pid <n>` once the sandbox's init exists), 5 the spec
-//! pipe: a first line with the `cgroup.procs` files to join (JSON), then the spec (JSON) once
+//! Descriptors on entry: 0 a socket holding (SCM_RIGHTS) the network namespace to join, the
+//! status pipe (`pid <n>` once the sandbox's init exists) and the spec pipe, which the helper
+//! puts at 3, 4 and 5 before anything else (0 becomes /dev/null); 1 and 2 the environment's
+//! output pipe. The spec pipe carries a first line with the `cgroup.procs` files to join (JSON), then the spec (JSON) once
 //! the sandbox is wanted. The helper joins its cgroups as soon as it starts (on cgroup v1 that
 //! takes milliseconds) and then waits for the spec: started ahead of time, it is a sandbox half
 //! built, off the cold-start path.
@@ -43,8 +44,54 @@ fn status_pipe() -> std::fs::File {
         })
 }
 
+/// Takes the three descriptors the server sent on fd 0 and puts them at 3, 4 and 5; 0 becomes
+/// /dev/null.
+fn receive_fds() -> Result<(), String> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    // Our stdin is the socket.
+    let socket = std::io::stdin();
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    rustix::net::recvmsg(
+        &socket,
+        &mut [std::io::IoSliceMut::new(&mut byte)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| format!("receive descriptors: {e}"))?;
+    let mut received = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            received.extend(fds);
+        }
+    }
+    if received.len() != 3 {
+        return Err(format!("expected 3 descriptors, got {}", received.len()));
+    }
+    // High first, so that placing one never overwrites another still to be placed.
+    let high: Vec<std::os::fd::OwnedFd> = received
+        .iter()
+        .map(|fd| sys::dup_high(fd.as_raw_fd()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("move descriptors: {e}"))?;
+    drop(received);
+    for (fd, target) in high.iter().zip([NETNS_FD, STATUS_FD, SPEC_FD]) {
+        sys::dup2(fd.as_raw_fd(), target).map_err(|e| format!("place descriptor: {e}"))?;
+    }
+    drop(high);
+    let null = std::fs::File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
+    sys::dup2(null.into_raw_fd(), 0).map_err(|e| format!("stdin: {e}"))?;
+    Ok(())
+}
+
 /// Entry point: never returns.
 pub fn main() -> ! {
+    if let Err(e) = receive_fds() {
+        let _ = writeln!(std::io::stderr(), "nimbus sandbox-init: {e}");
+        sys::exit_now(125);
+    }
     let mut status = status_pipe();
     sys::close(STATUS_FD);
     let fail = |status: &mut std::fs::File, msg: String| -> ! {

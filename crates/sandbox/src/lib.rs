@@ -21,52 +21,68 @@ pub mod storage;
 mod sys;
 
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 pub use error::SandboxError;
 
-/// Descriptors that must stay open until the helper has been spawned.
-pub struct PendingFds(#[allow(dead_code)] Vec<OwnedFd>);
-
-/// The command that starts a `sandbox-init` helper: our own binary at `helper`, with the
-/// network namespace, the status pipe and the spec pipe placed where it expects them, its
-/// output on `output`. It joins the cgroups `cgroup_procs` at once, then waits for
-/// [`send_spec`]. Spawn the command (std or tokio), then drop the [`PendingFds`].
+/// The command that starts a `sandbox-init` helper: our own binary at `helper`, its stdin a
+/// socket that already holds the network namespace, the status pipe and the spec pipe
+/// (SCM_RIGHTS; the helper puts them at fds 3-5), its stdout and stderr `output`. Also returns
+/// the spec pipe's writing end, whose first line (the cgroups to join) is already written; the
+/// spec follows with [`send_spec`]. Spawn the command with std or tokio.
+///
+/// No `pre_exec`: so std spawns it with posix_spawn (a vfork-style clone), never a fork of the
+/// server, whose page tables grow with every environment it holds.
 pub fn helper_command(
     helper: &Path,
     cgroup_procs: &[std::path::PathBuf],
     netns: &OwnedFd,
     status: &std::io::PipeWriter,
     output: std::io::PipeWriter,
-) -> Result<(Command, PendingFds, std::io::PipeWriter), SandboxError> {
+) -> Result<(Command, std::io::PipeWriter), SandboxError> {
     let (spec_r, mut spec_w) = std::io::pipe().map_err(SandboxError::Spawn)?;
     let mut first =
         serde_json::to_string(cgroup_procs).map_err(|e| SandboxError::Init(e.to_string()))?;
     first.push('\n');
     std::io::Write::write_all(&mut spec_w, first.as_bytes()).map_err(SandboxError::Spawn)?;
-    let ns = sys::dup_high(netns.as_raw_fd()).map_err(SandboxError::Spawn)?;
-    let st = sys::dup_high(status.as_raw_fd()).map_err(SandboxError::Spawn)?;
-    let sp = sys::dup_high(spec_r.as_raw_fd()).map_err(SandboxError::Spawn)?;
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(SandboxError::Spawn)?;
+    use std::os::fd::AsFd;
+    send_fds(&ours, &[netns.as_fd(), status.as_fd(), spec_r.as_fd()])?;
+    // What was sent stays in the socket for the helper after both of these are gone.
+    drop(ours);
     drop(spec_r);
     let mut cmd = Command::new(helper);
     cmd.arg("sandbox-init")
         .env_clear()
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
         .stdout(Stdio::from(
             output.try_clone().map_err(SandboxError::Spawn)?,
         ))
         .stderr(Stdio::from(output));
-    sys::place_fds(
-        &mut cmd,
-        vec![
-            (ns.as_raw_fd(), 3),
-            (st.as_raw_fd(), 4),
-            (sp.as_raw_fd(), 5),
-        ],
-    );
-    Ok((cmd, PendingFds(vec![ns, st, sp]), spec_w))
+    Ok((cmd, spec_w))
+}
+
+/// Sends `fds` over `socket`, with one byte of data (SCM_RIGHTS needs some).
+fn send_fds(
+    socket: &std::os::unix::net::UnixStream,
+    fds: &[std::os::fd::BorrowedFd<'_>],
+) -> Result<(), SandboxError> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(SandboxError::Init("descriptor message too large".into()));
+    }
+    rustix::net::sendmsg(
+        socket,
+        &[std::io::IoSlice::new(b"f")],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )
+    .map_err(|e| SandboxError::Spawn(e.into()))?;
+    Ok(())
 }
 
 /// Hands a waiting helper its spec. The spec holds the function's environment variables, which

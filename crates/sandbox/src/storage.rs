@@ -46,7 +46,13 @@ impl Scratch {
             let f = File::create(&image).map_err(err(&image))?;
             f.set_len(u64::from(size_mb) << 20).map_err(err(&image))?;
             drop(f);
-            let status = Command::new("mkfs.ext4")
+            // An absolute path: with it std spawns by posix_spawn (a vfork-style clone), where a
+            // PATH search under a changed PATH would fork the whole server.
+            let mkfs = ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"]
+                .into_iter()
+                .find(|p| Path::new(p).exists())
+                .unwrap_or("mkfs.ext4");
+            let status = Command::new(mkfs)
                 .args([
                     "-q",
                     "-F",
@@ -138,7 +144,14 @@ fn attach_loop(image: &Path) -> Result<(PathBuf, File), SandboxError> {
         .write(true)
         .open(image)
         .map_err(err(image))?;
-    for _ in 0..16 {
+    // LOOP_CTL_GET_FREE names the same free device to every caller until one attaches it:
+    // this process's own image makers take turns (a burst of cold starts makes dozens at
+    // once), and other processes are outrun by asking again.
+    static ATTACHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ATTACHING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..64 {
         let n = sys::loop_get_free(control.as_raw_fd()).map_err(err(control_path))?;
         let path = PathBuf::from(format!("/dev/loop{n}"));
         let dev = OpenOptions::new()
@@ -148,8 +161,11 @@ fn attach_loop(image: &Path) -> Result<(PathBuf, File), SandboxError> {
             .map_err(err(&path))?;
         match sys::loop_attach(dev.as_raw_fd(), backing.as_raw_fd()) {
             Ok(()) => return Ok((path, dev)),
-            // Taken by someone else between the two calls: ask again.
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => continue,
+            // Taken by another process between the two calls: ask again.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::yield_now();
+                continue;
+            }
             Err(e) => return Err(err(&path)(e)),
         }
     }

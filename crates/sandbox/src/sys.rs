@@ -234,26 +234,8 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Arranges for `fds` (source, target) to be the target descriptor numbers in the child that
-/// `cmd` spawns; the sources must stay open until the spawn.
-pub(crate) fn place_fds(cmd: &mut std::process::Command, fds: Vec<(RawFd, RawFd)>) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe calls are allowed: it makes only dup2 calls, allocates nothing (the
-    // vector was built before the fork) and touches no lock.
-    unsafe {
-        cmd.pre_exec(move || {
-            // Sources come from `dup_high`, so none is a target: dup2 clears close-on-exec.
-            for &(from, to) in &fds {
-                dup2(from, to)?;
-            }
-            Ok(())
-        })
-    };
-}
-
 /// Duplicates `fd` to a number of at least 100, close-on-exec, so that it can be placed at a
-/// low number in a child without clashing with the other placements.
+/// low number without clashing with the other placements.
 pub(crate) fn dup_high(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: F_DUPFD_CLOEXEC takes a descriptor and a minimum number and returns a new one.

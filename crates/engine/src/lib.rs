@@ -73,6 +73,17 @@ pub struct EngineConfig {
     /// Below this much available host memory (MiB; 0: never), the reaper ends idle
     /// environments, the longest idle first, before they would crowd out new ones.
     pub memory_floor_mib: u64,
+    /// Most init phases running at once; more cold starts wait their turn (their init limit
+    /// counts from when it begins). Without a bound, a burst of a thousand cold starts on a
+    /// few cores runs a thousand inits at once and none finishes within its 10 s.
+    pub max_concurrent_inits: usize,
+}
+
+/// Twice the CPUs, at least 4.
+fn default_concurrent_inits() -> usize {
+    std::thread::available_parallelism()
+        .map_or(4, |n| n.get() * 2)
+        .max(4)
 }
 
 impl Default for EngineConfig {
@@ -83,6 +94,7 @@ impl Default for EngineConfig {
             init_timeout: Duration::from_secs(10),
             concurrency_limit: 1000,
             memory_floor_mib: 512,
+            max_concurrent_inits: default_concurrent_inits(),
         }
     }
 }
@@ -102,6 +114,8 @@ pub struct Engine {
     services: std::sync::RwLock<Option<Arc<dyn EnvironmentServices>>>,
     /// Provisioned concurrency targets.
     provisioned: provisioned::Provisioned,
+    /// Turns for init phases ([`EngineConfig::max_concurrent_inits`]).
+    inits: tokio::sync::Semaphore,
     /// Available host memory, MiB (`/proc/meminfo`'s MemAvailable; tests replace it).
     memory_probe: std::sync::RwLock<Arc<dyn Fn() -> Option<u64> + Send + Sync>>,
 }
@@ -145,6 +159,7 @@ impl Engine {
     ) -> Arc<Self> {
         Arc::new(Self {
             admission: Admission::new(config.concurrency_limit),
+            inits: tokio::sync::Semaphore::new(config.max_concurrent_inits.max(1)),
             config,
             launcher,
             runtimes,

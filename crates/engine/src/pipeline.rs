@@ -282,6 +282,12 @@ impl Engine {
             }
             None => None,
         };
+        // A turn among the init phases in flight, held until this one has ended.
+        let _turn = self
+            .inits
+            .acquire()
+            .await
+            .map_err(|_| InvokeError::Capacity("the engine is shutting down".to_string()))?;
         self.logs.write(
             &spec.log_group,
             &stream,

@@ -914,3 +914,50 @@ async fn under_memory_pressure_the_longest_idle_environments_go_first() {
     assert!(invoke("1").await.init_duration.is_some());
     assert_eq!(fx.launcher.launches(), launches + 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn init_phases_take_turns_and_each_gets_its_full_limit() {
+    let release = Arc::new(Notify::new());
+    let r = Arc::clone(&release);
+    // Each runtime's init lasts until it is released (once per runtime).
+    let script: Script = Arc::new(move |api, _control| {
+        let release = Arc::clone(&r);
+        Box::pin(async move {
+            release.notified().await;
+            while let Some(ev) = api.next().await {
+                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                    slot.send(Outcome::Response(ev.payload));
+                }
+            }
+        })
+    });
+    let fx = fixture(
+        script,
+        EngineConfig {
+            max_concurrent_inits: 2,
+            ..EngineConfig::default()
+        },
+    );
+    let calls: Vec<_> = (0..4)
+        .map(|i| {
+            let engine = Arc::clone(&fx.engine);
+            tokio::spawn(async move { engine.invoke(request(&format!("i{i}"))).await })
+        })
+        .collect();
+    settle().await;
+    assert_eq!(fx.launcher.launches(), 2, "two inits at a time");
+    // 9 s in, the first two finish; the others start theirs then, with a whole 10 s each.
+    tokio::time::advance(Duration::from_secs(9)).await;
+    release.notify_one();
+    release.notify_one();
+    settle().await;
+    assert_eq!(fx.launcher.launches(), 4);
+    tokio::time::advance(Duration::from_secs(9)).await;
+    release.notify_one();
+    release.notify_one();
+    settle().await;
+    for c in calls {
+        let out = c.await.expect("join").expect("invoke");
+        assert_eq!(out.function_error, None, "{:?}", out.payload);
+    }
+}

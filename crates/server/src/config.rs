@@ -71,6 +71,10 @@ pub struct Config {
     /// (0: never).
     #[serde(default = "default_memory_floor")]
     pub memory_floor_mib: u64,
+    /// Most init phases at once (0: twice the CPUs, at least 4); more cold starts wait their
+    /// turn, their 10 s init limit counted from when it begins.
+    #[serde(default)]
+    pub max_concurrent_inits: usize,
     /// Days function logs are kept.
     #[serde(default = "default_log_retention")]
     pub log_retention_days: u32,
@@ -365,6 +369,7 @@ impl Default for Config {
             unreserved_concurrency_minimum: default_unreserved_minimum(),
             keep_alive_seconds: default_keep_alive(),
             memory_floor_mib: default_memory_floor(),
+            max_concurrent_inits: 0,
             log_retention_days: default_log_retention(),
             max_connections: default_max_connections(),
             idle_timeout_seconds: default_idle_timeout(),

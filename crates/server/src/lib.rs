@@ -330,6 +330,10 @@ fn start_engine(
             keep_alive: std::time::Duration::from_secs(config.keep_alive_seconds),
             concurrency_limit: config.concurrent_executions,
             memory_floor_mib: config.memory_floor_mib,
+            max_concurrent_inits: match config.max_concurrent_inits {
+                0 => nimbus_engine::EngineConfig::default().max_concurrent_inits,
+                n => n,
+            },
             ..nimbus_engine::EngineConfig::default()
         },
         launcher,

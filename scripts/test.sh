@@ -15,6 +15,8 @@ command -v npm >/dev/null || missing+=(npm)
 # nftables: the egress network's firewall (its tests run in network namespaces of their own).
 [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v nsenter >/dev/null || missing+=(util-linux)
+# ip: the network namespaces the egress tests (and the isolation tests with nat) run in.
+command -v ip >/dev/null || missing+=(iproute2)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"

@@ -227,16 +227,24 @@ def cmd_record(a):
     append(a.results, json.loads(a.json))
 
 
-def cmd_record_wrk(a):
-    with open(a.file, errors="replace") as f:
+def read_wrk(path):
+    """The WRK_JSON figures bench/load.lua printed into wrk's output at `path`, with `rps`
+    and `socket_errors` added."""
+    with open(path, errors="replace") as f:
         out = f.read()
     m = re.search(r"^WRK_JSON (.*)$", out, re.M)
     if not m:
         fail(f"no WRK_JSON line in wrk's output:\n{out}")
     w = json.loads(m.group(1))
     w["rps"] = w["requests"] / (w["duration_us"] / 1e6) if w["duration_us"] else 0.0
+    w["socket_errors"] = sum(w["errors"][k] for k in ("connect", "read", "write", "timeout"))
+    return w
+
+
+def cmd_record_wrk(a):
+    w = read_wrk(a.file)
     append(a.results, {"kind": "wrk", "mode": a.mode, "target": a.target, "conc": a.conc, "wrk": w})
-    errs = sum(w["errors"][k] for k in ("connect", "read", "write", "timeout"))
+    errs = w["socket_errors"]
     flag = ""
     if w["non2xx"] or w["funcerr"] or errs:
         flag = f"  !! non-2xx {w['non2xx']} function errors {w['funcerr']} socket errors {errs} statuses {w['statuses']}"

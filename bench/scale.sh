@@ -85,8 +85,10 @@ log "server $SERVER_PID on $ENDPOINT"
 mkdir -p "$WORK/hold" "$WORK/hello"
 printf 'import time\ndef handler(event, context):\n    time.sleep(event.get("s", 0))\n    return "held"\n' >"$WORK/hold/app.py"
 printf 'def handler(event, context):\n    return {"hello": True}\n' >"$WORK/hello/app.py"
-"${H[@]}" deploy --endpoint "$ENDPOINT" --name hold --dir "$WORK/hold"
-"${H[@]}" deploy --endpoint "$ENDPOINT" --name hello --dir "$WORK/hello"
+for f in hold hello; do
+    "$PY" "$BENCH/load_helper.py" deploy --endpoint "$ENDPOINT" --name "$f" --runtime python3.12 \
+        --handler app.handler --dir "$WORK/$f"
+done
 
 warm() {
     "$PY" "$BENCH/load_helper.py" presign --url "$ENDPOINT/2015-03-31/functions/hello/invocations" \

@@ -1,6 +1,5 @@
 """The Python half of bench/scale.sh (botocore signing and /proc), on load_helper.py's tools.
 
-    scale_helper.py deploy   --endpoint URL --name N --dir D
     scale_helper.py burst    --endpoint URL --name N --n COUNT --hold SECONDS
     scale_helper.py spawn    --n COUNT
     scale_helper.py memory   --server-pid PID
@@ -21,15 +20,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import load_helper as lh  # noqa: E402
-
-
-def cmd_deploy(a):
-    client = lh._client(a.endpoint)
-    client.create_function(FunctionName=a.name, Runtime="python3.12", Role=lh.ROLE,
-                           Handler="app.handler", Code={"ZipFile": lh._zip_dir(a.dir)},
-                           MemorySize=lh.MEMORY, Timeout=60)
-    lh._wait(client, a.name, "State", "Active")
-    lh.note(f"deployed {a.name} (python3.12, MemorySize {lh.MEMORY})")
 
 
 def cmd_burst(a):
@@ -96,23 +86,15 @@ def cmd_memory(a):
 
 
 def cmd_wrk_line(a):
-    text = open(a.file).read()
-    m = re.search(r"WRK_JSON (\{.*\})", text)
-    if not m:
-        lh.fail(f"no WRK_JSON line in {a.file}: {text[-400:]}")
-    r = json.loads(m.group(1))
-    if r.get("non2xx") or r.get("funcerr"):
-        lh.fail(f"wrk saw failures: {r}")
-    print(json.dumps(r))
+    w = lh.read_wrk(a.file)
+    if w["non2xx"] or w["funcerr"] or w["socket_errors"]:
+        lh.fail(f"wrk saw failures: {w}")
+    print(json.dumps(w))
 
 
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("deploy")
-    d.add_argument("--endpoint", required=True)
-    d.add_argument("--name", required=True)
-    d.add_argument("--dir", required=True)
     b = sub.add_parser("burst")
     b.add_argument("--endpoint", required=True)
     b.add_argument("--name", required=True)
@@ -125,7 +107,7 @@ def main():
     w = sub.add_parser("wrk-line")
     w.add_argument("--file", required=True)
     a = p.parse_args()
-    {"deploy": cmd_deploy, "burst": cmd_burst, "spawn": cmd_spawn, "memory": cmd_memory,
+    {"burst": cmd_burst, "spawn": cmd_spawn, "memory": cmd_memory,
      "wrk-line": cmd_wrk_line}[a.cmd](a)
 
 

@@ -126,7 +126,11 @@ impl Engine {
     /// One pass: makes the environments every target lacks, one at a time (each is an init
     /// phase: the machine's CPU is shared with invocations).
     pub(crate) async fn provision(self: &Arc<Self>) {
-        if self.provisioned.running.swap(true, Ordering::AcqRel) {
+        // Nothing to provision (the reaper calls this every tick): no pass. Environments of a
+        // removed target were demoted when it went.
+        if self.provisioned.targets().is_empty()
+            || self.provisioned.running.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         self.pools.demote_unwanted(&self.provisioned);

@@ -249,6 +249,21 @@ struct Fixture {
     logs: Arc<Logs>,
 }
 
+impl Fixture {
+    /// Published versions `versions` of `f`, as `$LATEST` is.
+    fn publish(&self, versions: &[&str]) {
+        for v in versions {
+            let mut sp = spec(&self.code, Duration::from_secs(3));
+            sp.version = (*v).into();
+            self.source
+                .versions
+                .lock()
+                .expect("lock")
+                .insert(("f".into(), (*v).into()), sp);
+        }
+    }
+}
+
 fn spec(code: &Path, timeout: Duration) -> FunctionSpec {
     FunctionSpec {
         name: "f".into(),
@@ -754,15 +769,7 @@ async fn without_services_no_credentials_and_no_endpoint() {
 #[tokio::test(start_paused = true)]
 async fn an_alias_splits_invocations_by_its_weights() {
     let fx = fixture(echo(), EngineConfig::default());
-    for v in ["1", "2"] {
-        let mut sp = spec(&fx.code, Duration::from_secs(3));
-        sp.version = v.into();
-        fx.source
-            .versions
-            .lock()
-            .expect("lock")
-            .insert(("f".into(), v.into()), sp);
-    }
+    fx.publish(&["1", "2"]);
     fx.source.aliases.lock().expect("lock").insert(
         ("f".into(), "live".into()),
         crate::resolve::Routing {
@@ -808,13 +815,7 @@ async fn provisioned_environments_are_made_ahead_kept_and_preferred() {
             ..EngineConfig::default()
         },
     );
-    let mut v1 = spec(&fx.code, Duration::from_secs(3));
-    v1.version = "1".into();
-    fx.source
-        .versions
-        .lock()
-        .expect("lock")
-        .insert(("f".into(), "1".into()), v1);
+    fx.publish(&["1"]);
     fx.engine.set_provisioned("f", "1", "us-east-1", 3);
     settle().await;
     let status = fx.engine.provisioned_status("f", "1").expect("target");
@@ -877,15 +878,7 @@ async fn provisioned_environments_are_made_ahead_kept_and_preferred() {
 #[tokio::test(start_paused = true)]
 async fn under_memory_pressure_the_longest_idle_environments_go_first() {
     let fx = fixture(echo(), EngineConfig::default());
-    for v in ["1", "2", "3"] {
-        let mut sp = spec(&fx.code, Duration::from_secs(3));
-        sp.version = v.into();
-        fx.source
-            .versions
-            .lock()
-            .expect("lock")
-            .insert(("f".into(), v.into()), sp);
-    }
+    fx.publish(&["1", "2", "3"]);
     let invoke = |v: &'static str| {
         let engine = Arc::clone(&fx.engine);
         async move {

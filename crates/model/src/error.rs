@@ -186,6 +186,11 @@ impl LambdaError {
         Self::new(ErrorCode::ResourceConflict, message)
     }
 
+    /// 400 ValidationException for a required member left out (`null`), as AWS words it.
+    pub fn required(field: &str) -> Self {
+        Self::validation(format!("1 validation error detected: {}", null_at(field)))
+    }
+
     /// 400 ValidationException.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Validation, message)
@@ -198,6 +203,11 @@ impl LambdaError {
             "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
         )
     }
+}
+
+/// AWS's words for a `null` where `field` is required.
+fn null_at(field: &str) -> String {
+    format!("Value null at '{field}' failed to satisfy constraint: Member must not be null")
 }
 
 /// Collects model-constraint failures and renders them as AWS does:
@@ -217,9 +227,7 @@ impl ValidationErrors {
 
     /// Records a `null` where a value is required.
     pub fn push_null(&mut self, field: &str) {
-        self.items.push(format!(
-            "Value null at '{field}' failed to satisfy constraint: Member must not be null"
-        ));
+        self.items.push(null_at(field));
     }
 
     /// Records a failure already worded in full (used where AWS does not echo the value).

@@ -121,12 +121,6 @@ fn invalid_member(value: &str, member: &str, pattern: &str) -> LambdaError {
     ))
 }
 
-fn null(member: &str) -> LambdaError {
-    LambdaError::validation(format!(
-        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
-    ))
-}
-
 fn all(s: &str, ok: impl Fn(u8) -> bool) -> bool {
     !s.is_empty() && s.bytes().all(ok)
 }
@@ -174,7 +168,7 @@ impl AddPermissionRequest {
         let sid = self
             .statement_id
             .as_deref()
-            .ok_or_else(|| null("statementId"))?;
+            .ok_or_else(|| LambdaError::required("statementId"))?;
         if sid.len() > 100 {
             return Err(LambdaError::validation(format!(
                 "1 validation error detected: Value '{sid}' at 'statementId' failed to satisfy constraint: Member must have length less than or equal to 100"
@@ -183,7 +177,10 @@ impl AddPermissionRequest {
         if !all(sid, |b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(invalid_member(sid, "statementId", "([a-zA-Z0-9-_]+)"));
         }
-        let action = self.action.as_deref().ok_or_else(|| null("action"))?;
+        let action = self
+            .action
+            .as_deref()
+            .ok_or_else(|| LambdaError::required("action"))?;
         let action_ok = action == "*"
             || action == "lambda:*"
             || action
@@ -196,7 +193,10 @@ impl AddPermissionRequest {
                 "(lambda:[*]|lambda:[a-zA-Z]+|[*])",
             ));
         }
-        let p = self.principal.as_deref().ok_or_else(|| null("principal"))?;
+        let p = self
+            .principal
+            .as_deref()
+            .ok_or_else(|| LambdaError::required("principal"))?;
         if p.is_empty() || p.bytes().any(|b| b.is_ascii_whitespace()) {
             return Err(invalid_member(p, "principal", "[^\\s]+"));
         }

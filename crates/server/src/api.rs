@@ -121,6 +121,19 @@ pub(crate) fn function_ref(
     Ok(r.with_qualifier(qualifier)?)
 }
 
+/// The function an operation that takes no version or alias names (Lambda's message for a
+/// qualified one).
+pub(crate) fn unqualified_ref(app: &App, ctx: &Ctx, name: &str) -> ApiResult<FunctionRef> {
+    let r = function_ref(app, ctx, name, NameShape::Create, None)?;
+    if r.qualifier.is_some() {
+        return Err(LambdaError::invalid_parameter(
+            "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.",
+        )
+        .into());
+    }
+    Ok(r)
+}
+
 /// The function a `{FunctionName}` path segment and its `?Qualifier=` name (the
 /// `NamespacedFunctionName` shape of Get*, Delete* and Invoke).
 pub(crate) fn qualified_ref(

@@ -113,8 +113,9 @@ impl App {
 
     /// Changes function `name` by `change` in one conditional write, again from a fresh read
     /// whenever another write came in between: concurrent writers never lose an update. The
-    /// change sees the stored function and returns the next one (its revision is renewed here);
-    /// the result is the function replaced and its successor, `None` if there is no function.
+    /// change sees the stored function and returns the next one (its revision is renewed here;
+    /// a change that changes nothing is not written, and the revision stays); the result is the
+    /// function replaced and its successor, `None` if there is no function.
     pub(crate) async fn modify_function<F>(
         &self,
         name: &str,
@@ -128,6 +129,9 @@ impl App {
                 return Ok(None);
             };
             let mut next = change(&f)?;
+            if next == f {
+                return Ok(Some((f, next)));
+            }
             next.revision_id = new_revision();
             match self.store.update_function(&next, &f.revision_id).await {
                 Ok(()) => return Ok(Some((f, next))),

@@ -173,8 +173,6 @@ fn versions_are_deleted_one_by_one_and_numbers_never_come_back() {
     s.create("f", &code("one"));
     assert_eq!(publish(&s, "f", json!({})).body["Version"], "1");
     update_code(&s, "f", &code("two"), false);
-    let one_sha =
-        s.call("GET", "/2015-03-31/functions/f:1", b"").body["Configuration"]["CodeSha256"].clone();
     // The package of version 1 stays while the version does, though $LATEST moved on.
     let pkgs = s.data_dir().join("code/pkgs");
     let count = || std::fs::read_dir(&pkgs).map_or(0, |d| d.count());
@@ -206,7 +204,6 @@ fn versions_are_deleted_one_by_one_and_numbers_never_come_back() {
             &format!("Function not found: {}:1", arn("f")),
         );
     assert_eq!(count(), 1, "version 1's package went with it");
-    assert!(one_sha.is_string());
     assert_eq!(publish(&s, "f", json!({})).body["Version"], "2");
     // The function goes with all its versions.
     assert_eq!(s.call("DELETE", "/2015-03-31/functions/f", b"").status, 204);

@@ -77,26 +77,18 @@ fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database { op, source }
 }
 
-fn decode(name: &str, record: &str) -> Result<Function, StoreError> {
+/// A stored record (function, version, alias or policy) of function `name`.
+fn decode<T: serde::de::DeserializeOwned>(name: &str, record: &str) -> Result<T, StoreError> {
     serde_json::from_str(record).map_err(|source| StoreError::Decode {
         name: name.to_string(),
         source,
     })
 }
 
-fn encode_alias(a: &Alias) -> String {
-    serde_json::to_string(a).expect("an Alias always serializes")
-}
-
-fn decode_alias(function: &str, record: &str) -> Result<Alias, StoreError> {
-    serde_json::from_str(record).map_err(|source| StoreError::Decode {
-        name: function.to_string(),
-        source,
-    })
-}
-
-fn encode(f: &Function) -> String {
-    serde_json::to_string(f).expect("a Function always serializes")
+/// A record as stored. Records are plain data (strings, numbers, maps with string keys): they
+/// always serialize.
+fn encode<T: serde::Serialize>(record: &T) -> String {
+    serde_json::to_string(record).expect("a stored record always serializes")
 }
 
 impl SqliteStore {
@@ -361,7 +353,7 @@ impl Store for SqliteStore {
             .bind(&alias.function)
             .bind(&alias.name)
             .bind(&alias.revision_id)
-            .bind(encode_alias(alias))
+            .bind(encode(alias))
             .execute(&self.pool)
             .await;
             match res {
@@ -384,7 +376,7 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db("get alias"))?;
-            row.map(|r| decode_alias(function, r.get::<&str, _>(0)))
+            row.map(|r| decode(function, r.get::<&str, _>(0)))
                 .transpose()
         })
     }
@@ -406,7 +398,7 @@ impl Store for SqliteStore {
             .await
             .map_err(db("list aliases"))?;
             rows.iter()
-                .map(|r| decode_alias(function, r.get::<&str, _>(0)))
+                .map(|r| decode(function, r.get::<&str, _>(0)))
                 .collect()
         })
     }
@@ -422,7 +414,7 @@ impl Store for SqliteStore {
                  WHERE function = ? AND name = ? AND revision_id = ?",
             )
             .bind(&alias.revision_id)
-            .bind(encode_alias(alias))
+            .bind(encode(alias))
             .bind(&alias.function)
             .bind(&alias.name)
             .bind(expected_revision)
@@ -472,13 +464,8 @@ impl Store for SqliteStore {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db("get policy"))?;
-            row.map(|r| {
-                serde_json::from_str(r.get::<&str, _>(0)).map_err(|source| StoreError::Decode {
-                    name: function.to_string(),
-                    source,
-                })
-            })
-            .transpose()
+            row.map(|r| decode(function, r.get::<&str, _>(0)))
+                .transpose()
         })
     }
 
@@ -490,7 +477,7 @@ impl Store for SqliteStore {
         expected: Option<&'a str>,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let record = serde_json::to_string(policy).expect("a Policy always serializes");
+            let record = encode(policy);
             let res = match (expected, policy.statements.is_empty()) {
                 (None, true) => return Ok(()),
                 (None, false) => sqlx::query(
@@ -652,7 +639,7 @@ impl Store for SqliteStore {
             .map_err(db("integrity check"))?;
             for r in &records {
                 let name: String = r.get(0);
-                match decode(&name, r.get::<&str, _>(3)) {
+                match decode::<Function>(&name, r.get::<&str, _>(3)) {
                     Ok(f) => {
                         if f.name != name
                             || f.code.sha256_hex != r.get::<String, _>(1)
@@ -674,7 +661,7 @@ impl Store for SqliteStore {
             for r in &versions {
                 let name: String = r.get(0);
                 let number: i64 = r.get(1);
-                match decode(&name, r.get::<&str, _>(3)) {
+                match decode::<Function>(&name, r.get::<&str, _>(3)) {
                     Ok(v) => {
                         if v.name != name
                             || v.version.map(i64::from) != Some(number)

@@ -15,18 +15,10 @@ use nimbus_model::alias::{
 use nimbus_model::{function_arn, Alias, FunctionRef, LambdaError};
 use nimbus_store::StoreError;
 
-use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{json, load_latest, parse_json};
+use crate::api::{json, load_latest, parse_json, unqualified_ref};
 use crate::app::{new_revision, App};
 use crate::error::ApiResult;
 use crate::request::Ctx;
-
-/// `Value null at '<member>'`.
-pub(crate) fn required(member: &str) -> LambdaError {
-    LambdaError::validation(format!(
-        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
-    ))
-}
 
 /// The weights an alias pointing at `version` may have, checked, with every version it names
 /// published. The caller holds [`App::aliasing`].
@@ -72,12 +64,15 @@ pub(crate) async fn handle(
 ) -> ApiResult<Response> {
     let r = unqualified_ref(&app, &ctx, &name)?;
     let req: CreateAliasRequest = parse_json(&body)?;
-    let alias_name = req.name.as_deref().ok_or_else(|| required("name"))?;
+    let alias_name = req
+        .name
+        .as_deref()
+        .ok_or_else(|| LambdaError::required("name"))?;
     validate_alias_name(alias_name)?;
     let version = req
         .function_version
         .as_deref()
-        .ok_or_else(|| required("functionVersion"))?;
+        .ok_or_else(|| LambdaError::required("functionVersion"))?;
     validate_function_version(version)?;
     let _aliasing = app.aliasing.lock().await;
     let f = load_latest(&app, &ctx, &r).await?;

@@ -27,10 +27,7 @@ pub(crate) async fn handle(
 ) -> ApiResult<Response> {
     let req: CreateFunctionRequest = parse_json_async(body).await?;
     let Some(name) = req.function_name.as_deref() else {
-        return Err(LambdaError::validation(
-            "1 validation error detected: Value null at 'functionName' failed to satisfy constraint: Member must not be null",
-        )
-        .into());
+        return Err(LambdaError::required("functionName").into());
     };
     let r = FunctionRef::parse(name, NameShape::Create)?;
     r.check_scope(&ctx.region, &app.account)?;
@@ -42,10 +39,7 @@ pub(crate) async fn handle(
     }
     let mut settings = req.validate()?;
     let Some(code) = req.code.as_ref() else {
-        return Err(LambdaError::validation(
-            "1 validation error detected: Value null at 'code' failed to satisfy constraint: Member must not be null",
-        )
-        .into());
+        return Err(LambdaError::required("code").into());
     };
     let CodeSource::Zip(zip_b64) = code.source()?;
     let zip = decode_zip_async(zip_b64).await?;

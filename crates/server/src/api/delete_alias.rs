@@ -10,7 +10,7 @@ use nimbus_model::alias::validate_alias_name;
 
 use crate::api::delete_function::forget_provisioned;
 use crate::api::load_latest;
-use crate::api::put_function_concurrency::unqualified_ref;
+use crate::api::unqualified_ref;
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;

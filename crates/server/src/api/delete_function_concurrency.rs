@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
-use crate::api::put_function_concurrency::{set_reservation, unqualified_ref};
+use crate::api::put_function_concurrency::set_reservation;
+use crate::api::unqualified_ref;
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;

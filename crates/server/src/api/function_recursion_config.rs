@@ -13,8 +13,7 @@ use nimbus_model::LambdaError;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{json, load_latest, not_found, parse_json};
+use crate::api::{json, load_latest, not_found, parse_json, unqualified_ref};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -46,9 +45,7 @@ pub(crate) async fn put(
     let req: PutRequest = parse_json(&body)?;
     let value = match req.recursive_loop.as_deref() {
         None => {
-            return Err(LambdaError::validation(
-                "1 validation error detected: Value null at 'recursiveLoop' failed to satisfy constraint: Member must not be null",
-            )
+            return Err(LambdaError::required("recursiveLoop")
             .into())
         }
         Some(v @ ("Allow" | "Terminate")) => v.to_string(),

@@ -10,8 +10,7 @@ use nimbus_model::alias::validate_alias_name;
 use nimbus_model::function_arn;
 
 use crate::api::create_alias::alias_not_found;
-use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{json, load_latest};
+use crate::api::{json, load_latest, unqualified_ref};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;

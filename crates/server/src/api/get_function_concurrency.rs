@@ -8,8 +8,7 @@ use axum::response::Response;
 use axum::Extension;
 use serde_json::json;
 
-use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{json, load_latest};
+use crate::api::{json, load_latest, unqualified_ref};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;

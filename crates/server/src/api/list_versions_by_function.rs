@@ -11,8 +11,9 @@ use nimbus_model::LambdaError;
 use serde_json::json;
 
 use crate::api::list_functions::max_items;
-use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{decode_marker, encode_marker, json, load_latest, query_pairs, query_param};
+use crate::api::{
+    decode_marker, encode_marker, json, load_latest, query_pairs, query_param, unqualified_ref,
+};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;

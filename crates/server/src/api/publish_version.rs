@@ -11,8 +11,7 @@ use nimbus_model::{function_arn, FunctionConfiguration, FunctionRef, LambdaError
 use nimbus_store::StoreError;
 use serde::Deserialize;
 
-use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{json, not_found, parse_json};
+use crate::api::{json, not_found, parse_json, unqualified_ref};
 use crate::app::{new_revision, now_ms, App};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;

@@ -7,11 +7,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
-use nimbus_model::{FunctionRef, LambdaError, NameShape};
+use nimbus_model::{FunctionRef, LambdaError};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::{function_ref, json, not_found, parse_json};
+use crate::api::{json, not_found, parse_json, unqualified_ref};
 use crate::app::App;
 use crate::error::ApiResult;
 use crate::request::Ctx;
@@ -20,18 +20,6 @@ use crate::request::Ctx;
 #[serde(rename_all = "PascalCase")]
 struct PutFunctionConcurrencyRequest {
     reserved_concurrent_executions: Option<i64>,
-}
-
-/// The unqualified function the concurrency operations name.
-pub(crate) fn unqualified_ref(app: &App, ctx: &Ctx, name: &str) -> ApiResult<FunctionRef> {
-    let r = function_ref(app, ctx, name, NameShape::Create, None)?;
-    if r.qualifier.is_some() {
-        return Err(LambdaError::invalid_parameter(
-            "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.",
-        )
-        .into());
-    }
-    Ok(r)
 }
 
 /// Sets (or, with `None`, removes) the reservation of the function `r` names, refusing one
@@ -76,9 +64,7 @@ pub(crate) async fn handle(
     let req: PutFunctionConcurrencyRequest = parse_json(&body)?;
     let n = match req.reserved_concurrent_executions {
         None => {
-            return Err(LambdaError::validation(
-                "1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null",
-            )
+            return Err(LambdaError::required("reservedConcurrentExecutions")
             .into())
         }
         Some(n) if n < 0 => {

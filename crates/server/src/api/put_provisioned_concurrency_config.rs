@@ -37,10 +37,7 @@ pub(crate) async fn provisioned_target(
 ) -> ApiResult<(FunctionRef, String)> {
     let r = qualified_ref(app, ctx, name, query)?;
     let Some(qualifier) = r.qualifier.clone() else {
-        return Err(LambdaError::validation(
-            "1 validation error detected: Value null at 'qualifier' failed to satisfy constraint: Member must not be null",
-        )
-        .into());
+        return Err(LambdaError::required("qualifier").into());
     };
     ensure_exists(app, ctx, &unqualified(&r)).await?;
     if Qualifier::of(Some(&qualifier)) == Qualifier::Latest {
@@ -96,9 +93,7 @@ pub(crate) async fn handle(
     let (r, qualifier) = provisioned_target(&app, &ctx, &name, query.as_deref()).await?;
     let n = match req.provisioned_concurrent_executions {
         None => {
-            return Err(LambdaError::validation(
-                "1 validation error detected: Value null at 'provisionedConcurrentExecutions' failed to satisfy constraint: Member must not be null",
-            )
+            return Err(LambdaError::required("provisionedConcurrentExecutions")
             .into())
         }
         Some(n) if n < 1 => {

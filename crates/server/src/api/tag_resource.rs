@@ -44,10 +44,7 @@ pub(crate) async fn handle(
 ) -> ApiResult<Response> {
     let req: TagResourceRequest = parse_json(&body)?;
     let Some(new) = req.tags else {
-        return Err(LambdaError::validation(
-            "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
-        )
-        .into());
+        return Err(LambdaError::required("tags").into());
     };
     let f = tagged_function(&app, &ctx, &resource).await?;
     app.modify_function(&f.name, |f| {

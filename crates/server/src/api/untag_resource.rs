@@ -26,10 +26,7 @@ pub(crate) async fn handle(
         .map(|(_, v)| v)
         .collect();
     if keys.is_empty() {
-        return Err(LambdaError::validation(
-            "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
-        )
-        .into());
+        return Err(LambdaError::required("tagKeys").into());
     }
     let f = tagged_function(&app, &ctx, &resource).await?;
     app.modify_function(&f.name, |f| {

@@ -12,8 +12,7 @@ use nimbus_model::{function_arn, Alias, LambdaError};
 use nimbus_store::StoreError;
 
 use crate::api::create_alias::checked_targets;
-use crate::api::put_function_concurrency::unqualified_ref;
-use crate::api::{json, load_latest, parse_json};
+use crate::api::{json, load_latest, parse_json, unqualified_ref};
 use crate::app::{new_revision, App};
 use crate::error::ApiResult;
 use crate::request::Ctx;

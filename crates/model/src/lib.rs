@@ -8,6 +8,7 @@
 pub mod alias;
 pub mod arn;
 pub mod error;
+pub mod event_invoke;
 pub mod function;
 pub mod limits;
 pub mod policy;

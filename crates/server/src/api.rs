@@ -19,6 +19,7 @@ pub(crate) mod create_function;
 pub(crate) mod delete_alias;
 pub(crate) mod delete_function;
 pub(crate) mod delete_function_concurrency;
+pub(crate) mod delete_function_event_invoke_config;
 pub(crate) mod delete_provisioned_concurrency_config;
 pub(crate) mod function_recursion_config;
 pub(crate) mod get_account_settings;
@@ -26,15 +27,19 @@ pub(crate) mod get_alias;
 pub(crate) mod get_function;
 pub(crate) mod get_function_concurrency;
 pub(crate) mod get_function_configuration;
+pub(crate) mod get_function_event_invoke_config;
 pub(crate) mod get_policy;
 pub(crate) mod get_provisioned_concurrency_config;
 pub(crate) mod invoke;
+pub(crate) mod invoke_async;
 pub(crate) mod list_aliases;
+pub(crate) mod list_function_event_invoke_configs;
 pub(crate) mod list_functions;
 pub(crate) mod list_tags;
 pub(crate) mod list_versions_by_function;
 pub(crate) mod publish_version;
 pub(crate) mod put_function_concurrency;
+pub(crate) mod put_function_event_invoke_config;
 pub(crate) mod put_provisioned_concurrency_config;
 pub(crate) mod remove_permission;
 pub(crate) mod sts;
@@ -43,6 +48,7 @@ pub(crate) mod untag_resource;
 pub(crate) mod update_alias;
 pub(crate) mod update_function_code;
 pub(crate) mod update_function_configuration;
+pub(crate) mod update_function_event_invoke_config;
 
 /// Parses a JSON request body; an empty body reads as `{}`.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {

@@ -37,6 +37,10 @@ pub(crate) struct App {
     /// that a concurrent deletion removes.
     pub(crate) aliasing: tokio::sync::Mutex<()>,
     pub(crate) engine: Arc<nimbus_engine::Engine>,
+    /// The durable queue of asynchronous invocations and their configurations.
+    pub(crate) events: Arc<dyn nimbus_store::EventStore>,
+    /// Accepts events into it (group commit).
+    pub(crate) event_queue: crate::async_invoke::EventQueue,
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -7,6 +7,7 @@
 
 mod api;
 mod app;
+mod async_invoke;
 pub mod auth;
 pub mod config;
 mod error;
@@ -143,7 +144,17 @@ impl Server {
                 }
             };
 
-        let db: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
+        let sqlite = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
+        let db: Arc<dyn Store> = Arc::clone(&sqlite) as Arc<dyn Store>;
+        let events: Arc<dyn nimbus_store::EventStore> = sqlite;
+        // One server per data directory: claims a crash left are nobody's now.
+        let released = events.release_event_claims().await?;
+        if released > 0 {
+            tracing::info!(
+                events = released,
+                "asynchronous events of the last run dispatched again"
+            );
+        }
         let code = CodeStore::open(data_dir.join("code"), CodeLimits::default())?;
         let url_key: [u8; 32] = Sha256::new()
             .chain_update(b"nimbus code location\n")
@@ -184,8 +195,19 @@ impl Server {
             unreserved_minimum: config.unreserved_concurrency_minimum,
             reservations: tokio::sync::Mutex::new(()),
             aliasing: tokio::sync::Mutex::new(()),
+            event_queue: async_invoke::EventQueue::spawn(Arc::clone(&events)),
+            events,
         });
         recover(&app).await?;
+        async_invoke::spawn_dispatcher(
+            Arc::clone(&app),
+            async_invoke::DispatchConfig {
+                retry_delay: std::time::Duration::from_secs(
+                    config.async_invoke.retry_delay_seconds,
+                ),
+                max_in_flight: config.async_invoke.max_in_flight,
+            },
+        );
         let reserved = app.store.usage().await?.reserved_concurrency;
         app.engine
             .set_unreserved_concurrency(app.unreserved_after(reserved));
@@ -463,6 +485,21 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(api::invoke::handle),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async",
+            post(api::invoke_async::handle),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            put(api::put_function_event_invoke_config::handle)
+                .post(api::update_function_event_invoke_config::handle)
+                .get(api::get_function_event_invoke_config::handle)
+                .delete(api::delete_function_event_invoke_config::handle),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(api::list_function_event_invoke_configs::handle),
         )
         .route(
             "/2015-03-31/functions/{name}/aliases",

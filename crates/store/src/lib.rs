@@ -8,12 +8,15 @@
 
 pub mod code;
 mod error;
+pub mod events;
 mod sqlite;
+mod sqlite_events;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use error::{CodeError, StoreError};
+pub use events::{EventStore, NewEvent, StoredEvent};
 use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
 pub use sqlite::SqliteStore;

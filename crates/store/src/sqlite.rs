@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "policies",
         include_str!("../migrations/0005_policies.sql"),
     ),
+    (
+        6,
+        "async events",
+        include_str!("../migrations/0006_async_events.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
@@ -70,15 +75,18 @@ impl<'s> MigrationSource<'s> for Embedded {
 /// Function metadata in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
-fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Database { op, source }
 }
 
 /// A stored record (function, version, alias or policy) of function `name`.
-fn decode<T: serde::de::DeserializeOwned>(name: &str, record: &str) -> Result<T, StoreError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    name: &str,
+    record: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(record).map_err(|source| StoreError::Decode {
         name: name.to_string(),
         source,
@@ -87,7 +95,7 @@ fn decode<T: serde::de::DeserializeOwned>(name: &str, record: &str) -> Result<T,
 
 /// A record as stored. Records are plain data (strings, numbers, maps with string keys): they
 /// always serialize.
-fn encode<T: serde::Serialize>(record: &T) -> String {
+pub(crate) fn encode<T: serde::Serialize>(record: &T) -> String {
     serde_json::to_string(record).expect("a stored record always serializes")
 }
 
@@ -319,12 +327,16 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete version"))?;
-            sqlx::query("DELETE FROM policies WHERE function = ? AND qualifier = ?")
+            for table in ["policies", "event_invoke_configs"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE function = ? AND qualifier = ?"
+                ))
                 .bind(name)
                 .bind(number.to_string())
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete version"))?;
+            }
             tx.commit().await.map_err(db("delete version"))?;
             Ok(res.rows_affected() == 1)
         })
@@ -440,12 +452,16 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete alias"))?;
-            sqlx::query("DELETE FROM policies WHERE function = ? AND qualifier = ?")
+            for table in ["policies", "event_invoke_configs"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE function = ? AND qualifier = ?"
+                ))
                 .bind(function)
                 .bind(name)
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete alias"))?;
+            }
             tx.commit().await.map_err(db("delete alias"))?;
             Ok(res.rows_affected() == 1)
         })

@@ -1,0 +1,410 @@
+//! Asynchronous invocation (`InvocationType: Event`): events accepted into the store's durable
+//! queue with group commit, and the dispatcher that runs them through the engine's pipeline
+//! with Lambda's retry, maximum-age and destination rules.
+//!
+//! Durability: the 202 is sent only after the event's transaction committed (SQLite WAL with
+//! `synchronous=FULL`). One writer task commits whatever arrived while the previous commit
+//! was syncing, in one transaction: a burst of N concurrent acceptances costs about one fsync,
+//! not N. An event leaves the queue only after its outcome was handed on (its destination
+//! record stored, or it was rescheduled): a crash at any moment re-runs it (at least once),
+//! never loses it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use nimbus_engine::{InvocationOutcome, InvocationRequest, InvocationType, InvokeError, LogType};
+use nimbus_engine::{RequestId, ResolveError};
+use nimbus_model::event_invoke::{
+    payload_value, record_timestamp, Condition, DestinationTarget, EventInvokeConfig,
+    InvocationRecord, RequestContext, ResponseContext,
+};
+use nimbus_model::{function_arn, ErrorCode};
+use nimbus_store::{EventStore, NewEvent, StoreError, StoredEvent};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+
+use crate::app::{now_ms, App};
+
+/// Most events one commit takes (a burst beyond waits for the next).
+const MAX_BATCH: usize = 4096;
+/// Most events one claim takes.
+const MAX_CLAIM: usize = 256;
+/// How long the dispatcher sleeps at most when nothing wakes it.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// AWS compat: throttles and system errors back off from 1 s, doubling, to 5 minutes.
+const BACKOFF_START_MS: i64 = 1_000;
+const BACKOFF_MAX_MS: i64 = 300_000;
+
+struct Accept {
+    events: Vec<NewEvent>,
+    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+}
+
+/// Accepts events into the durable queue.
+pub(crate) struct EventQueue {
+    tx: mpsc::Sender<Accept>,
+    /// Woken after each commit, and whenever a dispatch slot frees.
+    pub(crate) wake: Arc<Notify>,
+}
+
+impl EventQueue {
+    /// Starts the group-commit writer over `store`.
+    pub(crate) fn spawn(store: Arc<dyn EventStore>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Accept>(MAX_BATCH);
+        let wake = Arc::new(Notify::new());
+        let woken = Arc::clone(&wake);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                let mut n = batch[0].events.len();
+                while n < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(a) => {
+                            n += a.events.len();
+                            batch.push(a);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let events: Vec<NewEvent> = batch
+                    .iter()
+                    .flat_map(|a| a.events.iter().cloned())
+                    .collect();
+                let result = store.enqueue_events(&events).await.map_err(Arc::new);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, events = n, "events not stored");
+                }
+                for a in batch {
+                    let _ = a.done.send(result.clone());
+                }
+                woken.notify_one();
+            }
+        });
+        Self { tx, wake }
+    }
+
+    /// Stores `events`; returns once they are committed.
+    pub(crate) async fn enqueue(&self, events: Vec<NewEvent>) -> Result<(), Arc<StoreError>> {
+        let (done, wait) = oneshot::channel();
+        let gone = || Arc::new(StoreError::Closed("event writer"));
+        self.tx
+            .send(Accept { events, done })
+            .await
+            .map_err(|_| gone())?;
+        wait.await.map_err(|_| gone())?
+    }
+}
+
+/// How the dispatcher runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DispatchConfig {
+    /// Before the first retry of a function error; the second waits twice this.
+    pub(crate) retry_delay: Duration,
+    /// Most dispatches at once.
+    pub(crate) max_in_flight: u32,
+}
+
+/// Starts the dispatcher: claims due events and runs each through the pipeline, at most
+/// `max_in_flight` at once.
+pub(crate) fn spawn_dispatcher(app: Arc<App>, config: DispatchConfig) {
+    tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(config.max_in_flight as usize));
+        let wake = Arc::clone(&app.event_queue.wake);
+        loop {
+            if slots.available_permits() == 0 {
+                // Every slot is busy: the next to free one wakes us.
+                let _ = slots.acquire().await;
+            }
+            let free = slots.available_permits().min(MAX_CLAIM);
+            let claimed = match app.events.claim_events(now_ms(), free).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "claim events");
+                    tokio::time::sleep(IDLE_POLL).await;
+                    continue;
+                }
+            };
+            let full = claimed.len() == free;
+            for event in claimed {
+                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                let app = Arc::clone(&app);
+                tokio::spawn(async move {
+                    dispatch(&app, config, event).await;
+                    drop(permit);
+                    app.event_queue.wake.notify_one();
+                });
+            }
+            if full {
+                continue;
+            }
+            let wait = match app.events.next_event_due().await {
+                Ok(Some(due)) => Duration::from_millis(
+                    u64::try_from((due - now_ms()).clamp(0, 1_000)).unwrap_or(1_000),
+                ),
+                _ => IDLE_POLL,
+            };
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    });
+}
+
+/// What became of one dispatch.
+enum Next {
+    /// Done: the record (if any) goes to `OnSuccess`.
+    Succeeded(InvocationOutcome),
+    /// Given up: the record goes to `OnFailure`, the payload to the dead-letter queue.
+    Failed(Condition, Option<InvocationOutcome>),
+    /// Back to the queue until `due_ms`.
+    Retry {
+        due_ms: i64,
+        attempts: u32,
+        throttles: u32,
+    },
+    /// The function (or its version or alias) is gone: nothing can run it.
+    Dropped,
+}
+
+/// Runs one claimed event and hands its outcome on.
+async fn dispatch(app: &App, config: DispatchConfig, ev: StoredEvent) {
+    let e = &ev.event;
+    let qualifier = if e.qualifier.is_empty() {
+        "$LATEST"
+    } else {
+        e.qualifier.as_str()
+    };
+    let settings = match app
+        .events
+        .get_event_invoke_config(&e.function, qualifier)
+        .await
+    {
+        Ok(c) => c,
+        Err(err) => {
+            tracing::error!(error = %err, request_id = %e.request_id, "read event invoke config");
+            retry_later(app, &ev, BACKOFF_START_MS).await;
+            return;
+        }
+    };
+    let retries = settings.as_ref().map_or(
+        nimbus_model::event_invoke::DEFAULT_MAXIMUM_RETRY_ATTEMPTS,
+        EventInvokeConfig::retries,
+    );
+    let max_age = settings.as_ref().map_or(
+        nimbus_model::event_invoke::DEFAULT_MAXIMUM_EVENT_AGE_SECONDS,
+        EventInvokeConfig::max_age_seconds,
+    );
+    let expires_ms = e.enqueued_ms + i64::from(max_age) * 1_000;
+    let next = if now_ms() >= expires_ms {
+        Next::Failed(Condition::EventAgeExceeded, None)
+    } else {
+        run(app, config, &ev, retries, expires_ms).await
+    };
+    let done = match next {
+        Next::Retry {
+            due_ms,
+            attempts,
+            throttles,
+        } => {
+            // Due no later than its expiry, when it is given up.
+            let due_ms = due_ms.min(expires_ms);
+            if let Err(err) = app
+                .events
+                .reschedule_event(ev.id, due_ms, attempts, throttles)
+                .await
+            {
+                tracing::error!(error = %err, request_id = %e.request_id, "reschedule event");
+            }
+            return;
+        }
+        Next::Dropped => {
+            tracing::warn!(function = %e.function, qualifier, request_id = %e.request_id,
+                "asynchronous event dropped: the function is gone");
+            true
+        }
+        Next::Succeeded(outcome) => {
+            let target = settings.as_ref().and_then(|s| s.on_success.as_deref());
+            hand_on(
+                app,
+                &ev,
+                qualifier,
+                target,
+                Condition::Success,
+                Some(&outcome),
+            )
+            .await
+        }
+        Next::Failed(condition, outcome) => {
+            let target = settings.as_ref().and_then(|s| s.on_failure.as_deref());
+            tracing::info!(function = %e.function, request_id = %e.request_id, ?condition,
+                attempts = ev.attempts, "asynchronous invocation failed");
+            hand_on(app, &ev, qualifier, target, condition, outcome.as_ref()).await
+        }
+    };
+    if done {
+        if let Err(err) = app.events.delete_event(ev.id).await {
+            tracing::error!(error = %err, request_id = %e.request_id, "delete event");
+        }
+    } else {
+        retry_later(app, &ev, BACKOFF_START_MS).await;
+    }
+}
+
+/// The invocation, and what it means for the event.
+async fn run(
+    app: &App,
+    config: DispatchConfig,
+    ev: &StoredEvent,
+    retries: u32,
+    expires_ms: i64,
+) -> Next {
+    let e = &ev.event;
+    let req = InvocationRequest {
+        function: e.function.clone(),
+        qualifier: (!e.qualifier.is_empty()).then(|| e.qualifier.clone()),
+        region: e.region.clone(),
+        request_id: RequestId::new(e.request_id.as_str()),
+        payload: Bytes::from(e.payload.clone()),
+        invocation_type: InvocationType::Event,
+        client_context: e.client_context.clone(),
+        log_type: LogType::None,
+        trace_header: e.trace_header.clone(),
+        deadline: None,
+    };
+    let backoff = || {
+        let ms = BACKOFF_START_MS
+            .saturating_mul(1_i64 << ev.throttles.min(20))
+            .min(BACKOFF_MAX_MS);
+        Next::Retry {
+            due_ms: now_ms() + ms,
+            attempts: ev.attempts,
+            throttles: ev.throttles + 1,
+        }
+    };
+    match app.engine.invoke(req).await {
+        Ok(outcome) if outcome.function_error.is_none() => Next::Succeeded(outcome),
+        Ok(outcome) => {
+            let attempts = ev.attempts + 1;
+            if attempts > retries {
+                return Next::Failed(Condition::RetriesExhausted, Some(outcome));
+            }
+            let delay = config.retry_delay.saturating_mul(attempts);
+            let due_ms = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            if due_ms >= expires_ms {
+                return Next::Failed(Condition::EventAgeExceeded, Some(outcome));
+            }
+            Next::Retry {
+                due_ms,
+                attempts,
+                throttles: ev.throttles,
+            }
+        }
+        Err(InvokeError::Resolve(ResolveError::Lambda(l)))
+            if l.code == ErrorCode::ResourceNotFound =>
+        {
+            Next::Dropped
+        }
+        Err(InvokeError::InvalidPayload(detail)) => {
+            // Accepted payloads are JSON; a stored one that is not can never run.
+            tracing::error!(request_id = %e.request_id, detail, "stored event is not JSON");
+            Next::Failed(Condition::RetriesExhausted, None)
+        }
+        Err(err) => {
+            // Throttles, a function not Active yet, no capacity, launch failures: the
+            // platform's, not the function's; the event waits and tries again.
+            tracing::debug!(request_id = %e.request_id, error = %err, "asynchronous invocation deferred");
+            backoff()
+        }
+    }
+}
+
+async fn retry_later(app: &App, ev: &StoredEvent, ms: i64) {
+    if let Err(err) = app
+        .events
+        .reschedule_event(ev.id, now_ms() + ms, ev.attempts, ev.throttles)
+        .await
+    {
+        tracing::error!(error = %err, request_id = %ev.event.request_id, "reschedule event");
+    }
+}
+
+/// Sends the invocation record to `target`, if any; whether the event is done with (false:
+/// the record could not be stored, so the event stays for another try).
+async fn hand_on(
+    app: &App,
+    ev: &StoredEvent,
+    qualifier: &str,
+    target: Option<&str>,
+    condition: Condition,
+    outcome: Option<&InvocationOutcome>,
+) -> bool {
+    let Some(target) = target else {
+        return true;
+    };
+    let e = &ev.event;
+    let invoked = u32::from(outcome.is_some()) + ev.attempts;
+    let record = InvocationRecord {
+        version: "1.0",
+        timestamp: record_timestamp(now_ms()),
+        request_context: RequestContext {
+            request_id: e.request_id.clone(),
+            function_arn: format!(
+                "{}:{qualifier}",
+                function_arn(&e.region, &app.account, &e.function)
+            ),
+            condition,
+            approximate_invoke_count: invoked,
+        },
+        request_payload: payload_value(&e.payload),
+        response_context: outcome.map(|o| ResponseContext {
+            status_code: o.status,
+            executed_version: o.executed_version.clone(),
+            function_error: o.function_error.map(|f| f.as_str().to_string()),
+        }),
+        response_payload: outcome.map(|o| payload_value(&o.payload)),
+    };
+    let body = match serde_json::to_vec(&record) {
+        Ok(b) => b,
+        Err(err) => {
+            tracing::error!(error = %err, "encode invocation record");
+            return true;
+        }
+    };
+    match DestinationTarget::parse(target) {
+        Some(DestinationTarget::Function { name, qualifier }) => {
+            let next = NewEvent {
+                function: name,
+                qualifier: qualifier.unwrap_or_default(),
+                region: e.region.clone(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                payload: body,
+                client_context: None,
+                trace_header: None,
+                enqueued_ms: now_ms(),
+            };
+            match app.event_queue.enqueue(vec![next]).await {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::error!(error = %err, target, "store destination record");
+                    false
+                }
+            }
+        }
+        Some(DestinationTarget::Queue { name }) => {
+            tracing::warn!(target, queue = %name, request_id = %e.request_id,
+                "queue destinations are not delivered yet: record dropped");
+            true
+        }
+        None => {
+            tracing::warn!(target, request_id = %e.request_id,
+                "destination of a kind Nimbus does not deliver to: record dropped");
+            true
+        }
+    }
+}

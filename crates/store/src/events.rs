@@ -1,0 +1,264 @@
+//! The durable queue of asynchronous invocations, and the event invoke configurations that
+//! say how they are retried and where their records go.
+//!
+//! Contract: an event stored by [`EventStore::enqueue_events`] stays until
+//! [`EventStore::delete_event`] removes it; a claim hides it from other claims until it is
+//! rescheduled or its lease is released; nothing a crash interrupts is lost.
+
+use nimbus_model::event_invoke::EventInvokeConfig;
+
+use crate::StoreFuture;
+
+/// An event to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The function's name.
+    pub function: String,
+    /// The qualifier it was invoked with (`""`: none).
+    pub qualifier: String,
+    /// The region it was invoked in.
+    pub region: String,
+    /// The invocation's id (the 202's `x-amzn-RequestId`).
+    pub request_id: String,
+    /// The event.
+    pub payload: Vec<u8>,
+    /// The decoded client context, if any.
+    pub client_context: Option<String>,
+    /// The caller's `X-Amzn-Trace-Id`.
+    pub trace_header: Option<String>,
+    /// When it was accepted, epoch ms.
+    pub enqueued_ms: i64,
+}
+
+/// A stored event, as a claim returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The store's id.
+    pub id: i64,
+    /// What was accepted.
+    pub event: NewEvent,
+    /// Invocations of the function made so far.
+    pub attempts: u32,
+    /// Throttles and system errors met so far (the backoff's exponent).
+    pub throttles: u32,
+}
+
+/// Durable asynchronous invocations. Every method is atomic.
+pub trait EventStore: Send + Sync {
+    /// Stores `events` in one transaction (one commit, however many).
+    fn enqueue_events<'a>(&'a self, events: &'a [NewEvent]) -> StoreFuture<'a, ()>;
+    /// Claims up to `limit` of the events due at `now_ms` (the longest due first), oldest
+    /// first: none of them is claimed
+    /// again until rescheduled or released.
+    fn claim_events(&self, now_ms: i64, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>>;
+    /// Returns a claimed event to the queue, due at `due_ms`, with its new counts.
+    fn reschedule_event(
+        &self,
+        id: i64,
+        due_ms: i64,
+        attempts: u32,
+        throttles: u32,
+    ) -> StoreFuture<'_, ()>;
+    /// Removes an event that is done with; whether it was there.
+    fn delete_event(&self, id: i64) -> StoreFuture<'_, bool>;
+    /// Releases every claim (at start-up: a crash left them unfinished); returns how many.
+    fn release_event_claims(&self) -> StoreFuture<'_, u64>;
+    /// When the earliest unclaimed event is due, if there is one.
+    fn next_event_due(&self) -> StoreFuture<'_, Option<i64>>;
+    /// Events stored (claimed or not), for `function` or for all.
+    fn count_events<'a>(&'a self, function: Option<&'a str>) -> StoreFuture<'a, u64>;
+
+    /// The configuration of `function` at `qualifier` (`$LATEST`, a version, an alias).
+    fn get_event_invoke_config<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+    ) -> StoreFuture<'a, Option<EventInvokeConfig>>;
+    /// Stores a configuration, replacing the one of its function and qualifier;
+    /// `NotFound` if the function is gone.
+    fn put_event_invoke_config<'a>(&'a self, config: &'a EventInvokeConfig) -> StoreFuture<'a, ()>;
+    /// Deletes the configuration of `function` at `qualifier`; whether there was one.
+    fn delete_event_invoke_config<'a>(
+        &'a self,
+        function: &'a str,
+        qualifier: &'a str,
+    ) -> StoreFuture<'a, bool>;
+    /// Up to `limit` configurations of `function` in qualifier order, after `after`.
+    fn list_event_invoke_configs<'a>(
+        &'a self,
+        function: &'a str,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<EventInvokeConfig>>;
+}
+
+#[cfg(test)]
+pub(crate) mod contract {
+    use super::*;
+    use crate::{SqliteStore, Store, StoreError};
+
+    fn event(function: &str, n: u8, at: i64) -> NewEvent {
+        NewEvent {
+            function: function.into(),
+            qualifier: String::new(),
+            region: "us-east-1".into(),
+            request_id: format!("req-{n}"),
+            payload: vec![b'{', b'}', n],
+            client_context: n.is_multiple_of(2).then(|| "{\"custom\":{}}".into()),
+            trace_header: None,
+            enqueued_ms: at,
+        }
+    }
+
+    pub(crate) async fn queue(store: &dyn EventStore) {
+        assert_eq!(store.next_event_due().await.expect("store"), None);
+        let batch: Vec<NewEvent> = (0..5).map(|n| event("f", n, 100 + i64::from(n))).collect();
+        store.enqueue_events(&batch).await.expect("store");
+        store.enqueue_events(&[]).await.expect("store");
+        assert_eq!(store.count_events(None).await.expect("store"), 5);
+        assert_eq!(store.count_events(Some("f")).await.expect("store"), 5);
+        assert_eq!(store.count_events(Some("g")).await.expect("store"), 0);
+        assert_eq!(store.next_event_due().await.expect("store"), Some(100));
+
+        // Due ones only, earliest first, each claimed once.
+        let first = store.claim_events(102, 10).await.expect("store");
+        let ids: Vec<&str> = first.iter().map(|e| e.event.request_id.as_str()).collect();
+        assert_eq!(ids, ["req-0", "req-1", "req-2"]);
+        assert_eq!(first[0].event, batch[0], "stored as given");
+        assert_eq!((first[0].attempts, first[0].throttles), (0, 0));
+        assert!(store.claim_events(102, 10).await.expect("store").is_empty());
+        assert_eq!(store.next_event_due().await.expect("store"), Some(103));
+        let limited = store.claim_events(1_000, 1).await.expect("store");
+        assert_eq!(limited.len(), 1);
+        assert_eq!(limited[0].event.request_id, "req-3");
+
+        // Rescheduled: due again later, with its counts.
+        store
+            .reschedule_event(first[0].id, 5_000, 1, 2)
+            .await
+            .expect("store");
+        let early = store.claim_events(4_999, 10).await.expect("store");
+        let early: Vec<&str> = early.iter().map(|e| e.event.request_id.as_str()).collect();
+        assert_eq!(early, ["req-4"], "not before it is due again");
+        let again = store.claim_events(5_000, 10).await.expect("store");
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].attempts, again[0].throttles), (1, 2));
+
+        // Deleted: gone for good.
+        assert!(store.delete_event(first[1].id).await.expect("store"));
+        assert!(!store.delete_event(first[1].id).await.expect("store"));
+        assert_eq!(store.count_events(None).await.expect("store"), 4);
+
+        // A crash's claims come back.
+        assert_eq!(store.release_event_claims().await.expect("store"), 4);
+        let back = store.claim_events(10_000, 10).await.expect("store");
+        let mut ids: Vec<&str> = back.iter().map(|e| e.event.request_id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["req-0", "req-2", "req-3", "req-4"]);
+    }
+
+    pub(crate) async fn configs(store: &dyn EventStore, functions: &dyn Store) {
+        let config = |q: &str, retries: Option<u32>| EventInvokeConfig {
+            function: "f".into(),
+            qualifier: q.into(),
+            maximum_retry_attempts: retries,
+            maximum_event_age_seconds: Some(60),
+            on_success: None,
+            on_failure: Some("arn:aws:sqs:us-east-1:000000000000:q".into()),
+            last_modified_ms: 7,
+        };
+        assert!(matches!(
+            store
+                .put_event_invoke_config(&config("$LATEST", None))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        functions
+            .create_function(&crate::tests::function("f", "r1"))
+            .await
+            .expect("store");
+        store
+            .put_event_invoke_config(&config("$LATEST", None))
+            .await
+            .expect("store");
+        store
+            .put_event_invoke_config(&config("live", Some(0)))
+            .await
+            .expect("store");
+        store
+            .put_event_invoke_config(&config("$LATEST", Some(1)))
+            .await
+            .expect("store");
+        assert_eq!(
+            store
+                .get_event_invoke_config("f", "$LATEST")
+                .await
+                .expect("store"),
+            Some(config("$LATEST", Some(1))),
+            "put replaces"
+        );
+        assert_eq!(
+            store
+                .get_event_invoke_config("f", "1")
+                .await
+                .expect("store"),
+            None
+        );
+        let page = store
+            .list_event_invoke_configs("f", None, 1)
+            .await
+            .expect("store");
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].qualifier, "$LATEST");
+        let rest = store
+            .list_event_invoke_configs("f", Some("$LATEST"), 10)
+            .await
+            .expect("store");
+        assert_eq!(rest, [config("live", Some(0))]);
+        assert!(store
+            .delete_event_invoke_config("f", "live")
+            .await
+            .expect("store"));
+        assert!(!store
+            .delete_event_invoke_config("f", "live")
+            .await
+            .expect("store"));
+        // Gone with the function.
+        functions.delete_function("f").await.expect("store");
+        assert_eq!(
+            store
+                .get_event_invoke_config("f", "$LATEST")
+                .await
+                .expect("store"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_meets_the_event_contract() {
+        let dir = tempfile::tempdir().expect("store");
+        let store = SqliteStore::open(&dir.path().join("nimbus.db"))
+            .await
+            .expect("store");
+        queue(&store).await;
+        configs(&store, &store).await;
+    }
+
+    #[tokio::test]
+    async fn events_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("store");
+        let path = dir.path().join("nimbus.db");
+        {
+            let store = SqliteStore::open(&path).await.expect("store");
+            store
+                .enqueue_events(&[event("f", 1, 5)])
+                .await
+                .expect("store");
+            assert_eq!(store.claim_events(5, 10).await.expect("store").len(), 1);
+        }
+        let store = SqliteStore::open(&path).await.expect("store");
+        assert_eq!(store.release_event_claims().await.expect("store"), 1);
+        let back = store.claim_events(5, 10).await.expect("store");
+        assert_eq!(back[0].event, event("f", 1, 5));
+    }
+}

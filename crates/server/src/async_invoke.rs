@@ -4,8 +4,8 @@
 //!
 //! Durability: the 202 is sent only after the event's transaction committed (SQLite WAL with
 //! `synchronous=FULL`). One writer task commits whatever arrived while the previous commit
-//! was syncing, in one transaction: a burst of N concurrent acceptances costs about one fsync,
-//! not N. An event leaves the queue only after its outcome was handed on (its destination
+//! was syncing (acceptances, reschedules, deletions), in one transaction: a burst of N
+//! concurrent acceptances costs about one fsync, not N. An event leaves the queue only after its outcome was handed on (its destination
 //! record stored, or it was rescheduled): a crash at any moment re-runs it (at least once),
 //! never loses it.
 
@@ -20,7 +20,7 @@ use nimbus_model::event_invoke::{
     InvocationRecord, RequestContext, ResponseContext,
 };
 use nimbus_model::{function_arn, ErrorCode};
-use nimbus_store::{EventStore, NewEvent, StoreError, StoredEvent};
+use nimbus_store::{EventStore, EventWrites, NewEvent, Reschedule, StoreError, StoredEvent};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use crate::app::{now_ms, App};
@@ -35,14 +35,21 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 const BACKOFF_START_MS: i64 = 1_000;
 const BACKOFF_MAX_MS: i64 = 300_000;
 
-struct Accept {
-    events: Vec<NewEvent>,
-    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+/// What the writer task is handed.
+enum Op {
+    /// Events to store; the answer once they are committed.
+    Enqueue(Vec<NewEvent>, oneshot::Sender<Result<(), Arc<StoreError>>>),
+    /// A claimed event back to the queue (nobody waits: until it commits the event stays
+    /// claimed, and a crash before then releases it at start-up).
+    Reschedule(Reschedule),
+    /// An event done with (a crash before it commits runs the event again: at least once).
+    Delete(i64),
 }
 
-/// Accepts events into the durable queue.
+/// The one writer of the queue: events accepted, rescheduled and finished are committed
+/// together, in one transaction per batch.
 pub(crate) struct EventQueue {
-    tx: mpsc::Sender<Accept>,
+    tx: mpsc::Sender<Op>,
     /// Woken after each commit, and whenever a dispatch slot frees.
     pub(crate) wake: Arc<Notify>,
 }
@@ -50,32 +57,41 @@ pub(crate) struct EventQueue {
 impl EventQueue {
     /// Starts the group-commit writer over `store`.
     pub(crate) fn spawn(store: Arc<dyn EventStore>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Accept>(MAX_BATCH);
+        let (tx, mut rx) = mpsc::channel::<Op>(MAX_BATCH);
         let wake = Arc::new(Notify::new());
         let woken = Arc::clone(&wake);
         tokio::spawn(async move {
+            // Reschedules and deletions of a batch that failed, tried again with the next.
+            let mut carried = EventWrites::default();
             while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                let mut n = batch[0].events.len();
-                while n < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(a) => {
-                            n += a.events.len();
-                            batch.push(a);
+                let mut writes = std::mem::take(&mut carried);
+                let mut waiting = Vec::new();
+                let mut next = Some(first);
+                let mut n = 0;
+                while let Some(op) = next.take() {
+                    match op {
+                        Op::Enqueue(events, done) => {
+                            n += events.len();
+                            writes.enqueue.extend(events);
+                            waiting.push(done);
                         }
-                        Err(_) => break,
+                        Op::Reschedule(r) => writes.reschedule.push(r),
+                        Op::Delete(id) => writes.delete.push(id),
+                    }
+                    n += 1;
+                    if n < MAX_BATCH {
+                        next = rx.try_recv().ok();
                     }
                 }
-                let events: Vec<NewEvent> = batch
-                    .iter()
-                    .flat_map(|a| a.events.iter().cloned())
-                    .collect();
-                let result = store.enqueue_events(&events).await.map_err(Arc::new);
+                let result = store.write_events(&writes).await.map_err(Arc::new);
                 if let Err(e) = &result {
-                    tracing::error!(error = %e, events = n, "events not stored");
+                    tracing::error!(error = %e, events = writes.enqueue.len(), "event queue write failed");
+                    carried.reschedule = writes.reschedule;
+                    carried.delete = writes.delete;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                for a in batch {
-                    let _ = a.done.send(result.clone());
+                for done in waiting {
+                    let _ = done.send(result.clone());
                 }
                 woken.notify_one();
             }
@@ -88,10 +104,16 @@ impl EventQueue {
         let (done, wait) = oneshot::channel();
         let gone = || Arc::new(StoreError::Closed("event writer"));
         self.tx
-            .send(Accept { events, done })
+            .send(Op::Enqueue(events, done))
             .await
             .map_err(|_| gone())?;
         wait.await.map_err(|_| gone())?
+    }
+
+    async fn send(&self, op: Op) {
+        if self.tx.send(op).await.is_err() {
+            tracing::warn!("event writer stopped: the event is released at the next start");
+        }
     }
 }
 
@@ -214,13 +236,14 @@ async fn dispatch(app: &App, config: DispatchConfig, ev: StoredEvent) {
         } => {
             // Due no later than its expiry, when it is given up.
             let due_ms = due_ms.min(expires_ms);
-            if let Err(err) = app
-                .events
-                .reschedule_event(ev.id, due_ms, attempts, throttles)
-                .await
-            {
-                tracing::error!(error = %err, request_id = %e.request_id, "reschedule event");
-            }
+            app.event_queue
+                .send(Op::Reschedule(Reschedule {
+                    id: ev.id,
+                    due_ms,
+                    attempts,
+                    throttles,
+                }))
+                .await;
             return;
         }
         Next::Dropped => {
@@ -248,9 +271,7 @@ async fn dispatch(app: &App, config: DispatchConfig, ev: StoredEvent) {
         }
     };
     if done {
-        if let Err(err) = app.events.delete_event(ev.id).await {
-            tracing::error!(error = %err, request_id = %e.request_id, "delete event");
-        }
+        app.event_queue.send(Op::Delete(ev.id)).await;
     } else {
         retry_later(app, &ev, BACKOFF_START_MS).await;
     }
@@ -325,13 +346,14 @@ async fn run(
 }
 
 async fn retry_later(app: &App, ev: &StoredEvent, ms: i64) {
-    if let Err(err) = app
-        .events
-        .reschedule_event(ev.id, now_ms() + ms, ev.attempts, ev.throttles)
-        .await
-    {
-        tracing::error!(error = %err, request_id = %ev.event.request_id, "reschedule event");
-    }
+    app.event_queue
+        .send(Op::Reschedule(Reschedule {
+            id: ev.id,
+            due_ms: now_ms() + ms,
+            attempts: ev.attempts,
+            throttles: ev.throttles,
+        }))
+        .await;
 }
 
 /// Sends the invocation record to `target`, if any; whether the event is done with (false:

@@ -251,7 +251,8 @@ fn an_event_held_by_zero_reserved_concurrency_waits_then_expires_with_event_age_
 fn events_are_durable_across_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("tempdir");
-    let s = TestServer::start_with(dir, |_| {});
+    let quick = |c: &mut nimbus_server::Config| c.async_invoke.retry_delay_seconds = 1;
+    let s = TestServer::start_with(dir, quick);
     function(&s, "later", RECORDER, &out(&files, "later"));
     let r = s.call_json(
         "PUT",
@@ -265,7 +266,7 @@ fn events_are_durable_across_a_restart() {
     // The server stops (dropped) and its directory moves on to the next one.
     let dir = std::mem::replace(&mut { s }.dir, tempfile::tempdir().expect("tempdir"));
 
-    let s = TestServer::start_with(dir, |_| {});
+    let s = TestServer::start_with(dir, quick);
     let r = s.call("DELETE", "/2017-10-31/functions/later/concurrency", b"");
     assert_eq!(r.status, 204, "{}", r.body);
     // Throttled events back off (1 s, 2 s, ...): they come within the backoff's reach.

@@ -2,7 +2,7 @@
 //! say how they are retried and where their records go.
 //!
 //! Contract: an event stored by [`EventStore::enqueue_events`] stays until
-//! [`EventStore::delete_event`] removes it; a claim hides it from other claims until it is
+//! it is deleted; a claim hides it from other claims until it is
 //! rescheduled or its lease is released; nothing a crash interrupts is lost.
 
 use nimbus_model::event_invoke::EventInvokeConfig;
@@ -43,24 +43,75 @@ pub struct StoredEvent {
     pub throttles: u32,
 }
 
+/// A claimed event back to the queue, due at `due_ms`, with its new counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reschedule {
+    /// The store's id.
+    pub id: i64,
+    /// When it may next be dispatched, epoch ms.
+    pub due_ms: i64,
+    /// Invocations of the function made so far.
+    pub attempts: u32,
+    /// Throttles and system errors met so far.
+    pub throttles: u32,
+}
+
+/// Changes to the queue made together, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventWrites {
+    /// Events to store.
+    pub enqueue: Vec<NewEvent>,
+    /// Claimed events to return to the queue.
+    pub reschedule: Vec<Reschedule>,
+    /// Events done with, by id (ids that are gone are no error).
+    pub delete: Vec<i64>,
+}
+
+impl EventWrites {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.enqueue.is_empty() && self.reschedule.is_empty() && self.delete.is_empty()
+    }
+}
+
 /// Durable asynchronous invocations. Every method is atomic.
 pub trait EventStore: Send + Sync {
-    /// Stores `events` in one transaction (one commit, however many).
-    fn enqueue_events<'a>(&'a self, events: &'a [NewEvent]) -> StoreFuture<'a, ()>;
+    /// Applies `writes` in one transaction (one commit, however many).
+    fn write_events<'a>(&'a self, writes: &'a EventWrites) -> StoreFuture<'a, ()>;
+    /// Stores `events` in one transaction.
+    fn enqueue_events<'a>(&'a self, events: &'a [NewEvent]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.write_events(&EventWrites {
+                enqueue: events.to_vec(),
+                ..EventWrites::default()
+            })
+            .await
+        })
+    }
     /// Claims up to `limit` of the events due at `now_ms` (the longest due first), oldest
     /// first: none of them is claimed
     /// again until rescheduled or released.
     fn claim_events(&self, now_ms: i64, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>>;
-    /// Returns a claimed event to the queue, due at `due_ms`, with its new counts.
-    fn reschedule_event(
-        &self,
-        id: i64,
-        due_ms: i64,
-        attempts: u32,
-        throttles: u32,
-    ) -> StoreFuture<'_, ()>;
-    /// Removes an event that is done with; whether it was there.
-    fn delete_event(&self, id: i64) -> StoreFuture<'_, bool>;
+    /// Returns a claimed event to the queue.
+    fn reschedule_event(&self, r: Reschedule) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.write_events(&EventWrites {
+                reschedule: vec![r],
+                ..EventWrites::default()
+            })
+            .await
+        })
+    }
+    /// Removes an event that is done with.
+    fn delete_event(&self, id: i64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.write_events(&EventWrites {
+                delete: vec![id],
+                ..EventWrites::default()
+            })
+            .await
+        })
+    }
     /// Releases every claim (at start-up: a crash left them unfinished); returns how many.
     fn release_event_claims(&self) -> StoreFuture<'_, u64>;
     /// When the earliest unclaimed event is due, if there is one.
@@ -134,7 +185,12 @@ pub(crate) mod contract {
 
         // Rescheduled: due again later, with its counts.
         store
-            .reschedule_event(first[0].id, 5_000, 1, 2)
+            .reschedule_event(Reschedule {
+                id: first[0].id,
+                due_ms: 5_000,
+                attempts: 1,
+                throttles: 2,
+            })
             .await
             .expect("store");
         let early = store.claim_events(4_999, 10).await.expect("store");
@@ -145,16 +201,34 @@ pub(crate) mod contract {
         assert_eq!((again[0].attempts, again[0].throttles), (1, 2));
 
         // Deleted: gone for good.
-        assert!(store.delete_event(first[1].id).await.expect("store"));
-        assert!(!store.delete_event(first[1].id).await.expect("store"));
+        store.delete_event(first[1].id).await.expect("store");
+        store
+            .delete_event(first[1].id)
+            .await
+            .expect("an id that is gone is no error");
         assert_eq!(store.count_events(None).await.expect("store"), 4);
 
+        // Together: all or nothing, in one transaction.
+        let both = EventWrites {
+            enqueue: vec![event("g", 9, 50)],
+            delete: vec![limited[0].id],
+            ..EventWrites::default()
+        };
+        store.write_events(&both).await.expect("store");
+        assert_eq!(store.count_events(Some("g")).await.expect("store"), 1);
+        assert_eq!(store.count_events(Some("f")).await.expect("store"), 3);
+        assert!(EventWrites::default().is_empty());
+        store
+            .write_events(&EventWrites::default())
+            .await
+            .expect("nothing to write");
+
         // A crash's claims come back.
-        assert_eq!(store.release_event_claims().await.expect("store"), 4);
+        assert_eq!(store.release_event_claims().await.expect("store"), 3);
         let back = store.claim_events(10_000, 10).await.expect("store");
         let mut ids: Vec<&str> = back.iter().map(|e| e.event.request_id.as_str()).collect();
         ids.sort_unstable();
-        assert_eq!(ids, ["req-0", "req-2", "req-3", "req-4"]);
+        assert_eq!(ids, ["req-0", "req-2", "req-4", "req-9"]);
     }
 
     pub(crate) async fn configs(store: &dyn EventStore, functions: &dyn Store) {

@@ -3,7 +3,7 @@
 use nimbus_model::event_invoke::EventInvokeConfig;
 use sqlx::Row;
 
-use crate::events::{EventStore, NewEvent, StoredEvent};
+use crate::events::{EventStore, EventWrites, NewEvent, StoredEvent};
 use crate::sqlite::{db, decode, encode};
 use crate::{SqliteStore, StoreError, StoreFuture};
 
@@ -37,13 +37,13 @@ fn stored(row: &sqlx::sqlite::SqliteRow) -> StoredEvent {
 }
 
 impl EventStore for SqliteStore {
-    fn enqueue_events<'a>(&'a self, events: &'a [NewEvent]) -> StoreFuture<'a, ()> {
+    fn write_events<'a>(&'a self, w: &'a EventWrites) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            if events.is_empty() {
+            if w.is_empty() {
                 return Ok(());
             }
-            let mut tx = self.pool.begin().await.map_err(db("enqueue events"))?;
-            for chunk in events.chunks(INSERT_CHUNK) {
+            let mut tx = self.pool.begin().await.map_err(db("write events"))?;
+            for chunk in w.enqueue.chunks(INSERT_CHUNK) {
                 let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                     "INSERT INTO async_events (function, qualifier, region, request_id, payload, client_context, trace_header, enqueued_ms, due_ms) ",
                 );
@@ -63,7 +63,33 @@ impl EventStore for SqliteStore {
                     .await
                     .map_err(db("enqueue events"))?;
             }
-            tx.commit().await.map_err(db("enqueue events"))
+            for r in &w.reschedule {
+                sqlx::query(
+                    "UPDATE async_events SET leased = 0, due_ms = ?, attempts = ?, throttles = ? WHERE id = ?",
+                )
+                .bind(r.due_ms)
+                .bind(i64::from(r.attempts))
+                .bind(i64::from(r.throttles))
+                .bind(r.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("reschedule event"))?;
+            }
+            for chunk in w.delete.chunks(INSERT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "DELETE FROM async_events WHERE id IN (",
+                );
+                let mut ids = q.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                q.push(")");
+                q.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("delete events"))?;
+            }
+            tx.commit().await.map_err(db("write events"))
         })
     }
 
@@ -84,39 +110,6 @@ impl EventStore for SqliteStore {
             // RETURNING does not keep the subquery's order.
             events.sort_by_key(|e| (e.event.enqueued_ms, e.id));
             Ok(events)
-        })
-    }
-
-    fn reschedule_event(
-        &self,
-        id: i64,
-        due_ms: i64,
-        attempts: u32,
-        throttles: u32,
-    ) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            sqlx::query(
-                "UPDATE async_events SET leased = 0, due_ms = ?, attempts = ?, throttles = ? WHERE id = ?",
-            )
-            .bind(due_ms)
-            .bind(i64::from(attempts))
-            .bind(i64::from(throttles))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db("reschedule event"))?;
-            Ok(())
-        })
-    }
-
-    fn delete_event(&self, id: i64) -> StoreFuture<'_, bool> {
-        Box::pin(async move {
-            let res = sqlx::query("DELETE FROM async_events WHERE id = ?")
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(db("delete event"))?;
-            Ok(res.rows_affected() == 1)
         })
     }
 

@@ -9,6 +9,7 @@
 //! record stored, or it was rescheduled): a crash at any moment re-runs it (at least once),
 //! never loses it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,20 +47,45 @@ enum Op {
     Delete(i64),
 }
 
+/// Why an event was not stored.
+#[derive(Debug)]
+pub(crate) enum EnqueueError {
+    /// The queue holds its limit of events already.
+    Full(u64),
+    /// The store failed (or the writer stopped).
+    Store(Arc<StoreError>),
+}
+
+impl std::fmt::Display for EnqueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(n) => write!(f, "the queue holds its limit of {n} events"),
+            Self::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// The one writer of the queue: events accepted, rescheduled and finished are committed
 /// together, in one transaction per batch.
 pub(crate) struct EventQueue {
     tx: mpsc::Sender<Op>,
     /// Woken after each commit, and whenever a dispatch slot frees.
     pub(crate) wake: Arc<Notify>,
+    /// Events stored and not yet done with (as the writer counts them).
+    pending: Arc<AtomicU64>,
+    /// The most the queue takes: a flood of events cannot fill the disk.
+    limit: u64,
 }
 
 impl EventQueue {
-    /// Starts the group-commit writer over `store`.
-    pub(crate) fn spawn(store: Arc<dyn EventStore>) -> Self {
+    /// Starts the group-commit writer over `store`, which holds `pending` events; it takes
+    /// at most `limit`.
+    pub(crate) fn spawn(store: Arc<dyn EventStore>, pending: u64, limit: u64) -> Self {
         let (tx, mut rx) = mpsc::channel::<Op>(MAX_BATCH);
         let wake = Arc::new(Notify::new());
         let woken = Arc::clone(&wake);
+        let pending = Arc::new(AtomicU64::new(pending));
+        let count = Arc::clone(&pending);
         tokio::spawn(async move {
             // Reschedules and deletions of a batch that failed, tried again with the next.
             let mut carried = EventWrites::default();
@@ -84,6 +110,13 @@ impl EventQueue {
                     }
                 }
                 let result = store.write_events(&writes).await.map_err(Arc::new);
+                if result.is_ok() {
+                    let added = writes.enqueue.len() as u64;
+                    let removed = writes.delete.len() as u64;
+                    let _ = count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        Some((n + added).saturating_sub(removed))
+                    });
+                }
                 if let Err(e) = &result {
                     tracing::error!(error = %e, events = writes.enqueue.len(), "event queue write failed");
                     carried.reschedule = writes.reschedule;
@@ -96,18 +129,26 @@ impl EventQueue {
                 woken.notify_one();
             }
         });
-        Self { tx, wake }
+        Self {
+            tx,
+            wake,
+            pending,
+            limit,
+        }
     }
 
     /// Stores `events`; returns once they are committed.
-    pub(crate) async fn enqueue(&self, events: Vec<NewEvent>) -> Result<(), Arc<StoreError>> {
+    pub(crate) async fn enqueue(&self, events: Vec<NewEvent>) -> Result<(), EnqueueError> {
+        if self.pending.load(Ordering::SeqCst) >= self.limit {
+            return Err(EnqueueError::Full(self.limit));
+        }
         let (done, wait) = oneshot::channel();
-        let gone = || Arc::new(StoreError::Closed("event writer"));
+        let gone = || EnqueueError::Store(Arc::new(StoreError::Closed("event writer")));
         self.tx
             .send(Op::Enqueue(events, done))
             .await
             .map_err(|_| gone())?;
-        wait.await.map_err(|_| gone())?
+        wait.await.map_err(|_| gone())?.map_err(EnqueueError::Store)
     }
 
     async fn send(&self, op: Op) {
@@ -356,6 +397,17 @@ async fn retry_later(app: &App, ev: &StoredEvent, ms: i64) {
         .await;
 }
 
+/// Destination records in a row after which a loop is stopped.
+const MAX_CHAIN: u32 = 16;
+
+/// Whether function `name` lets recursive loops run (`PutFunctionRecursionConfig` Allow).
+async fn allows_loops(app: &App, name: &str) -> bool {
+    matches!(
+        app.store.get_function(name).await,
+        Ok(Some(f)) if f.recursive_loop.as_deref() == Some("Allow")
+    )
+}
+
 /// Sends the invocation record to `target`, if any; whether the event is done with (false:
 /// the record could not be stored, so the event stays for another try).
 async fn hand_on(
@@ -400,6 +452,13 @@ async fn hand_on(
     };
     match DestinationTarget::parse(target) {
         Some(DestinationTarget::Function { name, qualifier }) => {
+            let chain = e.chain + 1;
+            if chain > MAX_CHAIN && !allows_loops(app, &name).await {
+                // AWS compat: Lambda stops a recursive loop after about 16 invocations.
+                tracing::warn!(target, request_id = %e.request_id, chain,
+                    "a loop of destinations: record dropped (the function's recursive loop setting is Terminate)");
+                return true;
+            }
             let next = NewEvent {
                 function: name,
                 qualifier: qualifier.unwrap_or_default(),
@@ -409,6 +468,7 @@ async fn hand_on(
                 client_context: None,
                 trace_header: None,
                 enqueued_ms: now_ms(),
+                chain,
             };
             match app.event_queue.enqueue(vec![next]).await {
                 Ok(()) => true,
@@ -429,4 +489,16 @@ async fn hand_on(
             true
         }
     }
+}
+
+/// `GET /_nimbus/async`: how many asynchronous events are queued (waiting, or being
+/// dispatched), for operators and benchmarks.
+pub(crate) async fn status(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+) -> crate::error::ApiResult<axum::response::Response> {
+    let pending = app.events.count_events(None).await?;
+    Ok(crate::api::json(
+        axum::http::StatusCode::OK,
+        &serde_json::json!({ "PendingEvents": pending }),
+    ))
 }

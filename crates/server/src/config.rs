@@ -135,6 +135,13 @@ pub struct AsyncSection {
     /// Most asynchronous invocations dispatched at once (each may need an environment).
     #[serde(default = "default_async_in_flight")]
     pub max_in_flight: u32,
+    /// Most events queued at once; more are refused with 429 until the queue drains.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_events: u64,
+}
+
+fn default_max_pending() -> u64 {
+    1_000_000
 }
 
 fn default_retry_delay() -> u64 {
@@ -150,6 +157,7 @@ impl Default for AsyncSection {
         Self {
             retry_delay_seconds: default_retry_delay(),
             max_in_flight: default_async_in_flight(),
+            max_pending_events: default_max_pending(),
         }
     }
 }
@@ -517,6 +525,11 @@ impl Config {
                 "async.max_in_flight",
                 u64::from(self.async_invoke.max_in_flight),
                 1..=100_000,
+            ),
+            (
+                "async.max_pending_events",
+                self.async_invoke.max_pending_events,
+                1..=1_000_000_000,
             ),
         ] {
             if !range.contains(&value) {

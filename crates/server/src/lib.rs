@@ -149,6 +149,7 @@ impl Server {
         let events: Arc<dyn nimbus_store::EventStore> = sqlite;
         // One server per data directory: claims a crash left are nobody's now.
         let released = events.release_event_claims().await?;
+        let pending = events.count_events(None).await?;
         if released > 0 {
             tracing::info!(
                 events = released,
@@ -195,7 +196,11 @@ impl Server {
             unreserved_minimum: config.unreserved_concurrency_minimum,
             reservations: tokio::sync::Mutex::new(()),
             aliasing: tokio::sync::Mutex::new(()),
-            event_queue: async_invoke::EventQueue::spawn(Arc::clone(&events)),
+            event_queue: async_invoke::EventQueue::spawn(
+                Arc::clone(&events),
+                pending,
+                config.async_invoke.max_pending_events,
+            ),
             events,
         });
         recover(&app).await?;
@@ -544,6 +549,7 @@ fn router(app: Arc<App>) -> Router {
         )
         .route("/", post(api::sts::handle))
         .route("/_nimbus/logs/{name}", get(logs::read))
+        .route("/_nimbus/async", get(async_invoke::status))
         .route("/_nimbus/runtimes", get(runtimes::list))
         .route(
             "/2016-08-19/account-settings",

@@ -518,3 +518,53 @@ fn event_invoke_configs_are_checked_with_lambdas_messages() {
     // Nothing refused was stored.
     assert_eq!(s.call("GET", &config_path("f"), b"").status, 404);
 }
+
+#[test]
+fn a_loop_of_destinations_is_stopped() {
+    let s = server();
+    let files = tempfile::tempdir().expect("tempdir");
+    let both = out(&files, "both");
+    function(&s, "ping", RECORDER, &both);
+    function(&s, "pong", RECORDER, &both);
+    for (from, to) in [("ping", "pong"), ("pong", "ping")] {
+        let r = s.call_json(
+            "PUT",
+            &config_path(from),
+            &json!({ "DestinationConfig": { "OnSuccess": { "Destination": arn(to) } } }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(invoke_event(&s, "ping", &json!({ "start": 1 })).status, 202);
+    // The caller's event and 16 records after it; then the loop is cut.
+    let got = lines(&both, 17, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let after = lines(&both, 0, Duration::ZERO);
+    assert_eq!(after.len(), 17, "the loop went on: {}", got.len());
+    let r = s.call("GET", "/_nimbus/async", b"");
+    assert_eq!(r.body, json!({ "PendingEvents": 0 }));
+}
+
+#[test]
+fn a_full_queue_refuses_events_with_429() {
+    let s = TestServer::start_with(tempfile::tempdir().expect("tempdir"), |c| {
+        c.async_invoke.max_pending_events = 3;
+    });
+    let files = tempfile::tempdir().expect("tempdir");
+    function(&s, "held", RECORDER, &out(&files, "held"));
+    let r = s.call_json(
+        "PUT",
+        "/2017-10-31/functions/held/concurrency",
+        &json!({ "ReservedConcurrentExecutions": 0 }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    for _ in 0..3 {
+        assert_eq!(invoke_event(&s, "held", &json!({})).status, 202);
+    }
+    invoke_event(&s, "held", &json!({})).assert_error(
+        429,
+        "TooManyRequestsException",
+        "Nimbus's queue of asynchronous invocations is full (3 events, async.max_pending_events): try again later.",
+    );
+    let r = s.call("GET", "/_nimbus/async", b"");
+    assert_eq!(r.body, json!({ "PendingEvents": 3 }));
+}

@@ -4,8 +4,9 @@
 -- One row per accepted event until it is done (succeeded, or given up and its failure handed
 -- on). `due_ms` is when it may next be dispatched; `leased` marks one a dispatcher holds (at
 -- start-up the one server of a data directory releases them all: a crash left them unfinished).
--- Events outlive their function's deletion here: the dispatcher drops them when it finds the
--- function gone.
+-- `chain` counts the destination records an event descends from (a record sent to a function
+-- is an event of that function), so that a loop of destinations can be stopped. Events outlive
+-- their function's deletion here: the dispatcher drops them when it finds the function gone.
 CREATE TABLE async_events (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
     function       TEXT NOT NULL,
@@ -19,6 +20,7 @@ CREATE TABLE async_events (
     due_ms         INTEGER NOT NULL,
     attempts       INTEGER NOT NULL DEFAULT 0,
     throttles      INTEGER NOT NULL DEFAULT 0,
+    chain          INTEGER NOT NULL DEFAULT 0,
     leased         INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX async_events_due ON async_events (leased, due_ms);

@@ -28,6 +28,8 @@ pub struct NewEvent {
     pub trace_header: Option<String>,
     /// When it was accepted, epoch ms.
     pub enqueued_ms: i64,
+    /// How many invocation records this event descends from (0: a caller's own).
+    pub chain: u32,
 }
 
 /// A stored event, as a claim returns it.
@@ -158,6 +160,7 @@ pub(crate) mod contract {
             client_context: n.is_multiple_of(2).then(|| "{\"custom\":{}}".into()),
             trace_header: None,
             enqueued_ms: at,
+            chain: u32::from(n),
         }
     }
 

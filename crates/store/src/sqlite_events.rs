@@ -7,7 +7,7 @@ use crate::events::{EventStore, EventWrites, NewEvent, StoredEvent};
 use crate::sqlite::{db, decode, encode};
 use crate::{SqliteStore, StoreError, StoreFuture};
 
-/// Rows a statement inserts: SQLite binds at most 32,766 parameters, nine a row.
+/// Rows a statement inserts: SQLite binds at most 32,766 parameters, ten a row.
 const INSERT_CHUNK: usize = 500;
 
 fn limit(n: usize) -> i64 {
@@ -30,6 +30,7 @@ fn stored(row: &sqlx::sqlite::SqliteRow) -> StoredEvent {
             client_context: row.get("client_context"),
             trace_header: row.get("trace_header"),
             enqueued_ms: row.get("enqueued_ms"),
+            chain: count(row.get("chain")),
         },
         attempts: count(row.get("attempts")),
         throttles: count(row.get("throttles")),
@@ -45,7 +46,7 @@ impl EventStore for SqliteStore {
             let mut tx = self.pool.begin().await.map_err(db("write events"))?;
             for chunk in w.enqueue.chunks(INSERT_CHUNK) {
                 let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                    "INSERT INTO async_events (function, qualifier, region, request_id, payload, client_context, trace_header, enqueued_ms, due_ms) ",
+                    "INSERT INTO async_events (function, qualifier, region, request_id, payload, client_context, trace_header, enqueued_ms, due_ms, chain) ",
                 );
                 q.push_values(chunk, |mut row, e| {
                     row.push_bind(&e.function)
@@ -56,7 +57,8 @@ impl EventStore for SqliteStore {
                         .push_bind(&e.client_context)
                         .push_bind(&e.trace_header)
                         .push_bind(e.enqueued_ms)
-                        .push_bind(e.enqueued_ms);
+                        .push_bind(e.enqueued_ms)
+                        .push_bind(i64::from(e.chain));
                 });
                 q.build()
                     .execute(&mut *tx)

@@ -20,6 +20,7 @@ use nimbus_store::NewEvent;
 
 use crate::api::qualified_ref;
 use crate::app::App;
+use crate::async_invoke::EnqueueError;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
 
@@ -77,11 +78,19 @@ pub(crate) async fn accept_event(app: &App, req: InvocationRequest) -> ApiResult
         client_context: req.client_context,
         trace_header: req.trace_header,
         enqueued_ms: crate::app::now_ms(),
+        chain: 0,
     };
     app.event_queue
         .enqueue(vec![event])
         .await
-        .map_err(|e| ApiError::internal(error_chain(&*e)))
+        .map_err(|e| match e {
+            EnqueueError::Full(limit) => LambdaError::new(
+                ErrorCode::TooManyRequests,
+                format!("Nimbus's queue of asynchronous invocations is full ({limit} events, async.max_pending_events): try again later."),
+            )
+            .into(),
+            EnqueueError::Store(e) => ApiError::internal(error_chain(&*e)),
+        })
 }
 
 /// The HTTP request as the pipeline's request. Only decoding happens here.

@@ -21,7 +21,7 @@ use nimbus_model::event_invoke::{
     InvocationRecord, RequestContext, ResponseContext,
 };
 use nimbus_model::{function_arn, ErrorCode};
-use nimbus_store::{EventStore, EventWrites, NewEvent, Reschedule, StoreError, StoredEvent};
+use nimbus_store::{Claim, EventStore, EventWrites, NewEvent, Reschedule, StoreError, StoredEvent};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use crate::app::{now_ms, App};
@@ -45,6 +45,8 @@ enum Op {
     Reschedule(Reschedule),
     /// An event done with (a crash before it commits runs the event again: at least once).
     Delete(i64),
+    /// The dispatcher's claim of up to this many due events, made in the batch's transaction.
+    Claim(usize, oneshot::Sender<Vec<StoredEvent>>),
 }
 
 /// Why an event was not stored.
@@ -69,7 +71,7 @@ impl std::fmt::Display for EnqueueError {
 /// together, in one transaction per batch.
 pub(crate) struct EventQueue {
     tx: mpsc::Sender<Op>,
-    /// Woken after each commit, and whenever a dispatch slot frees.
+    /// Woken after a commit that stored or returned events, and whenever a dispatch slot frees.
     pub(crate) wake: Arc<Notify>,
     /// Events stored and not yet done with (as the writer counts them).
     pending: Arc<AtomicU64>,
@@ -92,6 +94,7 @@ impl EventQueue {
             while let Some(first) = rx.recv().await {
                 let mut writes = std::mem::take(&mut carried);
                 let mut waiting = Vec::new();
+                let mut claimer = None;
                 let mut next = Some(first);
                 let mut n = 0;
                 while let Some(op) = next.take() {
@@ -103,6 +106,14 @@ impl EventQueue {
                         }
                         Op::Reschedule(r) => writes.reschedule.push(r),
                         Op::Delete(id) => writes.delete.push(id),
+                        Op::Claim(limit, reply) => {
+                            let total = writes.claim.map_or(0, |c| c.limit) + limit;
+                            writes.claim = Some(Claim {
+                                now_ms: now_ms(),
+                                limit: total,
+                            });
+                            claimer = Some(reply);
+                        }
                     }
                     n += 1;
                     if n < MAX_BATCH {
@@ -110,6 +121,15 @@ impl EventQueue {
                     }
                 }
                 let result = store.write_events(&writes).await.map_err(Arc::new);
+                let claimed = match &result {
+                    Ok(c) => c.clone(),
+                    Err(_) => Vec::new(),
+                };
+                let result = result.map(drop);
+                let wake_dispatcher = !writes.enqueue.is_empty() || !writes.reschedule.is_empty();
+                if let Some(reply) = claimer {
+                    let _ = reply.send(claimed);
+                }
                 if result.is_ok() {
                     let added = writes.enqueue.len() as u64;
                     let removed = writes.delete.len() as u64;
@@ -126,7 +146,11 @@ impl EventQueue {
                 for done in waiting {
                     let _ = done.send(result.clone());
                 }
-                woken.notify_one();
+                // New or returned events may be due; a batch that only claimed or deleted
+                // gives the dispatcher nothing new (waking it would spin).
+                if wake_dispatcher {
+                    woken.notify_one();
+                }
             }
         });
         Self {
@@ -149,6 +173,15 @@ impl EventQueue {
             .await
             .map_err(|_| gone())?;
         wait.await.map_err(|_| gone())?.map_err(EnqueueError::Store)
+    }
+
+    /// Claims up to `limit` due events (none if the writer has stopped).
+    async fn claim(&self, limit: usize) -> Vec<StoredEvent> {
+        let (reply, wait) = oneshot::channel();
+        if self.tx.send(Op::Claim(limit, reply)).await.is_err() {
+            return Vec::new();
+        }
+        wait.await.unwrap_or_default()
     }
 
     async fn send(&self, op: Op) {
@@ -179,14 +212,8 @@ pub(crate) fn spawn_dispatcher(app: Arc<App>, config: DispatchConfig) {
                 let _ = slots.acquire().await;
             }
             let free = slots.available_permits().min(MAX_CLAIM);
-            let claimed = match app.events.claim_events(now_ms(), free).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(error = %e, "claim events");
-                    tokio::time::sleep(IDLE_POLL).await;
-                    continue;
-                }
-            };
+            // The claim rides in the writer's next transaction (its fsync is shared).
+            let claimed = app.event_queue.claim(free).await;
             let full = claimed.len() == free;
             for event in claimed {
                 let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {

@@ -67,19 +67,35 @@ pub struct EventWrites {
     pub reschedule: Vec<Reschedule>,
     /// Events done with, by id (ids that are gone are no error).
     pub delete: Vec<i64>,
+    /// Then, in the same transaction, a claim (see [`EventStore::claim_events`]): events
+    /// stored by this very batch may be among those it claims.
+    pub claim: Option<Claim>,
+}
+
+/// Up to `limit` of the events due at `now_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The time events must be due by, epoch ms.
+    pub now_ms: i64,
+    /// Most events claimed.
+    pub limit: usize,
 }
 
 impl EventWrites {
-    /// Whether there is nothing to write.
+    /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.enqueue.is_empty() && self.reschedule.is_empty() && self.delete.is_empty()
+        self.enqueue.is_empty()
+            && self.reschedule.is_empty()
+            && self.delete.is_empty()
+            && self.claim.is_none_or(|c| c.limit == 0)
     }
 }
 
 /// Durable asynchronous invocations. Every method is atomic.
 pub trait EventStore: Send + Sync {
-    /// Applies `writes` in one transaction (one commit, however many).
-    fn write_events<'a>(&'a self, writes: &'a EventWrites) -> StoreFuture<'a, ()>;
+    /// Applies `writes` in one transaction (one commit, however many); returns the events
+    /// its claim took (none without one).
+    fn write_events<'a>(&'a self, writes: &'a EventWrites) -> StoreFuture<'a, Vec<StoredEvent>>;
     /// Stores `events` in one transaction.
     fn enqueue_events<'a>(&'a self, events: &'a [NewEvent]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
@@ -88,12 +104,21 @@ pub trait EventStore: Send + Sync {
                 ..EventWrites::default()
             })
             .await
+            .map(drop)
         })
     }
     /// Claims up to `limit` of the events due at `now_ms` (the longest due first), oldest
     /// first: none of them is claimed
     /// again until rescheduled or released.
-    fn claim_events(&self, now_ms: i64, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>>;
+    fn claim_events(&self, now_ms: i64, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+        Box::pin(async move {
+            self.write_events(&EventWrites {
+                claim: Some(Claim { now_ms, limit }),
+                ..EventWrites::default()
+            })
+            .await
+        })
+    }
     /// Returns a claimed event to the queue.
     fn reschedule_event(&self, r: Reschedule) -> StoreFuture<'_, ()> {
         Box::pin(async move {
@@ -102,6 +127,7 @@ pub trait EventStore: Send + Sync {
                 ..EventWrites::default()
             })
             .await
+            .map(drop)
         })
     }
     /// Removes an event that is done with.
@@ -112,6 +138,7 @@ pub trait EventStore: Send + Sync {
                 ..EventWrites::default()
             })
             .await
+            .map(drop)
         })
     }
     /// Releases every claim (at start-up: a crash left them unfinished); returns how many.
@@ -219,6 +246,41 @@ pub(crate) mod contract {
         };
         store.write_events(&both).await.expect("store");
         assert_eq!(store.count_events(Some("g")).await.expect("store"), 1);
+        let stored_and_claimed = store
+            .write_events(&EventWrites {
+                enqueue: vec![event("h", 7, 60)],
+                claim: Some(Claim {
+                    now_ms: 60,
+                    limit: 10,
+                }),
+                ..EventWrites::default()
+            })
+            .await
+            .expect("store");
+        let ids: Vec<&str> = stored_and_claimed
+            .iter()
+            .map(|e| e.event.request_id.as_str())
+            .collect();
+        assert_eq!(ids, ["req-9", "req-7"], "a batch claims what it stored");
+        store
+            .write_events(&EventWrites {
+                reschedule: stored_and_claimed
+                    .iter()
+                    .map(|e| Reschedule {
+                        id: e.id,
+                        due_ms: 50,
+                        attempts: 0,
+                        throttles: 0,
+                    })
+                    .collect(),
+                ..EventWrites::default()
+            })
+            .await
+            .expect("store");
+        store
+            .delete_event(stored_and_claimed[1].id)
+            .await
+            .expect("store");
         assert_eq!(store.count_events(Some("f")).await.expect("store"), 3);
         assert!(EventWrites::default().is_empty());
         store

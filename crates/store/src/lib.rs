@@ -16,7 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use error::{CodeError, StoreError};
-pub use events::{EventStore, EventWrites, NewEvent, Reschedule, StoredEvent};
+pub use events::{Claim, EventStore, EventWrites, NewEvent, Reschedule, StoredEvent};
 use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
 pub use sqlite::SqliteStore;

@@ -75,7 +75,11 @@ impl<'s> MigrationSource<'s> for Embedded {
 /// Function metadata in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL: they never wait for the writer).
     pub(crate) pool: SqlitePool,
+    /// The one connection every write goes through: writers queue for it in order, instead of
+    /// meeting SQLite's lock and its busy handler's sleeps (milliseconds each).
+    pub(crate) writer: SqlitePool,
 }
 
 pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -111,14 +115,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(db("open"))?;
+        let migrator = Migrator::new(Embedded).await.map_err(StoreError::Migrate)?;
+        migrator.run(&writer).await.map_err(StoreError::Migrate)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
             .map_err(db("open"))?;
-        let migrator = Migrator::new(Embedded).await.map_err(StoreError::Migrate)?;
-        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 }
 
@@ -171,7 +180,7 @@ impl Store for SqliteStore {
             .bind(f.last_modified_ms)
             .bind(encode(f))
             .bind(f.reserved_concurrency.map(i64::from))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db("insert function"))?;
             if res.rows_affected() == 0 {
@@ -218,7 +227,7 @@ impl Store for SqliteStore {
         expected_revision: &'a str,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(db("update function"))?;
+            let mut conn = self.writer.acquire().await.map_err(db("update function"))?;
             if conditional_update(&mut conn, f, expected_revision).await? {
                 return Ok(());
             }
@@ -234,7 +243,7 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, u32> {
         Box::pin(async move {
             let name = &snapshot.name;
-            let mut tx = self.pool.begin().await.map_err(db("publish version"))?;
+            let mut tx = self.writer.begin().await.map_err(db("publish version"))?;
             // Claims the next number first: the write makes this transaction the only writer.
             let row = sqlx::query(
                 "UPDATE functions SET last_version = last_version + 1
@@ -320,7 +329,7 @@ impl Store for SqliteStore {
 
     fn delete_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await.map_err(db("delete version"))?;
+            let mut tx = self.writer.begin().await.map_err(db("delete version"))?;
             let res = sqlx::query("DELETE FROM function_versions WHERE name = ? AND version = ?")
                 .bind(name)
                 .bind(i64::from(number))
@@ -346,7 +355,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let res = sqlx::query("DELETE FROM functions WHERE name = ?")
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db("delete function"))?;
             if res.rows_affected() == 0 {
@@ -366,7 +375,7 @@ impl Store for SqliteStore {
             .bind(&alias.name)
             .bind(&alias.revision_id)
             .bind(encode(alias))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await;
             match res {
                 Ok(r) if r.rows_affected() == 1 => Ok(()),
@@ -430,7 +439,7 @@ impl Store for SqliteStore {
             .bind(&alias.function)
             .bind(&alias.name)
             .bind(expected_revision)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db("update alias"))?;
             if res.rows_affected() == 1 {
@@ -445,7 +454,7 @@ impl Store for SqliteStore {
 
     fn delete_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await.map_err(db("delete alias"))?;
+            let mut tx = self.writer.begin().await.map_err(db("delete alias"))?;
             let res = sqlx::query("DELETE FROM aliases WHERE function = ? AND name = ?")
                 .bind(function)
                 .bind(name)
@@ -504,7 +513,7 @@ impl Store for SqliteStore {
                 .bind(qualifier)
                 .bind(&policy.revision_id)
                 .bind(&record)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await,
                 (Some(rev), true) => sqlx::query(
                     "DELETE FROM policies WHERE function = ? AND qualifier = ? AND revision_id = ?",
@@ -512,7 +521,7 @@ impl Store for SqliteStore {
                 .bind(function)
                 .bind(qualifier)
                 .bind(rev)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await,
                 (Some(rev), false) => sqlx::query(
                     "UPDATE policies SET revision_id = ?, record = ?
@@ -523,7 +532,7 @@ impl Store for SqliteStore {
                 .bind(function)
                 .bind(qualifier)
                 .bind(rev)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await,
             };
             match res {
@@ -572,7 +581,7 @@ impl Store for SqliteStore {
 
     fn append_logs<'a>(&'a self, events: &'a [LogRecord]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await.map_err(db("append logs"))?;
+            let mut tx = self.writer.begin().await.map_err(db("append logs"))?;
             // Many rows a statement: one round trip to the database thread per 500 events.
             for chunk in events.chunks(500) {
                 let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -629,7 +638,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let res = sqlx::query("DELETE FROM log_events WHERE ts_ms < ?")
                 .bind(before_ms)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db("expire logs"))?;
             Ok(res.rows_affected())

@@ -38,12 +38,12 @@ fn stored(row: &sqlx::sqlite::SqliteRow) -> StoredEvent {
 }
 
 impl EventStore for SqliteStore {
-    fn write_events<'a>(&'a self, w: &'a EventWrites) -> StoreFuture<'a, ()> {
+    fn write_events<'a>(&'a self, w: &'a EventWrites) -> StoreFuture<'a, Vec<StoredEvent>> {
         Box::pin(async move {
             if w.is_empty() {
-                return Ok(());
+                return Ok(Vec::new());
             }
-            let mut tx = self.pool.begin().await.map_err(db("write events"))?;
+            let mut tx = self.writer.begin().await.map_err(db("write events"))?;
             for chunk in w.enqueue.chunks(INSERT_CHUNK) {
                 let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                     "INSERT INTO async_events (function, qualifier, region, request_id, payload, client_context, trace_header, enqueued_ms, due_ms, chain) ",
@@ -91,34 +91,32 @@ impl EventStore for SqliteStore {
                     .await
                     .map_err(db("delete events"))?;
             }
-            tx.commit().await.map_err(db("write events"))
-        })
-    }
-
-    fn claim_events(&self, now_ms: i64, n: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
-        Box::pin(async move {
-            let rows = sqlx::query(
-                "UPDATE async_events SET leased = 1
-                 WHERE id IN (SELECT id FROM async_events WHERE leased = 0 AND due_ms <= ?
-                              ORDER BY due_ms, id LIMIT ?)
-                 RETURNING *",
-            )
-            .bind(now_ms)
-            .bind(limit(n))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("claim events"))?;
-            let mut events: Vec<StoredEvent> = rows.iter().map(stored).collect();
-            // RETURNING does not keep the subquery's order.
-            events.sort_by_key(|e| (e.event.enqueued_ms, e.id));
-            Ok(events)
+            let mut claimed = Vec::new();
+            if let Some(c) = w.claim.filter(|c| c.limit > 0) {
+                let rows = sqlx::query(
+                    "UPDATE async_events SET leased = 1
+                     WHERE id IN (SELECT id FROM async_events WHERE leased = 0 AND due_ms <= ?
+                                  ORDER BY due_ms, id LIMIT ?)
+                     RETURNING *",
+                )
+                .bind(c.now_ms)
+                .bind(limit(c.limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("claim events"))?;
+                claimed = rows.iter().map(stored).collect();
+                // RETURNING does not keep the subquery's order.
+                claimed.sort_by_key(|e: &StoredEvent| (e.event.enqueued_ms, e.id));
+            }
+            tx.commit().await.map_err(db("write events"))?;
+            Ok(claimed)
         })
     }
 
     fn release_event_claims(&self) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let res = sqlx::query("UPDATE async_events SET leased = 0 WHERE leased = 1")
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db("release event claims"))?;
             Ok(res.rows_affected())
@@ -182,7 +180,7 @@ impl EventStore for SqliteStore {
             .bind(&config.function)
             .bind(&config.qualifier)
             .bind(encode(config))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await;
             match res {
                 Ok(_) => Ok(()),
@@ -205,7 +203,7 @@ impl EventStore for SqliteStore {
             )
             .bind(function)
             .bind(qualifier)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db("delete event invoke config"))?;
             Ok(res.rows_affected() == 1)

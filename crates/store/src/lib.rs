@@ -8,7 +8,9 @@
 
 pub mod code;
 mod error;
+pub mod queues;
 mod sqlite;
+mod sqlite_queues;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +18,7 @@ use std::pin::Pin;
 pub use error::{CodeError, StoreError};
 use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
+pub use queues::{QueueStore, QueueStoreError};
 pub use sqlite::SqliteStore;
 
 /// A boxed future, so that the store can be used as `dyn Store`.
@@ -144,5 +147,7 @@ pub trait Store: Send + Sync {
     fn integrity_check(&self) -> StoreFuture<'_, Vec<String>>;
 }
 
+#[cfg(test)]
+mod queue_tests;
 #[cfg(test)]
 mod tests;

@@ -37,6 +37,10 @@ pub(crate) struct App {
     /// that a concurrent deletion removes.
     pub(crate) aliasing: tokio::sync::Mutex<()>,
     pub(crate) engine: Arc<nimbus_engine::Engine>,
+    /// SQS queues and their messages.
+    pub(crate) queue_store: Arc<dyn nimbus_store::QueueStore>,
+    /// Long polls waiting on queues, woken by sends.
+    pub(crate) queue_waiters: crate::sqs::Waiters,
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -16,6 +16,7 @@ mod logs;
 mod request;
 mod runtimes;
 mod sessions;
+mod sqs;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -143,7 +144,9 @@ impl Server {
                 }
             };
 
-        let db: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
+        let sqlite = SqliteStore::open(&data_dir.join("nimbus.db")).await?;
+        let queue_store: Arc<dyn nimbus_store::QueueStore> = Arc::new(sqlite.clone());
+        let db: Arc<dyn Store> = Arc::new(sqlite);
         let code = CodeStore::open(data_dir.join("code"), CodeLimits::default())?;
         let url_key: [u8; 32] = Sha256::new()
             .chain_update(b"nimbus code location\n")
@@ -184,6 +187,8 @@ impl Server {
             unreserved_minimum: config.unreserved_concurrency_minimum,
             reservations: tokio::sync::Mutex::new(()),
             aliasing: tokio::sync::Mutex::new(()),
+            queue_store,
+            queue_waiters: sqs::Waiters::default(),
         });
         recover(&app).await?;
         let reserved = app.store.usage().await?.reserved_concurrency;
@@ -422,8 +427,42 @@ pub async fn check_data_dir(data_dir: &Path) -> Result<Vec<String>, ServerError>
     Ok(problems)
 }
 
-/// A request no route of ours takes: the Lambda operation it is, when it is one we do not
-/// serve yet, or the method and path, named in the message.
+/// `POST /`: STS or SQS, as the middleware decided from the target and the signature's scope.
+async fn post_root(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    axum::Extension(ctx): axum::Extension<request::Ctx>,
+    axum::Extension(service): axum::Extension<request::Service>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if service.0 == "sqs" {
+        return sqs::handle(app, ctx, headers, "/".to_string(), body).await;
+    }
+    api::sts::handle(axum::extract::State(app), axum::Extension(ctx), body).await
+}
+
+/// A request no route of ours takes: SQS's query protocol posted to a queue's URL path; else
+/// the Lambda operation it is, when it is one we do not serve yet, or the method and path,
+/// named in the message.
+async fn fallback(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    ctx: Option<axum::Extension<request::Ctx>>,
+    service: Option<axum::Extension<request::Service>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let (Some(axum::Extension(ctx)), Some(axum::Extension(request::Service("sqs")))) =
+        (ctx, service)
+    {
+        if method == axum::http::Method::POST {
+            return sqs::handle(app, ctx, headers, uri.path().to_string(), body).await;
+        }
+    }
+    unknown_operation(method, uri).await
+}
+
 async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     let message = match request::operation_name(&method, uri.path()) {
         "Unknown" => format!(
@@ -505,7 +544,12 @@ fn router(app: Arc<App>) -> Router {
             "/2024-08-31/functions/{name}/recursion-config",
             get(api::function_recursion_config::get).put(api::function_recursion_config::put),
         )
-        .route("/", post(api::sts::handle))
+        .route("/", post(post_root))
+        .route("/_nimbus/queues", get(sqs::admin::list))
+        .route("/_nimbus/queues/{name}/peek", get(sqs::admin::peek))
+        .route("/_nimbus/queues/{name}/send", post(sqs::admin::send))
+        .route("/_nimbus/queues/{name}/purge", post(sqs::admin::purge))
+        .route("/_nimbus/queues/{name}/redrive", post(sqs::admin::redrive))
         .route("/_nimbus/logs/{name}", get(logs::read))
         .route("/_nimbus/runtimes", get(runtimes::list))
         .route(
@@ -522,7 +566,7 @@ fn router(app: Arc<App>) -> Router {
                 .get(api::list_tags::handle)
                 .delete(api::untag_resource::handle),
         )
-        .fallback(unknown_operation)
+        .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             request::authenticate,

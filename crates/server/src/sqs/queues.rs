@@ -86,7 +86,9 @@ pub(super) async fn create_queue(
 ) -> SqsResult<Map<String, Value>> {
     let name = input.required("QueueName")?;
     let attrs = input.string_map("Attributes")?;
-    let tags = input.string_map("Tags")?;
+    // AWS compat: CreateQueue's member is `tags` in JSON (`Tag.N` in the query protocol).
+    let mut tags = input.string_map("tags")?;
+    tags.extend(input.string_map("Tags")?);
     let fifo = match attrs.get("FifoQueue").map(|v| v.to_ascii_lowercase()) {
         Some(v) if v == "true" => true,
         Some(v) if v == "false" => false,

@@ -27,6 +27,8 @@ pub(super) fn decode_json(body: &[u8]) -> SqsResult<Map<String, Value>> {
 const MAPS: &[(&str, &str)] = &[
     ("Attribute", "Attributes"),
     ("Tag", "Tags"),
+    // TagQueue's member has no location name of its own.
+    ("Tags", "Tags"),
     ("MessageAttribute", "MessageAttributes"),
     ("MessageSystemAttribute", "MessageSystemAttributes"),
 ];

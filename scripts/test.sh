@@ -45,6 +45,18 @@ cargo build --locked -p nimbus-cli
 sdk="$PWD/.sdk-test"
 "${CARGO_TARGET_DIR:-target}/debug/nimbus" sdk install --dir "$sdk" --pip-python "$venv/bin/python"
 
+# The JavaScript SDK v3 SQS client the SQS compatibility tests drive, at the version its
+# package-lock pins, into a test directory of its own (reinstalled when the lock changes).
+sqsjs="$PWD/.sqs-js-test"
+if ! cmp -s crates/cli/tests/compat/sqs-js/package-lock.json "$sqsjs/package-lock.json" \
+    || [ ! -f "$sqsjs/node_modules/@aws-sdk/client-sqs/package.json" ]; then
+    echo "test.sh: installing @aws-sdk/client-sqs into $sqsjs"
+    rm -rf "$sqsjs" && mkdir -p "$sqsjs"
+    cp crates/cli/tests/compat/sqs-js/package.json crates/cli/tests/compat/sqs-js/package-lock.json "$sqsjs/"
+    (cd "$sqsjs" && npm ci --no-audit --no-fund --silent)
+fi
+
+export NIMBUS_TEST_SQS_JS="$sqsjs"
 export NIMBUS_TEST_AWS=/usr/bin/aws
 export NIMBUS_TEST_SDK_DIR="$sdk"
 export NIMBUS_TEST_RIC_PACKAGE="$venv/ric-package"

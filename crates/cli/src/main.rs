@@ -6,6 +6,7 @@ mod deploy;
 mod functions;
 mod invoke;
 mod logs;
+mod queues;
 mod sdk;
 mod serve;
 mod versions;
@@ -79,6 +80,13 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// List, peek at, send to, purge or redrive SQS queues.
+    Queues {
+        #[command(subcommand)]
+        command: queues::QueuesCommand,
+        #[command(flatten)]
+        target: Target,
+    },
     /// List, show or delete functions.
     Functions {
         #[command(subcommand)]
@@ -99,6 +107,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Deploy(args) => deploy::run(args),
         Command::Functions { command, target } => functions::run(command, &target),
+        Command::Queues { command, target } => queues::run(command, &target),
         Command::Check { data_dir } => serve::check(&data_dir),
         Command::Invoke(args) => invoke::run(args),
         Command::Logs(args) => logs::run(args),

@@ -247,3 +247,276 @@ fn aws_cli_function_lifecycle() {
     let settings: Value = aws_json(&server, home, &["lambda", "get-account-settings"]);
     assert_eq!(settings["AccountUsage"]["FunctionCount"], 55);
 }
+
+/// The AWS CLI this suite installs (v2.9) speaks SQS's query protocol: form bodies, XML back.
+#[test]
+fn aws_cli_sqs_query_protocol() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    let home = dir.path();
+    let created = aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "create-queue",
+            "--queue-name",
+            "cli-q",
+            "--attributes",
+            "VisibilityTimeout=2,DelaySeconds=0",
+            "--tags",
+            "team=core",
+        ],
+    );
+    let url = created["QueueUrl"].as_str().expect("url").to_string();
+    assert!(url.ends_with("/000000000000/cli-q"), "{url}");
+    let got = aws_json(
+        &server,
+        home,
+        &["sqs", "get-queue-url", "--queue-name", "cli-q"],
+    );
+    assert_eq!(got["QueueUrl"], url.as_str());
+    let listed = aws_json(&server, home, &["sqs", "list-queues"]);
+    assert_eq!(listed["QueueUrls"], serde_json::json!([url]));
+    let tags = aws_json(
+        &server,
+        home,
+        &["sqs", "list-queue-tags", "--queue-url", &url],
+    );
+    assert_eq!(tags["Tags"]["team"], "core");
+    aws_json(
+        &server,
+        home,
+        &["sqs", "tag-queue", "--queue-url", &url, "--tags", "env=dev"],
+    );
+    aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "untag-queue",
+            "--queue-url",
+            &url,
+            "--tag-keys",
+            "team",
+        ],
+    );
+    let tags = aws_json(
+        &server,
+        home,
+        &["sqs", "list-queue-tags", "--queue-url", &url],
+    );
+    assert_eq!(tags["Tags"], serde_json::json!({"env": "dev"}));
+
+    let sent = aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "send-message",
+            "--queue-url",
+            &url,
+            "--message-body",
+            "from the cli & <xml>",
+            "--message-attributes",
+            r#"{"k": {"DataType": "String", "StringValue": "v"}, "b": {"DataType": "Binary", "BinaryValue": "AAH/"}}"#,
+        ],
+    );
+    assert_eq!(sent["MD5OfMessageBody"], md5_hex(b"from the cli & <xml>"));
+    let received = aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "receive-message",
+            "--queue-url",
+            &url,
+            "--attribute-names",
+            "All",
+            "--message-attribute-names",
+            "All",
+        ],
+    );
+    let m = &received["Messages"][0];
+    assert_eq!(m["Body"], "from the cli & <xml>");
+    assert_eq!(m["MessageId"], sent["MessageId"]);
+    assert_eq!(m["MD5OfMessageAttributes"], sent["MD5OfMessageAttributes"]);
+    assert_eq!(m["MessageAttributes"]["k"]["StringValue"], "v");
+    assert_eq!(m["Attributes"]["ApproximateReceiveCount"], "1");
+    let handle = m["ReceiptHandle"].as_str().expect("handle").to_string();
+    aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "change-message-visibility",
+            "--queue-url",
+            &url,
+            "--receipt-handle",
+            &handle,
+            "--visibility-timeout",
+            "0",
+        ],
+    );
+    let again = aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "receive-message",
+            "--queue-url",
+            &url,
+            "--attribute-names",
+            "ApproximateReceiveCount",
+        ],
+    );
+    assert_eq!(
+        again["Messages"][0]["Attributes"]["ApproximateReceiveCount"],
+        "2"
+    );
+    let handle = again["Messages"][0]["ReceiptHandle"]
+        .as_str()
+        .expect("handle")
+        .to_string();
+    aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "delete-message",
+            "--queue-url",
+            &url,
+            "--receipt-handle",
+            &handle,
+        ],
+    );
+
+    let batch = aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "send-message-batch",
+            "--queue-url",
+            &url,
+            "--entries",
+            r#"[{"Id": "a", "MessageBody": "one"}, {"Id": "b", "MessageBody": "two", "DelaySeconds": 1000}]"#,
+        ],
+    );
+    assert_eq!(batch["Successful"][0]["Id"], "a");
+    assert_eq!(batch["Failed"][0]["Id"], "b");
+    assert_eq!(batch["Failed"][0]["Code"], "InvalidParameterValue");
+    let attrs = aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "get-queue-attributes",
+            "--queue-url",
+            &url,
+            "--attribute-names",
+            "All",
+        ],
+    );
+    assert_eq!(attrs["Attributes"]["ApproximateNumberOfMessages"], "1");
+    assert_eq!(attrs["Attributes"]["VisibilityTimeout"], "2");
+    aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "set-queue-attributes",
+            "--queue-url",
+            &url,
+            "--attributes",
+            "VisibilityTimeout=9",
+        ],
+    );
+    let attrs = aws_json(
+        &server,
+        home,
+        &[
+            "sqs",
+            "get-queue-attributes",
+            "--queue-url",
+            &url,
+            "--attribute-names",
+            "VisibilityTimeout",
+        ],
+    );
+    assert_eq!(
+        attrs["Attributes"],
+        serde_json::json!({"VisibilityTimeout": "9"})
+    );
+    aws_json(&server, home, &["sqs", "purge-queue", "--queue-url", &url]);
+
+    // Errors, as the CLI prints them from the query protocol's XML.
+    let out = aws(
+        &server,
+        home,
+        &["sqs", "get-queue-url", "--queue-name", "missing"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("(AWS.SimpleQueueService.NonExistentQueue) when calling the GetQueueUrl operation: The specified queue does not exist."),
+        "{err}"
+    );
+    let out = aws(
+        &server,
+        home,
+        &[
+            "sqs",
+            "create-queue",
+            "--queue-name",
+            "cli-q",
+            "--attributes",
+            "VisibilityTimeout=3",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(QueueAlreadyExists)"), "{err}");
+    let out = aws(
+        &server,
+        home,
+        &[
+            "sqs",
+            "receive-message",
+            "--queue-url",
+            &url,
+            "--max-number-of-messages",
+            "11",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("(InvalidParameterValue)") && err.contains("Must be between 1 and 10"),
+        "{err}"
+    );
+
+    aws_json(&server, home, &["sqs", "delete-queue", "--queue-url", &url]);
+    let listed = aws_json(&server, home, &["sqs", "list-queues"]);
+    assert!(listed.get("QueueUrls").is_none(), "{listed}");
+}
+
+/// MD5 (hex) by the system's `md5sum`, another implementation than the server's.
+fn md5_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("md5sum");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("write");
+    let out = child.wait_with_output().expect("md5sum output");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}

@@ -40,3 +40,8 @@ fn boto3_function_lifecycle() {
 fn boto3_versions_aliases_concurrency_and_policies() {
     run_script("boto3_versions.py", "boto3 versions: ok");
 }
+
+#[test]
+fn boto3_sqs_queues_messages_fifo_and_redrive() {
+    run_script("boto3_sqs.py", "boto3 sqs: ok");
+}

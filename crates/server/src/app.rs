@@ -41,6 +41,10 @@ pub(crate) struct App {
     pub(crate) events: Arc<dyn nimbus_store::EventStore>,
     /// Accepts events into it (group commit).
     pub(crate) event_queue: crate::async_invoke::EventQueue,
+    /// SQS queues and their messages.
+    pub(crate) queue_store: Arc<dyn nimbus_store::QueueStore>,
+    /// Long polls waiting on queues, woken by sends.
+    pub(crate) queue_waiters: crate::sqs::Waiters,
 }
 
 pub(crate) fn now_ms() -> i64 {

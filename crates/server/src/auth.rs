@@ -263,6 +263,8 @@ const BEHAVIOUR_HEADERS: &[(&str, &str)] = &[
     ("x-amz-invocation-type", "X-Amz-Invocation-Type"),
     ("x-amz-log-type", "X-Amz-Log-Type"),
     ("x-amz-client-context", "X-Amz-Client-Context"),
+    // The operation of a JSON-protocol service (SQS).
+    ("x-amz-target", "X-Amz-Target"),
 ];
 
 /// What the headers alone establish: a known key, a current date, a sound scope, the right
@@ -726,6 +728,21 @@ pub fn sign_request(
     body: &[u8],
     at: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
+    sign_request_for("lambda", creds, region, method, url, headers, body, at)
+}
+
+/// [`sign_request`] for another service's scope (`sqs`, `sts`).
+#[allow(clippy::too_many_arguments)]
+pub fn sign_request_for(
+    service: &str,
+    creds: &Credentials,
+    region: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    at: SystemTime,
+) -> Result<Vec<(String, String)>, SignError> {
     let identity = aws_credential_types::Credentials::new(
         &creds.access_key_id,
         &creds.secret_access_key,
@@ -737,7 +754,7 @@ pub fn sign_request(
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name("lambda")
+        .name(service)
         .time(at)
         .settings(SigningSettings::default())
         .build()

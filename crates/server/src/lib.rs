@@ -17,6 +17,7 @@ mod logs;
 mod request;
 mod runtimes;
 mod sessions;
+mod sqs;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -146,6 +147,7 @@ impl Server {
 
         let sqlite = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
         let db: Arc<dyn Store> = Arc::clone(&sqlite) as Arc<dyn Store>;
+        let queue_store: Arc<dyn nimbus_store::QueueStore> = Arc::clone(&sqlite) as _;
         let events: Arc<dyn nimbus_store::EventStore> = sqlite;
         // One server per data directory: claims a crash left are nobody's now.
         let released = events.release_event_claims().await?;
@@ -202,6 +204,8 @@ impl Server {
                 config.async_invoke.max_pending_events,
             ),
             events,
+            queue_store,
+            queue_waiters: sqs::Waiters::default(),
         });
         recover(&app).await?;
         async_invoke::spawn_dispatcher(
@@ -449,8 +453,42 @@ pub async fn check_data_dir(data_dir: &Path) -> Result<Vec<String>, ServerError>
     Ok(problems)
 }
 
-/// A request no route of ours takes: the Lambda operation it is, when it is one we do not
-/// serve yet, or the method and path, named in the message.
+/// `POST /`: STS or SQS, as the middleware decided from the target and the signature's scope.
+async fn post_root(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    axum::Extension(ctx): axum::Extension<request::Ctx>,
+    axum::Extension(service): axum::Extension<request::Service>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if service.0 == "sqs" {
+        return sqs::handle(app, ctx, headers, "/".to_string(), body).await;
+    }
+    api::sts::handle(axum::extract::State(app), axum::Extension(ctx), body).await
+}
+
+/// A request no route of ours takes: SQS's query protocol posted to a queue's URL path; else
+/// the Lambda operation it is, when it is one we do not serve yet, or the method and path,
+/// named in the message.
+async fn fallback(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    ctx: Option<axum::Extension<request::Ctx>>,
+    service: Option<axum::Extension<request::Service>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let (Some(axum::Extension(ctx)), Some(axum::Extension(request::Service("sqs")))) =
+        (ctx, service)
+    {
+        if method == axum::http::Method::POST {
+            return sqs::handle(app, ctx, headers, uri.path().to_string(), body).await;
+        }
+    }
+    unknown_operation(method, uri).await
+}
+
 async fn unknown_operation(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     let message = match request::operation_name(&method, uri.path()) {
         "Unknown" => format!(
@@ -547,7 +585,12 @@ fn router(app: Arc<App>) -> Router {
             "/2024-08-31/functions/{name}/recursion-config",
             get(api::function_recursion_config::get).put(api::function_recursion_config::put),
         )
-        .route("/", post(api::sts::handle))
+        .route("/", post(post_root))
+        .route("/_nimbus/queues", get(sqs::admin::list))
+        .route("/_nimbus/queues/{name}/peek", get(sqs::admin::peek))
+        .route("/_nimbus/queues/{name}/send", post(sqs::admin::send))
+        .route("/_nimbus/queues/{name}/purge", post(sqs::admin::purge))
+        .route("/_nimbus/queues/{name}/redrive", post(sqs::admin::redrive))
         .route("/_nimbus/logs/{name}", get(logs::read))
         .route("/_nimbus/async", get(async_invoke::status))
         .route("/_nimbus/runtimes", get(runtimes::list))
@@ -565,7 +608,7 @@ fn router(app: Arc<App>) -> Router {
                 .get(api::list_tags::handle)
                 .delete(api::untag_resource::handle),
         )
-        .fallback(unknown_operation)
+        .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             request::authenticate,

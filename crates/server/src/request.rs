@@ -30,15 +30,23 @@ pub(crate) struct Ctx {
     pub(crate) principal: Principal,
 }
 
-/// The service a path belongs to, which the signature's scope must name: STS's query
-/// protocol posts to `/`, everything else is Lambda's.
-fn service_of(path: &str) -> &'static str {
-    if path == "/" {
+/// The service a request belongs to, which the signature's scope must name: SQS's (its JSON
+/// target, a queue URL's path, or `/` signed for `sqs`), STS's query protocol on `/`, and
+/// everything else Lambda's. The scope only picks between the services of `/`; the signature
+/// is verified for the service picked, as for every other request.
+fn service_of(headers: &axum::http::HeaderMap, path: &str) -> &'static str {
+    if crate::sqs::is_sqs(headers, path) {
+        "sqs"
+    } else if path == "/" {
         "sts"
     } else {
         "lambda"
     }
 }
+
+/// The service the middleware decided a request is for (an extension, for `POST /`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Service(pub(crate) &'static str);
 
 /// The Lambda operation a request is for, as AWS names it (for messages and logs).
 pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
@@ -147,6 +155,7 @@ fn body_limit(op: &'static str) -> (usize, &'static str) {
     match op {
         "CreateFunction" | "UpdateFunctionCode" => (MAX_CODE_REQUEST_BYTES, op),
         "Invoke" => (crate::api::invoke::MAX_PAYLOAD_BYTES, "InvokeFunction"),
+        "SQS" => (crate::sqs::MAX_REQUEST_BYTES, op),
         // Configuration, tags and the like: small JSON documents.
         _ => (1 << 20, op),
     }
@@ -155,7 +164,12 @@ fn body_limit(op: &'static str) -> (usize, &'static str) {
 /// A refused request: 403 in AWS's shape (the service's: Lambda's JSON or STS's XML), logged
 /// at debug without the request's credentials, and at most a few times a second, so that a
 /// flood of them floods no log.
-fn refused(e: nimbus_model::LambdaError, request_id: &str, service: &str) -> Response {
+fn refused(
+    e: nimbus_model::LambdaError,
+    request_id: &str,
+    service: &str,
+    headers: &axum::http::HeaderMap,
+) -> Response {
     use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
     static WINDOW: AtomicI64 = AtomicI64::new(0);
     static IN_WINDOW: AtomicU32 = AtomicU32::new(0);
@@ -168,6 +182,9 @@ fn refused(e: nimbus_model::LambdaError, request_id: &str, service: &str) -> Res
     }
     if service == "sts" {
         return with_request_id(crate::api::sts::refusal(&e, request_id), request_id);
+    }
+    if service == "sqs" {
+        return with_request_id(crate::sqs::refusal(&e, headers, request_id), request_id);
     }
     with_request_id(ApiError::from(e).into_response(), request_id)
 }
@@ -186,7 +203,10 @@ pub(crate) async fn authenticate(
     next: Next,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let op = operation_name(req.method(), req.uri().path());
+    let op = match service_of(req.headers(), req.uri().path()) {
+        "sqs" => "SQS",
+        _ => operation_name(req.method(), req.uri().path()),
+    };
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -210,7 +230,7 @@ async fn authenticated(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (mut parts, body) = req.into_parts();
-    let service = service_of(&path);
+    let service = service_of(&parts.headers, &path);
     // Who is asking is decided from the headers, before a byte of the body is read.
     let keys = auth::Keys {
         root: &app.keys,
@@ -218,11 +238,15 @@ async fn authenticated(
     };
     let pre = match auth::precheck(&keys, &parts.headers, SystemTime::now(), service) {
         Ok(p) => p,
-        Err(e) => return refused(e, &request_id, service),
+        Err(e) => return refused(e, &request_id, service, &parts.headers),
     };
     let (limit, name) = body_limit(op);
     let too_large = || {
         let msg = format!("Request must be smaller than {limit} bytes for the {name} operation");
+        if service == "sqs" {
+            let e = nimbus_model::LambdaError::new(ErrorCode::RequestEntityTooLarge, msg);
+            return refused(e, &request_id, service, &parts.headers);
+        }
         with_request_id(
             error_response(ErrorCode::RequestEntityTooLarge, &msg),
             &request_id,
@@ -283,7 +307,7 @@ async fn authenticated(
     };
     let caller = match verified {
         Ok(c) => c,
-        Err(e) => return refused(e, &request_id, service),
+        Err(e) => return refused(e, &request_id, service, &parts.headers),
     };
     // Every line of the request says who made it (a function's calls name its role).
     if let Principal::Role { .. } = caller.principal {
@@ -298,6 +322,7 @@ async fn authenticated(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_string();
+    parts.extensions.insert(Service(service));
     parts.extensions.insert(Ctx {
         region: caller.region,
         request_id: request_id.clone(),

@@ -9,8 +9,10 @@
 pub mod code;
 mod error;
 pub mod events;
+pub mod queues;
 mod sqlite;
 mod sqlite_events;
+mod sqlite_queues;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +21,7 @@ pub use error::{CodeError, StoreError};
 pub use events::{Claim, EventStore, EventWrites, NewEvent, Reschedule, StoredEvent};
 use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
+pub use queues::{QueueStore, QueueStoreError};
 pub use sqlite::SqliteStore;
 
 /// A boxed future, so that the store can be used as `dyn Store`.
@@ -147,5 +150,7 @@ pub trait Store: Send + Sync {
     fn integrity_check(&self) -> StoreFuture<'_, Vec<String>>;
 }
 
+#[cfg(test)]
+mod queue_tests;
 #[cfg(test)]
 mod tests;

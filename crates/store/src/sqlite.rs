@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "async events",
         include_str!("../migrations/0006_async_events.sql"),
     ),
+    (7, "queues", include_str!("../migrations/0007_queues.sql")),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).

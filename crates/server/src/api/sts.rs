@@ -80,7 +80,7 @@ pub(crate) fn refusal(e: &LambdaError, request_id: &str) -> Response {
 }
 
 /// AWS compat: a role session's UserId is the role's unique id (`AROA…`) and the session name.
-fn user_id(principal: &Principal, account: &str) -> String {
+pub(crate) fn user_id(principal: &Principal, account: &str) -> String {
     match principal {
         Principal::Root => account.to_string(),
         Principal::Role { role_arn, function } => {

@@ -336,6 +336,7 @@ async fn dispatch(app: &App, config: DispatchConfig, ev: StoredEvent) {
             tracing::info!(function = %e.function, request_id = %e.request_id, ?condition,
                 attempts = ev.attempts, "asynchronous invocation failed");
             hand_on(app, &ev, qualifier, target, condition, outcome.as_ref()).await
+                && dead_letter(app, &ev, qualifier, outcome.as_ref()).await
         }
     };
     if done {
@@ -424,6 +425,107 @@ async fn retry_later(app: &App, ev: &StoredEvent, ms: i64) {
         .await;
 }
 
+/// Sends `body` to the queue `arn`; whether the event is done with (a queue that is gone
+/// cannot take it ever: logged and done; a store failure: not done, tried again).
+async fn to_queue(
+    app: &App,
+    arn: &str,
+    request_id: &str,
+    body: String,
+    attributes: Vec<(String, crate::sqs::MessageAttributeValue)>,
+) -> bool {
+    match crate::sqs::send_internal(app, arn, body, attributes).await {
+        Ok(_) => true,
+        Err(err) if err.code == crate::sqs::SqsErrorCode::Internal => {
+            tracing::error!(error = %err.message, arn, request_id, "store a record in its queue");
+            false
+        }
+        Err(err) => {
+            tracing::warn!(error = %err.message, arn, request_id,
+                "the queue refused the record: dropped");
+            true
+        }
+    }
+}
+
+/// AWS compat: the longest `ErrorMessage` attribute of a dead-letter message.
+const MAX_DLQ_ERROR_MESSAGE: usize = 1024;
+
+/// The event's payload to the dead-letter queue of the function version that failed it (its
+/// `DeadLetterConfig`), with Lambda's attributes `RequestID`, `ErrorCode`, `ErrorMessage`.
+async fn dead_letter(
+    app: &App,
+    ev: &StoredEvent,
+    qualifier: &str,
+    outcome: Option<&InvocationOutcome>,
+) -> bool {
+    let e = &ev.event;
+    let version = outcome.map_or(qualifier, |o| o.executed_version.as_str());
+    let f = match crate::api::Qualifier::of(Some(version)) {
+        crate::api::Qualifier::Version(n) => app.store.get_version(&e.function, n).await,
+        crate::api::Qualifier::Latest => app.store.get_function(&e.function).await,
+        crate::api::Qualifier::Alias(a) => match app.store.get_alias(&e.function, a).await {
+            Ok(Some(alias)) => match crate::api::Qualifier::of(Some(&alias.function_version)) {
+                crate::api::Qualifier::Version(n) => app.store.get_version(&e.function, n).await,
+                _ => app.store.get_function(&e.function).await,
+            },
+            Ok(None) => Ok(None),
+            Err(err) => Err(err),
+        },
+    };
+    let target = match f {
+        Ok(Some(f)) => f.settings.dead_letter_target,
+        Ok(None) => None,
+        Err(err) => {
+            tracing::error!(error = %err, request_id = %e.request_id, "read the dead-letter target");
+            return false;
+        }
+    };
+    let Some(target) = target else {
+        return true;
+    };
+    let message = outcome
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.payload).ok())
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "Event age exceeded the function's maximum event age".to_string());
+    let mut cut = message.len().min(MAX_DLQ_ERROR_MESSAGE);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let attr = |data_type: &str, value: String| crate::sqs::MessageAttributeValue {
+        data_type: data_type.to_string(),
+        string_value: Some(value),
+        binary_value: None,
+    };
+    let status = outcome.map_or(429, |o| o.status);
+    let attributes = vec![
+        (
+            "RequestID".to_string(),
+            attr("String", e.request_id.clone()),
+        ),
+        ("ErrorCode".to_string(), attr("Number", status.to_string())),
+        (
+            "ErrorMessage".to_string(),
+            attr("String", message[..cut].to_string()),
+        ),
+    ];
+    match DestinationTarget::parse(&target) {
+        Some(DestinationTarget::Queue { .. }) => {
+            let body = String::from_utf8_lossy(&e.payload).into_owned();
+            to_queue(app, &target, &e.request_id, body, attributes).await
+        }
+        _ => {
+            tracing::warn!(target, request_id = %e.request_id,
+                "dead-letter target of a kind Nimbus does not deliver to: event dropped");
+            true
+        }
+    }
+}
+
 /// Destination records in a row after which a loop is stopped.
 const MAX_CHAIN: u32 = 16;
 
@@ -505,10 +607,9 @@ async fn hand_on(
                 }
             }
         }
-        Some(DestinationTarget::Queue { name }) => {
-            tracing::warn!(target, queue = %name, request_id = %e.request_id,
-                "queue destinations are not delivered yet: record dropped");
-            true
+        Some(DestinationTarget::Queue { .. }) => {
+            let body = String::from_utf8_lossy(&body).into_owned();
+            to_queue(app, target, &e.request_id, body, Vec::new()).await
         }
         None => {
             tracing::warn!(target, request_id = %e.request_id,

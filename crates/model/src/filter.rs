@@ -399,7 +399,7 @@ impl Field {
                     collect_leaves(v, &mut leaves);
                 }
                 if leaves.is_empty() {
-                    return matchers.iter().any(|m| *m == Matcher::Exists(false));
+                    return matchers.contains(&Matcher::Exists(false));
                 }
                 matchers
                     .iter()
@@ -656,13 +656,14 @@ impl Range {
             lower: None,
             upper: None,
         };
-        for pair in items.chunks(2) {
-            let op = pair[0]
+        for pair in items.chunks_exact(2) {
+            let [op, n] = pair else {
+                return Err(fail("takes operator and value pairs"));
+            };
+            let op = op
                 .as_str()
                 .ok_or_else(|| fail("operators must be strings"))?;
-            let n = pair[1]
-                .as_f64()
-                .ok_or_else(|| fail("values must be numbers"))?;
+            let n = n.as_f64().ok_or_else(|| fail("values must be numbers"))?;
             if !(-NUMERIC_LIMIT..=NUMERIC_LIMIT).contains(&n) {
                 return Err(fail("values must lie between -5.0e9 and 5.0e9"));
             }
@@ -802,5 +803,624 @@ impl Cidr {
             (Cidr::V6 { net, mask }, Ok(IpAddr::V6(a))) => u128::from(a) & mask == *net,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn pattern(text: &str) -> Pattern {
+        Pattern::compile(text).expect("pattern compiles")
+    }
+
+    /// Whether `text`, compiled, matches `event`.
+    fn hit(text: &str, event: Value) -> bool {
+        pattern(text).matches(&event)
+    }
+
+    fn refused(text: &str) -> PatternError {
+        Pattern::compile(text).expect_err("pattern refused")
+    }
+
+    #[test]
+    fn empty_pattern_matches_everything() {
+        assert!(hit("{}", json!({"a": 1})));
+        assert!(hit("{}", json!({})));
+        assert!(hit("{}", json!("plain")));
+    }
+
+    #[test]
+    fn exact_values() {
+        let p = r#"{"status": ["ERROR", "WARN"]}"#;
+        assert!(hit(p, json!({"status": "ERROR"})));
+        assert!(hit(p, json!({"status": "WARN", "other": 1})));
+        assert!(!hit(p, json!({"status": "error"})));
+        assert!(!hit(p, json!({"state": "ERROR"})));
+        assert!(!hit(p, json!({})));
+        // Types do not mix: a string never equals a number, nor a boolean its name.
+        assert!(!hit(r#"{"n": ["5"]}"#, json!({"n": 5})));
+        assert!(!hit(r#"{"n": [5]}"#, json!({"n": "5"})));
+        assert!(hit(r#"{"ok": [true]}"#, json!({"ok": true})));
+        assert!(!hit(r#"{"ok": [true]}"#, json!({"ok": "true"})));
+        assert!(!hit(r#"{"ok": [false]}"#, json!({"ok": true})));
+    }
+
+    #[test]
+    fn null_and_empty_string() {
+        // The docs' examples: a null UserID, an empty LastName.
+        let null = r#"{"UserID": [null]}"#;
+        assert!(hit(null, json!({"UserID": null})));
+        assert!(!hit(null, json!({"UserID": "u1"})));
+        assert!(!hit(null, json!({})));
+        let empty = r#"{"LastName": [""]}"#;
+        assert!(hit(empty, json!({"LastName": ""})));
+        assert!(!hit(empty, json!({"LastName": null})));
+    }
+
+    #[test]
+    fn numbers_compare_numerically() {
+        let p = r#"{"n": [5]}"#;
+        assert!(hit(p, json!({"n": 5})));
+        assert!(hit(p, json!({"n": 5.0})));
+        assert!(hit(r#"{"n": [5.0]}"#, json!({"n": 5})));
+        assert!(hit(r#"{"n": [3.018e2]}"#, json!({"n": 301.8})));
+        assert!(!hit(p, json!({"n": 5.000001})));
+        assert!(hit(r#"{"n": [-0.5]}"#, json!({"n": -0.5})));
+    }
+
+    #[test]
+    fn nested_objects() {
+        let p = r#"{"dynamodb": {"NewImage": {"Quantity": {"N": ["3"]}}}}"#;
+        let event =
+            json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"Quantity": {"N": "3"}}}});
+        assert!(hit(p, event));
+        assert!(!hit(
+            p,
+            json!({"dynamodb": {"NewImage": {"Quantity": {"N": "4"}}}})
+        ));
+        assert!(!hit(
+            p,
+            json!({"dynamodb": {"OldImage": {"Quantity": {"N": "3"}}}})
+        ));
+        // A leaf where the pattern expects an object is no match.
+        assert!(!hit(p, json!({"dynamodb": "flat"})));
+    }
+
+    #[test]
+    fn every_key_must_match() {
+        let p = r#"{"a": ["x"], "b": {"c": [1]}}"#;
+        assert!(hit(p, json!({"a": "x", "b": {"c": 1}})));
+        assert!(!hit(p, json!({"a": "x", "b": {"c": 2}})));
+        assert!(!hit(p, json!({"a": "y", "b": {"c": 1}})));
+        assert!(!hit(p, json!({"b": {"c": 1}})));
+    }
+
+    #[test]
+    fn arrays_in_the_record() {
+        let p = r#"{"tags": ["blue"]}"#;
+        assert!(hit(p, json!({"tags": ["red", "blue"]})));
+        assert!(hit(p, json!({"tags": [["red"], ["blue"]]})));
+        assert!(!hit(p, json!({"tags": ["red", "green"]})));
+        assert!(!hit(p, json!({"tags": []})));
+        // Pattern values and record values intersect.
+        assert!(hit(r#"{"tags": ["x", "red"]}"#, json!({"tags": ["red"]})));
+    }
+
+    #[test]
+    fn arrays_of_objects_match_within_one_element() {
+        let event = json!({"people": [
+            {"first": "Ana", "last": "Silva"},
+            {"first": "Ben", "last": "Okafor"}
+        ]});
+        assert!(hit(r#"{"people": {"first": ["Ben"]}}"#, event.clone()));
+        assert!(hit(
+            r#"{"people": {"first": ["Ana"], "last": ["Silva"]}}"#,
+            event.clone()
+        ));
+        assert!(!hit(
+            r#"{"people": {"first": ["Ana"], "last": ["Okafor"]}}"#,
+            event
+        ));
+        // Records whose top level is an array are matched element by element too.
+        assert!(hit(r#"{"k": ["v"]}"#, json!([{"k": "w"}, {"k": "v"}])));
+    }
+
+    #[test]
+    fn prefix_and_suffix() {
+        let p = r#"{"region": [{"prefix": "us-"}]}"#;
+        assert!(hit(p, json!({"region": "us-east-1"})));
+        assert!(!hit(p, json!({"region": "eu-west-1"})));
+        assert!(!hit(p, json!({"region": "US-east-1"})));
+        assert!(!hit(p, json!({"region": 5})));
+        let p = r#"{"key": [{"suffix": ".png"}]}"#;
+        assert!(hit(p, json!({"key": "photos/cat.png"})));
+        assert!(!hit(p, json!({"key": "photos/cat.PNG"})));
+        assert!(!hit(p, json!({"key": "photos/cat.png.txt"})));
+    }
+
+    #[test]
+    fn prefix_and_suffix_ignoring_case() {
+        let p = r#"{"region": [{"prefix": {"equals-ignore-case": "US-"}}]}"#;
+        assert!(hit(p, json!({"region": "us-east-1"})));
+        assert!(hit(p, json!({"region": "Us-west-2"})));
+        assert!(!hit(p, json!({"region": "eu-us-1"})));
+        let p = r#"{"key": [{"suffix": {"equals-ignore-case": ".PNG"}}]}"#;
+        assert!(hit(p, json!({"key": "cat.png"})));
+        assert!(hit(p, json!({"key": "cat.Png"})));
+        assert!(!hit(p, json!({"key": "cat.jpg"})));
+    }
+
+    #[test]
+    fn equals_ignore_case() {
+        let p = r#"{"name": [{"equals-ignore-case": "Alice"}]}"#;
+        assert!(hit(p, json!({"name": "ALICE"})));
+        assert!(hit(p, json!({"name": "alice"})));
+        assert!(!hit(p, json!({"name": "alicia"})));
+        assert!(hit(p, json!({"name": ["bob", "ALICE"]})));
+    }
+
+    #[test]
+    fn wildcard() {
+        let p = r#"{"file": [{"wildcard": "dir/*.png"}]}"#;
+        assert!(hit(p, json!({"file": "dir/a.png"})));
+        assert!(hit(p, json!({"file": "dir/.png"})));
+        assert!(hit(p, json!({"file": "dir/sub/b.png"})));
+        assert!(!hit(p, json!({"file": "dir/a.jpg"})));
+        assert!(!hit(p, json!({"file": "other/a.png"})));
+        let p = r#"{"s": [{"wildcard": "*a*b*"}]}"#;
+        assert!(hit(p, json!({"s": "ab"})));
+        assert!(hit(p, json!({"s": "xxaxxbxx"})));
+        assert!(!hit(p, json!({"s": "ba"})));
+        // Pieces may not overlap.
+        assert!(!hit(
+            r#"{"s": [{"wildcard": "ab*ba"}]}"#,
+            json!({"s": "aba"})
+        ));
+        assert!(hit(
+            r#"{"s": [{"wildcard": "ab*ba"}]}"#,
+            json!({"s": "abba"})
+        ));
+        // No wildcard at all: plain equality.
+        assert!(hit(r#"{"s": [{"wildcard": "abc"}]}"#, json!({"s": "abc"})));
+        assert!(!hit(
+            r#"{"s": [{"wildcard": "abc"}]}"#,
+            json!({"s": "abcd"})
+        ));
+        assert!(hit(r#"{"s": [{"wildcard": "*"}]}"#, json!({"s": ""})));
+    }
+
+    #[test]
+    fn wildcard_escapes() {
+        let star = r#"{"s": [{"wildcard": "a\\*b"}]}"#;
+        assert!(hit(star, json!({"s": "a*b"})));
+        assert!(!hit(star, json!({"s": "axb"})));
+        let slash = r#"{"s": [{"wildcard": "a\\\\*"}]}"#;
+        assert!(hit(slash, json!({"s": "a\\"})));
+        assert!(hit(slash, json!({"s": "a\\tail"})));
+        assert!(!hit(slash, json!({"s": "atail"})));
+        // An escaped asterisk between wildcards keeps them apart.
+        assert!(hit(
+            r#"{"s": [{"wildcard": "*\\**"}]}"#,
+            json!({"s": "x*y"})
+        ));
+        assert!(matches!(
+            refused(r#"{"s": [{"wildcard": "a**b"}]}"#),
+            PatternError::Wildcard { .. }
+        ));
+        assert!(matches!(
+            refused(r#"{"s": [{"wildcard": "a\\b"}]}"#),
+            PatternError::Wildcard { .. }
+        ));
+        assert!(matches!(
+            refused(r#"{"s": [{"wildcard": "a\\"}]}"#),
+            PatternError::Wildcard { .. }
+        ));
+    }
+
+    #[test]
+    fn anything_but_values() {
+        let p = r#"{"state": [{"anything-but": "stopped"}]}"#;
+        assert!(hit(p, json!({"state": "running"})));
+        assert!(!hit(p, json!({"state": "stopped"})));
+        // The field must be there.
+        assert!(!hit(p, json!({})));
+        let p = r#"{"state": [{"anything-but": ["stopped", "overloaded"]}]}"#;
+        assert!(hit(p, json!({"state": "running"})));
+        assert!(!hit(p, json!({"state": "overloaded"})));
+        let p = r#"{"n": [{"anything-but": [100, 200]}]}"#;
+        assert!(hit(p, json!({"n": 150})));
+        assert!(!hit(p, json!({"n": 200.0})));
+        assert!(!hit(r#"{"n": [{"anything-but": 5}]}"#, json!({"n": 5})));
+        assert!(hit(r#"{"n": [{"anything-but": 5}]}"#, json!({"n": 6})));
+        // An array matches if any element is not excluded.
+        assert!(hit(
+            r#"{"s": [{"anything-but": "a"}]}"#,
+            json!({"s": ["a", "b"]})
+        ));
+        assert!(!hit(
+            r#"{"s": [{"anything-but": "a"}]}"#,
+            json!({"s": ["a", "a"]})
+        ));
+    }
+
+    #[test]
+    fn anything_but_operators() {
+        let p = r#"{"s": [{"anything-but": {"prefix": "init"}}]}"#;
+        assert!(hit(p, json!({"s": "running"})));
+        assert!(!hit(p, json!({"s": "initializing"})));
+        let p = r#"{"s": [{"anything-but": {"suffix": ".tmp"}}]}"#;
+        assert!(hit(p, json!({"s": "a.txt"})));
+        assert!(!hit(p, json!({"s": "a.tmp"})));
+        let p = r#"{"s": [{"anything-but": {"equals-ignore-case": ["Red", "BLUE"]}}]}"#;
+        assert!(hit(p, json!({"s": "green"})));
+        assert!(!hit(p, json!({"s": "RED"})));
+        assert!(!hit(p, json!({"s": "blue"})));
+        let p = r#"{"s": [{"anything-but": {"equals-ignore-case": "Red"}}]}"#;
+        assert!(!hit(p, json!({"s": "rEd"})));
+        let p = r#"{"s": [{"anything-but": {"wildcard": "*/lib/*"}}]}"#;
+        assert!(hit(p, json!({"s": "/usr/bin/ls"})));
+        assert!(!hit(p, json!({"s": "/usr/lib/x.so"})));
+        let p = r#"{"s": [{"anything-but": {"wildcard": ["a*", "*z"]}}]}"#;
+        assert!(hit(p, json!({"s": "mid"})));
+        assert!(!hit(p, json!({"s": "abc"})));
+        assert!(!hit(p, json!({"s": "xyz"})));
+    }
+
+    #[test]
+    fn numeric_ranges() {
+        let p = r#"{"n": [{"numeric": [">", 0, "<=", 5]}]}"#;
+        assert!(hit(p, json!({"n": 5})));
+        assert!(hit(p, json!({"n": 5.0})));
+        assert!(hit(p, json!({"n": 0.1})));
+        assert!(!hit(p, json!({"n": 0})));
+        assert!(!hit(p, json!({"n": 5.5})));
+        assert!(!hit(p, json!({"n": "3"})));
+        assert!(!hit(p, json!({})));
+        let p = r#"{"n": [{"numeric": [">=", 10, "<", 20]}]}"#;
+        assert!(hit(p, json!({"n": 10})));
+        assert!(!hit(p, json!({"n": 20})));
+        assert!(hit(r#"{"n": [{"numeric": ["<", 10]}]}"#, json!({"n": -3})));
+        assert!(hit(r#"{"n": [{"numeric": [">", 10]}]}"#, json!({"n": 1e9})));
+        // Bounds may come in either order.
+        assert!(hit(
+            r#"{"n": [{"numeric": ["<", 2, ">", 1]}]}"#,
+            json!({"n": 1.5})
+        ));
+        let eq = r#"{"n": [{"numeric": ["=", 5]}]}"#;
+        assert!(hit(eq, json!({"n": 5.0})));
+        assert!(hit(eq, json!({"n": 5})));
+        assert!(!hit(eq, json!({"n": 5.1})));
+        assert!(hit(
+            r#"{"n": [{"numeric": ["=", 3.018e2]}]}"#,
+            json!({"n": 301.8})
+        ));
+        // Any element of an array.
+        assert!(hit(eq, json!({"n": [1, 5]})));
+    }
+
+    #[test]
+    fn numeric_refusals() {
+        for bad in [
+            r#"{"n": [{"numeric": []}]}"#,
+            r#"{"n": [{"numeric": [">"]}]}"#,
+            r#"{"n": [{"numeric": 5}]}"#,
+            r#"{"n": [{"numeric": [">", "5"]}]}"#,
+            r#"{"n": [{"numeric": [5, ">"]}]}"#,
+            r#"{"n": [{"numeric": ["!=", 5]}]}"#,
+            r#"{"n": [{"numeric": [">", 1, ">", 2]}]}"#,
+            r#"{"n": [{"numeric": ["<", 1, "<=", 2]}]}"#,
+            r#"{"n": [{"numeric": [">", 5, "<", 1]}]}"#,
+            r#"{"n": [{"numeric": [">=", 5, "<=", 5]}]}"#,
+            r#"{"n": [{"numeric": ["=", 5, "<", 9]}]}"#,
+            r#"{"n": [{"numeric": [">", 1, "<", 2, ">", 0]}]}"#,
+            r#"{"n": [{"numeric": ["<", 6e9]}]}"#,
+        ] {
+            assert!(
+                matches!(refused(bad), PatternError::Numeric { .. }),
+                "{bad} should be refused as a bad range"
+            );
+        }
+    }
+
+    #[test]
+    fn exists() {
+        let yes = r#"{"a": {"b": [{"exists": true}]}}"#;
+        let no = r#"{"a": {"b": [{"exists": false}]}}"#;
+        assert!(hit(yes, json!({"a": {"b": 1}})));
+        assert!(hit(yes, json!({"a": {"b": null}})));
+        assert!(hit(yes, json!({"a": {"b": ""}})));
+        assert!(!hit(yes, json!({"a": {"c": 1}})));
+        assert!(hit(no, json!({"a": {"c": 1}})));
+        assert!(hit(no, json!({})));
+        assert!(hit(no, json!({"a": 3})));
+        assert!(!hit(no, json!({"a": {"b": 1}})));
+        // Only leaves count: an object or an empty array is absence.
+        assert!(!hit(yes, json!({"a": {"b": {"c": 1}}})));
+        assert!(hit(no, json!({"a": {"b": {"c": 1}}})));
+        assert!(hit(no, json!({"a": {"b": []}})));
+        assert!(!hit(no, json!({"a": {"b": [1]}})));
+        // exists: false beside another matcher is one more alternative.
+        let either = r#"{"s": ["x", {"exists": false}]}"#;
+        assert!(hit(either, json!({})));
+        assert!(hit(either, json!({"s": "x"})));
+        assert!(!hit(either, json!({"s": "y"})));
+    }
+
+    #[test]
+    fn cidr() {
+        let p = r#"{"ip": [{"cidr": "10.0.0.0/24"}]}"#;
+        assert!(hit(p, json!({"ip": "10.0.0.0"})));
+        assert!(hit(p, json!({"ip": "10.0.0.255"})));
+        assert!(!hit(p, json!({"ip": "10.0.1.0"})));
+        assert!(!hit(p, json!({"ip": "not an ip"})));
+        assert!(!hit(p, json!({"ip": "::ffff:10.0.0.1"})));
+        // The block's host bits are masked off.
+        assert!(hit(
+            r#"{"ip": [{"cidr": "192.168.7.9/16"}]}"#,
+            json!({"ip": "192.168.200.1"})
+        ));
+        assert!(hit(
+            r#"{"ip": [{"cidr": "0.0.0.0/0"}]}"#,
+            json!({"ip": "8.8.8.8"})
+        ));
+        assert!(hit(
+            r#"{"ip": [{"cidr": "10.1.2.3/32"}]}"#,
+            json!({"ip": "10.1.2.3"})
+        ));
+        assert!(!hit(
+            r#"{"ip": [{"cidr": "10.1.2.3/32"}]}"#,
+            json!({"ip": "10.1.2.4"})
+        ));
+        let v6 = r#"{"ip": [{"cidr": "2001:db8::/32"}]}"#;
+        assert!(hit(v6, json!({"ip": "2001:db8:1::7"})));
+        assert!(hit(v6, json!({"ip": "2001:DB8::1"})));
+        assert!(!hit(v6, json!({"ip": "2001:db9::1"})));
+        assert!(!hit(v6, json!({"ip": "10.0.0.1"})));
+        for bad in [
+            r#"{"ip": [{"cidr": "10.0.0.0"}]}"#,
+            r#"{"ip": [{"cidr": "10.0.0.0/33"}]}"#,
+            r#"{"ip": [{"cidr": "10.0.0/8"}]}"#,
+            r#"{"ip": [{"cidr": "10.0.0.0/x"}]}"#,
+            r#"{"ip": [{"cidr": "10.0.0.0/-1"}]}"#,
+            r#"{"ip": [{"cidr": "2001:db8::/129"}]}"#,
+            r#"{"ip": [{"cidr": "host/8"}]}"#,
+        ] {
+            assert!(matches!(refused(bad), PatternError::Cidr { .. }), "{bad}");
+        }
+        assert!(matches!(
+            refused(r#"{"ip": [{"cidr": 10}]}"#),
+            PatternError::OperatorValue { .. }
+        ));
+    }
+
+    #[test]
+    fn or_at_any_level() {
+        let p = r#"{"$or": [{"a": ["x"]}, {"b": [{"numeric": [">", 3]}]}]}"#;
+        assert!(hit(p, json!({"a": "x"})));
+        assert!(hit(p, json!({"b": 4})));
+        assert!(!hit(p, json!({"a": "y", "b": 1})));
+        // AND with the other keys, nested inside objects, and several $or groups.
+        let p = r#"{
+            "source": ["orders"],
+            "detail": {
+                "$or": [{"kind": ["refund"]}, {"amount": [{"numeric": [">=", 100]}]}]
+            },
+            "$or": [{"region": ["eu"]}, {"vip": [true]}]
+        }"#;
+        assert!(hit(
+            p,
+            json!({"source": "orders", "detail": {"kind": "refund"}, "region": "eu"})
+        ));
+        assert!(hit(
+            p,
+            json!({"source": "orders", "detail": {"amount": 150}, "vip": true})
+        ));
+        assert!(!hit(
+            p,
+            json!({"source": "orders", "detail": {"amount": 50}, "vip": true})
+        ));
+        assert!(!hit(
+            p,
+            json!({"source": "orders", "detail": {"kind": "refund"}})
+        ));
+        assert!(!hit(
+            p,
+            json!({"source": "other", "detail": {"kind": "refund"}, "region": "eu"})
+        ));
+        // An alternative holding its own $or.
+        let p = r#"{"$or": [
+            {"a": ["1"]},
+            {"b": ["2"], "$or": [{"c": ["3"]}, {"d": ["4"]}]}
+        ]}"#;
+        assert!(hit(p, json!({"b": "2", "d": "4"})));
+        assert!(!hit(p, json!({"b": "2"})));
+        assert!(hit(p, json!({"a": "1"})));
+    }
+
+    #[test]
+    fn or_that_is_a_field_name() {
+        // One alternative only, or a reserved key inside: "$or" is then a plain field.
+        let p = r#"{"$or": {"a": ["x"]}}"#;
+        assert!(hit(p, json!({"$or": {"a": "x"}})));
+        assert!(!hit(p, json!({"a": "x"})));
+        assert!(hit(r#"{"$or": ["v"]}"#, json!({"$or": "v"})));
+        // Objects keyed by matcher names are matchers of a field called "$or".
+        let p = r#"{"$or": [{"numeric": [">", 1]}, {"prefix": "a"}]}"#;
+        assert!(hit(p, json!({"$or": 5})));
+        assert!(hit(p, json!({"$or": "abc"})));
+        assert!(!hit(p, json!({"$or": 0})));
+        assert!(matches!(
+            refused(r#"{"$or": [{"a": ["x"]}]}"#),
+            PatternError::UnknownOperator { .. }
+        ));
+        assert!(matches!(
+            refused(r#"{"$or": [{"a": ["x"]}, {}]}"#),
+            PatternError::EmptyObject(_)
+        ));
+    }
+
+    #[test]
+    fn documented_kinds_of_record() {
+        // A Kinesis-style record whose data was decoded to JSON, filtered on nested values.
+        let p = r#"{"data": {"temperature": [{"numeric": [">=", 25]}], "city": [{"anything-but": ["Oslo"]}]}}"#;
+        assert!(hit(
+            p,
+            json!({"partitionKey": "k", "data": {"temperature": 30, "city": "Lima"}})
+        ));
+        assert!(!hit(
+            p,
+            json!({"data": {"temperature": 30, "city": "Oslo"}})
+        ));
+        assert!(!hit(
+            p,
+            json!({"data": {"temperature": 10, "city": "Lima"}})
+        ));
+        // An SQS record: a JSON body was parsed by the caller, attributes are plain strings.
+        let p = r#"{"body": {"Order": {"Type": ["Pizza"]}}, "attributes": {"ApproximateReceiveCount": ["1"]}}"#;
+        let record = json!({
+            "messageId": "m-1",
+            "body": {"Order": {"Type": "Pizza", "Size": "L"}},
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {}
+        });
+        assert!(hit(p, record));
+        // A body that is not a JSON object stays a string and is matched as one.
+        let p = r#"{"body": [{"prefix": "ERROR"}]}"#;
+        assert!(hit(p, json!({"body": "ERROR: disk full"})));
+        assert!(!hit(p, json!({"body": {"level": "ERROR"}})));
+        // A DynamoDB stream record: only INSERTs whose new image has a given attribute value.
+        let p = r#"{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"Status": {"S": [{"equals-ignore-case": "active"}]}}}}"#;
+        assert!(hit(
+            p,
+            json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"Status": {"S": "Active"}}}})
+        ));
+        assert!(!hit(
+            p,
+            json!({"eventName": "MODIFY", "dynamodb": {"NewImage": {"Status": {"S": "Active"}}}})
+        ));
+    }
+
+    #[test]
+    fn matches_any_is_or_and_none_passes_all() {
+        let event = json!({"a": 2});
+        assert!(matches_any(&[], &event));
+        let one = pattern(r#"{"a": [1]}"#);
+        let two = pattern(r#"{"a": [2]}"#);
+        assert!(matches_any(&[one.clone(), two.clone()], &event));
+        assert!(!matches_any(&[one], &event));
+        assert!(matches_any(&[two], &event));
+    }
+
+    #[test]
+    fn refusals_name_the_flaw() {
+        assert!(matches!(refused("{not json"), PatternError::Json(_)));
+        assert!(matches!(refused(""), PatternError::Json(_)));
+        assert_eq!(refused("null"), PatternError::NotObject);
+        assert_eq!(refused(r#"[{"a": [1]}]"#), PatternError::NotObject);
+        assert_eq!(refused(r#""text""#), PatternError::NotObject);
+        assert_eq!(
+            refused(r#"{"a": "x"}"#),
+            PatternError::FieldValue("a".into())
+        );
+        assert_eq!(
+            refused(r#"{"a": {"b": 5}}"#),
+            PatternError::FieldValue("a.b".into())
+        );
+        assert_eq!(
+            refused(r#"{"a": []}"#),
+            PatternError::EmptyArray("a".into())
+        );
+        assert_eq!(
+            refused(r#"{"a": {}}"#),
+            PatternError::EmptyObject("a".into())
+        );
+        assert_eq!(
+            refused(r#"{"a": [["x"]]}"#),
+            PatternError::NestedArray("a".into())
+        );
+        assert_eq!(
+            refused(r#"{"a": [{"prefix": "x", "suffix": "y"}]}"#),
+            PatternError::MatcherKeys("a".into())
+        );
+        assert_eq!(
+            refused(r#"{"a": [{}]}"#),
+            PatternError::MatcherKeys("a".into())
+        );
+        assert_eq!(
+            refused(r#"{"a": [{"regex": "x+"}]}"#),
+            PatternError::UnknownOperator {
+                path: "a".into(),
+                operator: "regex".into()
+            }
+        );
+        for bad in [
+            r#"{"a": [{"prefix": 5}]}"#,
+            r#"{"a": [{"prefix": {"other": "x"}}]}"#,
+            r#"{"a": [{"suffix": ["x"]}]}"#,
+            r#"{"a": [{"equals-ignore-case": 1}]}"#,
+            r#"{"a": [{"wildcard": null}]}"#,
+            r#"{"a": [{"exists": "yes"}]}"#,
+            r#"{"a": [{"anything-but": null}]}"#,
+            r#"{"a": [{"anything-but": true}]}"#,
+            r#"{"a": [{"anything-but": []}]}"#,
+            r#"{"a": [{"anything-but": ["x", 1]}]}"#,
+            r#"{"a": [{"anything-but": {"prefix": 1}}]}"#,
+            r#"{"a": [{"anything-but": {"equals-ignore-case": []}}]}"#,
+        ] {
+            assert!(
+                matches!(refused(bad), PatternError::OperatorValue { .. }),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            refused(r#"{"a": [{"anything-but": {"numeric": [">", 1]}}]}"#),
+            PatternError::UnknownOperator { .. }
+        ));
+        assert!(matches!(
+            refused(r#"{"a": [{"anything-but": {"wildcard": "a**"}}]}"#),
+            PatternError::Wildcard { .. }
+        ));
+    }
+
+    #[test]
+    fn parse_answers_with_lambdas_message() {
+        assert!(Pattern::parse(r#"{"a": ["x"]}"#).is_ok());
+        for bad in [
+            "{",
+            "null",
+            r#"{"a": "x"}"#,
+            r#"{"a": [{"numeric": ["<", 1, ">", 2]}]}"#,
+        ] {
+            let e = Pattern::parse(bad).expect_err("refused");
+            assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+            assert_eq!(e.message, "Invalid filter pattern definition.");
+        }
+    }
+
+    #[test]
+    fn limits() {
+        let five = vec![r#"{"a": [1]}"#; MAX_FILTERS];
+        assert_eq!(compile_filters(&five).expect("five filters").len(), 5);
+        assert!(compile_filters::<&str>(&[]).expect("none").is_empty());
+        let six = vec![r#"{"a": [1]}"#; MAX_FILTERS + 1];
+        let e = check_limits(&six).expect_err("six filters");
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+        // Exactly MAX_PATTERN_LEN characters passes, one more does not; characters, not bytes.
+        let fill = |n: usize| format!(r#"{{"a": ["{}"]}}"#, "é".repeat(n - 11));
+        assert_eq!(fill(MAX_PATTERN_LEN).chars().count(), MAX_PATTERN_LEN);
+        assert!(compile_filters(&[fill(MAX_PATTERN_LEN)]).is_ok());
+        let long = fill(MAX_PATTERN_LEN + 1);
+        let e = check_limits(&[r#"{}"#.to_string(), long.clone()]).expect_err("too long");
+        assert_eq!(e.code, ErrorCode::Validation);
+        assert_eq!(
+            e.message,
+            format!("1 validation error detected: Value '{long}' at 'filterCriteria.filters.2.member.pattern' failed to satisfy constraint: Member must have length less than or equal to 4096")
+        );
+        let e = compile_filters(&[r#"{"a": 1}"#]).expect_err("bad pattern");
+        assert_eq!(e.message, INVALID_PATTERN);
     }
 }

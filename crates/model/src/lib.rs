@@ -9,6 +9,7 @@ pub mod alias;
 pub mod arn;
 pub mod error;
 pub mod event_invoke;
+pub mod filter;
 pub mod function;
 pub mod limits;
 pub mod policy;

@@ -45,6 +45,10 @@ pub(crate) struct App {
     pub(crate) queue_store: Arc<dyn nimbus_store::QueueStore>,
     /// Long polls waiting on queues, woken by sends.
     pub(crate) queue_waiters: crate::sqs::Waiters,
+    /// The pollers of event source mappings.
+    pub(crate) pollers: crate::esm::Pollers,
+    /// Held while mappings are written (one mapping per function and queue).
+    pub(crate) mapping_writes: tokio::sync::Mutex<()>,
 }
 
 pub(crate) fn now_ms() -> i64 {

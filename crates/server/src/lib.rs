@@ -11,6 +11,7 @@ mod async_invoke;
 pub mod auth;
 pub mod config;
 mod error;
+mod esm;
 mod functions;
 mod listener;
 mod logs;
@@ -206,8 +207,11 @@ impl Server {
             events,
             queue_store,
             queue_waiters: sqs::Waiters::default(),
+            pollers: esm::Pollers::default(),
+            mapping_writes: tokio::sync::Mutex::new(()),
         });
         recover(&app).await?;
+        esm::start_all(&app).await?;
         async_invoke::spawn_dispatcher(
             Arc::clone(&app),
             async_invoke::DispatchConfig {
@@ -528,6 +532,21 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(api::invoke::handle),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings",
+            post(api::create_event_source_mapping::handle)
+                .get(api::list_event_source_mappings::handle),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/",
+            get(api::list_event_source_mappings::handle),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/{uuid}",
+            get(api::get_event_source_mapping::handle)
+                .put(api::update_event_source_mapping::handle)
+                .delete(api::delete_event_source_mapping::handle),
         )
         .route(
             "/2014-11-13/functions/{name}/invoke-async",

@@ -26,12 +26,12 @@ use crate::app::App;
 use crate::request::Ctx;
 
 pub(crate) mod admin;
-mod attributes;
+pub(crate) mod attributes;
 mod messages;
 mod queues;
 mod wire;
 
-pub(crate) use messages::send_internal;
+pub(crate) use messages::{encode_handle, send_internal};
 pub(crate) use nimbus_store::queues::MessageAttributeValue;
 
 /// AWS compat: the namespace of SQS's query-protocol answers.

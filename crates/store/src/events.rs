@@ -5,6 +5,7 @@
 //! it is deleted; a claim hides it from other claims until it is
 //! rescheduled or its lease is released; nothing a crash interrupts is lost.
 
+use nimbus_model::esm::EventSourceMapping;
 use nimbus_model::event_invoke::EventInvokeConfig;
 
 use crate::StoreFuture;
@@ -163,6 +164,21 @@ pub trait EventStore: Send + Sync {
         function: &'a str,
         qualifier: &'a str,
     ) -> StoreFuture<'a, bool>;
+    /// Stores a mapping, replacing the one of its id; `NotFound` if its function is gone.
+    fn put_mapping<'a>(&'a self, m: &'a EventSourceMapping) -> StoreFuture<'a, ()>;
+    /// The mapping `uuid`.
+    fn get_mapping<'a>(&'a self, uuid: &'a str) -> StoreFuture<'a, Option<EventSourceMapping>>;
+    /// Up to `limit` mappings in id order after `after`, of `function` and of `source` if given.
+    fn list_mappings<'a>(
+        &'a self,
+        function: Option<&'a str>,
+        source: Option<&'a str>,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<EventSourceMapping>>;
+    /// Deletes mapping `uuid`; whether there was one.
+    fn delete_mapping<'a>(&'a self, uuid: &'a str) -> StoreFuture<'a, bool>;
+
     /// Up to `limit` configurations of `function` in qualifier order, after `after`.
     fn list_event_invoke_configs<'a>(
         &'a self,
@@ -373,6 +389,80 @@ pub(crate) mod contract {
         );
     }
 
+    pub(crate) async fn mappings(store: &dyn EventStore, functions: &dyn Store) {
+        let m = |uuid: &str, function: &str, source: &str| EventSourceMapping {
+            uuid: uuid.into(),
+            function: function.into(),
+            qualifier: None,
+            source_arn: source.into(),
+            batch_size: 10,
+            batching_window_seconds: 0,
+            filters: vec!["{}".into()],
+            report_batch_item_failures: true,
+            maximum_concurrency: Some(2),
+            enabled: true,
+            state: "Creating".into(),
+            last_modified_ms: 1,
+        };
+        assert!(matches!(
+            store.put_mapping(&m("a", "m1", "q1")).await,
+            Err(StoreError::NotFound(_))
+        ));
+        for f in ["m1", "m2"] {
+            functions
+                .create_function(&crate::tests::function(f, "r1"))
+                .await
+                .expect("create");
+        }
+        store.put_mapping(&m("b", "m1", "q1")).await.expect("put");
+        store.put_mapping(&m("a", "m2", "q1")).await.expect("put");
+        store.put_mapping(&m("c", "m1", "q2")).await.expect("put");
+        let mut enabled = m("c", "m1", "q2");
+        enabled.state = "Enabled".into();
+        store.put_mapping(&enabled).await.expect("replace");
+        assert_eq!(store.get_mapping("c").await.expect("get"), Some(enabled));
+        let ids = |v: Vec<EventSourceMapping>| v.into_iter().map(|m| m.uuid).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store
+                .list_mappings(None, None, None, 10)
+                .await
+                .expect("list")),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            ids(store
+                .list_mappings(Some("m1"), None, None, 10)
+                .await
+                .expect("list")),
+            ["b", "c"]
+        );
+        assert_eq!(
+            ids(store
+                .list_mappings(None, Some("q1"), Some("a"), 10)
+                .await
+                .expect("list")),
+            ["b"]
+        );
+        assert_eq!(
+            ids(store
+                .list_mappings(Some("m1"), Some("q2"), None, 1)
+                .await
+                .expect("list")),
+            ["c"]
+        );
+        assert!(store.delete_mapping("b").await.expect("delete"));
+        assert!(!store.delete_mapping("b").await.expect("delete"));
+        functions
+            .delete_function("m1")
+            .await
+            .expect("delete function");
+        assert_eq!(
+            store.get_mapping("c").await.expect("get"),
+            None,
+            "gone with its function"
+        );
+    }
+
     #[tokio::test]
     async fn sqlite_meets_the_event_contract() {
         let dir = tempfile::tempdir().expect("store");
@@ -381,6 +471,7 @@ pub(crate) mod contract {
             .expect("store");
         queue(&store).await;
         configs(&store, &store).await;
+        mappings(&store, &store).await;
     }
 
     #[tokio::test]

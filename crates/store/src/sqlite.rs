@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0006_async_events.sql"),
     ),
     (7, "queues", include_str!("../migrations/0007_queues.sql")),
+    (
+        8,
+        "event source mappings",
+        include_str!("../migrations/0008_event_source_mappings.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).

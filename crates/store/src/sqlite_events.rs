@@ -1,5 +1,6 @@
 //! [`EventStore`] on SQLite: the `async_events` and `event_invoke_configs` tables.
 
+use nimbus_model::esm::EventSourceMapping;
 use nimbus_model::event_invoke::EventInvokeConfig;
 use sqlx::Row;
 
@@ -206,6 +207,79 @@ impl EventStore for SqliteStore {
             .execute(&self.writer)
             .await
             .map_err(db("delete event invoke config"))?;
+            Ok(res.rows_affected() == 1)
+        })
+    }
+
+    fn put_mapping<'a>(&'a self, m: &'a EventSourceMapping) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let res = sqlx::query(
+                "INSERT INTO event_source_mappings (uuid, function, source_arn, record) VALUES (?, ?, ?, ?)
+                 ON CONFLICT(uuid) DO UPDATE SET function = excluded.function,
+                 source_arn = excluded.source_arn, record = excluded.record",
+            )
+            .bind(&m.uuid)
+            .bind(&m.function)
+            .bind(&m.source_arn)
+            .bind(encode(m))
+            .execute(&self.writer)
+            .await;
+            match res {
+                Ok(_) => Ok(()),
+                Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                    Err(StoreError::NotFound(m.function.clone()))
+                }
+                Err(e) => Err(db("put event source mapping")(e)),
+            }
+        })
+    }
+
+    fn get_mapping<'a>(&'a self, uuid: &'a str) -> StoreFuture<'a, Option<EventSourceMapping>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT record FROM event_source_mappings WHERE uuid = ?")
+                .bind(uuid)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("get event source mapping"))?;
+            row.map(|r| decode(uuid, r.get::<&str, _>(0))).transpose()
+        })
+    }
+
+    fn list_mappings<'a>(
+        &'a self,
+        function: Option<&'a str>,
+        source: Option<&'a str>,
+        after: Option<&'a str>,
+        n: usize,
+    ) -> StoreFuture<'a, Vec<EventSourceMapping>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT uuid, record FROM event_source_mappings
+                 WHERE uuid > ? AND (? IS NULL OR function = ?) AND (? IS NULL OR source_arn = ?)
+                 ORDER BY uuid LIMIT ?",
+            )
+            .bind(after.unwrap_or(""))
+            .bind(function)
+            .bind(function)
+            .bind(source)
+            .bind(source)
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list event source mappings"))?;
+            rows.iter()
+                .map(|r| decode(r.get::<&str, _>(0), r.get::<&str, _>(1)))
+                .collect()
+        })
+    }
+
+    fn delete_mapping<'a>(&'a self, uuid: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let res = sqlx::query("DELETE FROM event_source_mappings WHERE uuid = ?")
+                .bind(uuid)
+                .execute(&self.writer)
+                .await
+                .map_err(db("delete event source mapping"))?;
             Ok(res.rows_affected() == 1)
         })
     }

@@ -350,7 +350,7 @@ pub(super) async fn send_message_batch(
 }
 
 /// Receipt handles: base64 of the message's store id and its receive's token.
-fn encode_handle(m: &StoredMessage) -> String {
+pub(crate) fn encode_handle(m: &StoredMessage) -> String {
     let token = m.receipt.as_deref().unwrap_or("");
     base64::engine::general_purpose::STANDARD.encode(format!("{}:{token}", m.id))
 }

@@ -41,6 +41,8 @@ pub(crate) struct App {
     pub(crate) queue_store: Arc<dyn nimbus_store::QueueStore>,
     /// Long polls waiting on queues, woken by sends.
     pub(crate) queue_waiters: crate::sqs::Waiters,
+    /// Group commit of sends.
+    pub(crate) queue_sends: crate::sqs::Committer,
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -187,6 +187,7 @@ impl Server {
             unreserved_minimum: config.unreserved_concurrency_minimum,
             reservations: tokio::sync::Mutex::new(()),
             aliasing: tokio::sync::Mutex::new(()),
+            queue_sends: sqs::Committer::spawn(Arc::clone(&queue_store)),
             queue_store,
             queue_waiters: sqs::Waiters::default(),
         });

@@ -27,10 +27,12 @@ use crate::request::Ctx;
 
 pub(crate) mod admin;
 mod attributes;
+mod committer;
 mod messages;
 mod queues;
 mod wire;
 
+pub(crate) use committer::Committer;
 pub(crate) use messages::send_internal;
 pub(crate) use nimbus_store::queues::MessageAttributeValue;
 

@@ -679,7 +679,7 @@ fn long_polls_are_woken_by_sends_and_end_on_time() {
 #[test]
 fn batches_answer_per_entry_and_refuse_bad_shapes() {
     let server = TestServer::start();
-    let url = create(&server, "batch", json!({}));
+    let url = create(&server, "batch", json!({"MaximumMessageSize": "1024"}));
     let r = sqs(
         &server,
         "SendMessageBatch",
@@ -687,7 +687,7 @@ fn batches_answer_per_entry_and_refuse_bad_shapes() {
             {"Id": "ok1", "MessageBody": "one"},
             {"Id": "bad", "MessageBody": "bell \u{7}"},
             {"Id": "ok2", "MessageBody": "two", "DelaySeconds": 0},
-            {"Id": "big", "MessageBody": "x".repeat(262_145)},
+            {"Id": "big", "MessageBody": "x".repeat(1_025)},
         ]}),
     );
     let r = r.ok();
@@ -704,7 +704,7 @@ fn batches_answer_per_entry_and_refuse_bad_shapes() {
     assert_eq!(r["Failed"][0]["SenderFault"], true);
     assert_eq!(
         r["Failed"][1]["Message"],
-        "One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes."
+        "One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes."
     );
     assert_eq!(r["Successful"][0]["MD5OfMessageBody"], hex_md5(b"one"));
     let got = receive(&server, &url, json!({}));
@@ -747,6 +747,13 @@ fn batches_answer_per_entry_and_refuse_bad_shapes() {
         "BatchRequestTooLong",
         "AWS.SimpleQueueService.BatchRequestTooLong",
         "Batch requests cannot be longer than 262144 bytes. You have sent 400000 bytes.",
+    );
+    // Invalid entries count toward the batch's size too.
+    e(json!([{"Id": "ok", "MessageBody": "x"}, {"Id": "bad", "MessageBody": "\u{7}".repeat(262_144)}])).error(
+        400,
+        "BatchRequestTooLong",
+        "AWS.SimpleQueueService.BatchRequestTooLong",
+        "Batch requests cannot be longer than 262144 bytes. You have sent 262145 bytes.",
     );
     // Nothing of the refused batches was stored.
     assert_eq!(attribute(&server, &url, "ApproximateNumberOfMessages"), "0");

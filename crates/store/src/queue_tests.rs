@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::queues::{
     DeadLetter, MessageAttributeValue, MessageRecord, NewMessage, QueueRecord, QueueStore,
-    QueueStoreError, Receipt, Receive, VisibilityChange,
+    QueueStoreError, Receipt, Receive, SendRequest, VisibilityChange,
 };
 use crate::SqliteStore;
 
@@ -493,8 +493,65 @@ async fn concurrent_receivers_never_share_a_message(store: Arc<dyn QueueStore>) 
     assert_eq!((n, all.len()), (200, 200), "every message exactly once");
 }
 
+async fn sends_of_many_senders_commit_together_each_with_its_outcome(store: &dyn QueueStore) {
+    store.create_queue(&queue("many-a")).await.expect("create");
+    store
+        .create_queue(&queue("many-b.fifo"))
+        .await
+        .expect("create");
+    let requests = [
+        SendRequest {
+            queue: "many-a".into(),
+            messages: vec![
+                message("x1", "x", None, None),
+                message("x2", "x", None, None),
+            ],
+        },
+        SendRequest {
+            queue: "gone".into(),
+            messages: vec![message("g1", "g", None, None)],
+        },
+        SendRequest {
+            queue: "many-b.fifo".into(),
+            messages: vec![message("f1", "f", Some("g"), Some("d"))],
+        },
+        SendRequest {
+            queue: "many-b.fifo".into(),
+            messages: vec![message("f2", "f", Some("g"), Some("d"))],
+        },
+    ];
+    let out = store
+        .send_many(&requests, 10, 300_000)
+        .await
+        .expect("send many");
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[0].as_ref().expect("a").len(), 2);
+    assert!(matches!(out[1], Err(QueueStoreError::QueueNotFound(_))));
+    let f1 = &out[2].as_ref().expect("fifo")[0];
+    let f2 = &out[3].as_ref().expect("fifo again")[0];
+    // A later request of the same transaction sees the earlier one's deduplication id.
+    assert!(!f1.duplicate && f2.duplicate && f2.message_id == "f1");
+    assert_eq!(
+        store
+            .peek_messages("many-a", 0, 10)
+            .await
+            .expect("peek")
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .peek_messages("many-b.fifo", 0, 10)
+            .await
+            .expect("peek")
+            .len(),
+        1
+    );
+}
+
 async fn contract(store: Arc<dyn QueueStore>) {
     queues_are_created_listed_changed_and_deleted(store.as_ref()).await;
+    sends_of_many_senders_commit_together_each_with_its_outcome(store.as_ref()).await;
     messages_are_received_once_until_their_visibility_ends(store.as_ref()).await;
     fifo_groups_keep_order_and_duplicates_are_dropped(store.as_ref()).await;
     messages_received_too_often_move_to_the_dead_letter_queue(store.as_ref()).await;

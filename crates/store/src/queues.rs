@@ -122,6 +122,15 @@ pub struct NewMessage {
     pub delay_ms: i64,
 }
 
+/// Messages for one queue, one of the requests of [`QueueStore::send_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    /// The queue.
+    pub queue: String,
+    /// Its messages, in order.
+    pub messages: Vec<NewMessage>,
+}
+
 /// The answer to one sent message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -266,6 +275,15 @@ pub trait QueueStore: Send + Sync {
         now_ms: i64,
         dedup_ms: i64,
     ) -> QueueFuture<'a, Vec<Sent>>;
+    /// Sends each request's messages to its queue as [`QueueStore::send_messages`] does, all
+    /// in one transaction (one commit for many senders); each request has its own outcome (a
+    /// missing queue fails its request alone), and a database failure fails them all.
+    fn send_many<'a>(
+        &'a self,
+        requests: &'a [SendRequest],
+        now_ms: i64,
+        dedup_ms: i64,
+    ) -> QueueFuture<'a, Vec<Result<Vec<Sent>, QueueStoreError>>>;
     /// Claims up to `r.max` visible messages of `queue`, moving those received too often to
     /// the dead-letter queue first.
     fn receive_messages<'a>(&'a self, queue: &'a str, r: &'a Receive) -> QueueFuture<'a, Received>;

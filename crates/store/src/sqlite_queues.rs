@@ -10,7 +10,7 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::queues::{
     NewMessage, QueueCounts, QueueFuture, QueueRecord, QueueStore, QueueStoreError, Receipt,
-    Receive, Received, Sent, StoredMessage, VisibilityChange,
+    Receive, Received, SendRequest, Sent, StoredMessage, VisibilityChange,
 };
 use crate::sqlite::db;
 use crate::{SqliteStore, StoreError};
@@ -84,6 +84,97 @@ async fn queue_in(conn: &mut SqliteConnection, name: &str) -> Result<SqliteRow, 
     .await
     .map_err(db("read queue"))?
     .ok_or_else(|| QueueStoreError::QueueNotFound(name.to_string()))
+}
+
+/// Sends `messages` to `queue` within `conn`'s transaction; `QueueNotFound` (before anything
+/// is written) if there is no such queue.
+async fn send_in(
+    conn: &mut SqliteConnection,
+    queue: &str,
+    messages: &[NewMessage],
+    now_ms: i64,
+    dedup_ms: i64,
+) -> Result<Vec<Sent>, QueueStoreError> {
+    let row = queue_in(&mut *conn, queue).await?;
+    let fifo = row.get::<i64, _>("fifo") != 0;
+    let mut next_seq: i64 = row.get("next_seq");
+    if fifo {
+        sqlx::query("DELETE FROM queue_dedup WHERE queue = ? AND expires_ms <= ?")
+            .bind(queue)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("send messages"))?;
+    }
+    let mut sent = Vec::with_capacity(messages.len());
+    for m in messages {
+        let dedup = m.record.dedup_id.as_deref().filter(|_| fifo);
+        if let Some(d) = dedup {
+            let original = sqlx::query(
+                "SELECT message_id, seq FROM queue_dedup WHERE queue = ? AND dedup_id = ?",
+            )
+            .bind(queue)
+            .bind(d)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db("send messages"))?;
+            if let Some(o) = original {
+                sent.push(Sent {
+                    message_id: o.get("message_id"),
+                    sequence_number: Some(o.get("seq")),
+                    duplicate: true,
+                });
+                continue;
+            }
+        }
+        let seq = fifo.then(|| {
+            next_seq += 1;
+            next_seq - 1
+        });
+        let record = serde_json::to_string(&m.record).map_err(|e| decode_err(&m.message_id, e))?;
+        sqlx::query(
+            "INSERT INTO queue_messages (queue, message_id, body, record, group_id, seq, sent_ms, visible_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(queue)
+        .bind(&m.message_id)
+        .bind(&m.body)
+        .bind(record)
+        .bind(m.record.group_id.as_deref())
+        .bind(seq)
+        .bind(now_ms)
+        .bind(now_ms.saturating_add(m.delay_ms.max(0)))
+        .execute(&mut *conn)
+        .await
+        .map_err(db("send messages"))?;
+        if let (Some(d), Some(s)) = (dedup, seq) {
+            sqlx::query(
+                "INSERT INTO queue_dedup (queue, dedup_id, expires_ms, message_id, seq) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(queue)
+            .bind(d)
+            .bind(now_ms.saturating_add(dedup_ms))
+            .bind(&m.message_id)
+            .bind(s)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("send messages"))?;
+        }
+        sent.push(Sent {
+            message_id: m.message_id.clone(),
+            sequence_number: seq,
+            duplicate: false,
+        });
+    }
+    if fifo {
+        sqlx::query("UPDATE queues SET next_seq = ? WHERE name = ?")
+            .bind(next_seq)
+            .bind(queue)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("send messages"))?;
+    }
+    Ok(sent)
 }
 
 impl SqliteStore {
@@ -250,88 +341,33 @@ impl QueueStore for SqliteStore {
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("send messages"))?;
-            let row = queue_in(&mut tx, queue).await?;
-            let fifo = row.get::<i64, _>("fifo") != 0;
-            let mut next_seq: i64 = row.get("next_seq");
-            if fifo {
-                sqlx::query("DELETE FROM queue_dedup WHERE queue = ? AND expires_ms <= ?")
-                    .bind(queue)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("send messages"))?;
-            }
-            let mut sent = Vec::with_capacity(messages.len());
-            for m in messages {
-                let dedup = m.record.dedup_id.as_deref().filter(|_| fifo);
-                if let Some(d) = dedup {
-                    let original = sqlx::query(
-                        "SELECT message_id, seq FROM queue_dedup WHERE queue = ? AND dedup_id = ?",
-                    )
-                    .bind(queue)
-                    .bind(d)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db("send messages"))?;
-                    if let Some(o) = original {
-                        sent.push(Sent {
-                            message_id: o.get("message_id"),
-                            sequence_number: Some(o.get("seq")),
-                            duplicate: true,
-                        });
-                        continue;
-                    }
-                }
-                let seq = fifo.then(|| {
-                    next_seq += 1;
-                    next_seq - 1
-                });
-                let record =
-                    serde_json::to_string(&m.record).map_err(|e| decode_err(&m.message_id, e))?;
-                sqlx::query(
-                    "INSERT INTO queue_messages (queue, message_id, body, record, group_id, seq, sent_ms, visible_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(queue)
-                .bind(&m.message_id)
-                .bind(&m.body)
-                .bind(record)
-                .bind(m.record.group_id.as_deref())
-                .bind(seq)
-                .bind(now_ms)
-                .bind(now_ms.saturating_add(m.delay_ms.max(0)))
-                .execute(&mut *tx)
-                .await
-                .map_err(db("send messages"))?;
-                if let (Some(d), Some(s)) = (dedup, seq) {
-                    sqlx::query(
-                        "INSERT INTO queue_dedup (queue, dedup_id, expires_ms, message_id, seq) VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(queue)
-                    .bind(d)
-                    .bind(now_ms.saturating_add(dedup_ms))
-                    .bind(&m.message_id)
-                    .bind(s)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("send messages"))?;
-                }
-                sent.push(Sent {
-                    message_id: m.message_id.clone(),
-                    sequence_number: seq,
-                    duplicate: false,
-                });
-            }
-            if fifo {
-                sqlx::query("UPDATE queues SET next_seq = ? WHERE name = ?")
-                    .bind(next_seq)
-                    .bind(queue)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("send messages"))?;
-            }
+            let sent = send_in(&mut tx, queue, messages, now_ms, dedup_ms).await?;
             tx.commit().await.map_err(db("send messages"))?;
             Ok(sent)
+        })
+    }
+
+    fn send_many<'a>(
+        &'a self,
+        requests: &'a [SendRequest],
+        now_ms: i64,
+        dedup_ms: i64,
+    ) -> QueueFuture<'a, Vec<Result<Vec<Sent>, QueueStoreError>>> {
+        Box::pin(async move {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db("send messages"))?;
+            let mut out = Vec::with_capacity(requests.len());
+            for r in requests {
+                match send_in(&mut tx, &r.queue, &r.messages, now_ms, dedup_ms).await {
+                    Err(QueueStoreError::Store(e)) => return Err(e.into()),
+                    other => out.push(other),
+                }
+            }
+            tx.commit().await.map_err(db("send messages"))?;
+            Ok(out)
         })
     }
 

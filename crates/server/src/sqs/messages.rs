@@ -23,9 +23,6 @@ use crate::app::{now_ms, App};
 use crate::request::Ctx;
 use crate::sessions::Principal;
 
-/// AWS compat: FIFO queues remember deduplication ids for five minutes.
-const DEDUP_MS: i64 = 5 * 60 * 1000;
-
 /// AWS compat: the most entries a batch takes.
 const MAX_BATCH: usize = 10;
 
@@ -161,6 +158,27 @@ fn check_message(
     ))
 }
 
+/// The bytes an entry's message counts, checked or not: its body, and its attributes' names,
+/// types and values.
+fn payload_size(m: &Map<String, Value>) -> usize {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, str::len);
+    let attrs = m
+        .get("MessageAttributes")
+        .and_then(Value::as_object)
+        .map_or(0, |a| {
+            a.iter()
+                .map(|(name, v)| {
+                    let binary = text(v.get("BinaryValue"));
+                    name.len()
+                        + text(v.get("DataType"))
+                        + text(v.get("StringValue"))
+                        + binary / 4 * 3
+                })
+                .sum()
+        });
+    text(m.get("MessageBody")) + attrs
+}
+
 /// AWS compat: group and deduplication ids are 1-128 printable ASCII characters.
 fn check_fifo_id(name: &str, v: &str) -> SqsResult<()> {
     if v.is_empty() || v.len() > 128 || !v.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
@@ -209,13 +227,8 @@ pub(super) async fn send_message(
     let s = attributes::settings(app, &q);
     let (checked, _) = check_message(app, ctx, &s, &input.fields)?;
     let sent = app
-        .queue_store
-        .send_messages(
-            &name,
-            std::slice::from_ref(&checked.message),
-            now_ms(),
-            DEDUP_MS,
-        )
+        .queue_sends
+        .send(&name, vec![checked.message.clone()])
         .await?;
     app.queue_waiters.wake(&name);
     let sent = sent
@@ -305,18 +318,8 @@ pub(super) async fn send_message_batch(
     let entries = batch_entries(input, "SendMessageBatchRequestEntry")?;
     let q = load(app, &name).await?;
     let s = attributes::settings(app, &q);
-    let mut good = Vec::new();
-    let mut failures = Vec::new();
-    let mut total = 0usize;
-    for e in &entries {
-        match check_message(app, ctx, &s, e) {
-            Ok((c, size)) => {
-                total += size;
-                good.push((entry_id(e), c));
-            }
-            Err(err) => failures.push(failed(entry_id(e), &err)),
-        }
-    }
+    // AWS compat: the whole batch's payload is bounded before any entry is looked at.
+    let total: usize = entries.iter().map(|e| payload_size(e)).sum();
     let limit = usize::try_from(attributes::MAX_MESSAGE_BYTES).unwrap_or(usize::MAX);
     if total > limit {
         return Err(SqsError::new(
@@ -326,13 +329,19 @@ pub(super) async fn send_message_batch(
             ),
         ));
     }
+    let mut good = Vec::new();
+    let mut failures = Vec::new();
+    for e in &entries {
+        match check_message(app, ctx, &s, e) {
+            Ok((c, _)) => good.push((entry_id(e), c)),
+            Err(err) => failures.push(failed(entry_id(e), &err)),
+        }
+    }
     let messages: Vec<NewMessage> = good.iter().map(|(_, c)| c.message.clone()).collect();
     let sent = if messages.is_empty() {
         Vec::new()
     } else {
-        app.queue_store
-            .send_messages(&name, &messages, now_ms(), DEDUP_MS)
-            .await?
+        app.queue_sends.send(&name, messages).await?
     };
     if !sent.is_empty() {
         app.queue_waiters.wake(&name);
@@ -720,7 +729,8 @@ pub(super) async fn change_message_visibility_batch(
 /// Sends `body` with message `attributes` to the queue `queue_arn` names, as SendMessage
 /// would (the same checks, digests and durability: committed before this returns), as the
 /// server itself (SenderId: the account). Returns the MessageId. A FIFO queue takes the
-/// message in group `nimbus`, deduplicated by its content.
+/// message in group `nimbus`, with a deduplication id of its own (never dropped as a
+/// duplicate).
 pub(crate) async fn send_internal(
     app: &App,
     queue_arn: &str,
@@ -753,7 +763,12 @@ pub(crate) async fn send_internal(
         m.insert("MessageAttributes".into(), Value::Object(attrs));
     }
     if s.fifo {
+        // Each internal send is a message of its own: two equal bodies are two messages.
         m.insert("MessageGroupId".into(), Value::String("nimbus".into()));
+        m.insert(
+            "MessageDeduplicationId".into(),
+            Value::String(uuid::Uuid::new_v4().to_string()),
+        );
     }
     let ctx = Ctx {
         region: String::new(),
@@ -761,20 +776,8 @@ pub(crate) async fn send_internal(
         host: String::new(),
         principal: Principal::Root,
     };
-    let s = Settings {
-        content_based_deduplication: true,
-        ..s
-    };
     let (checked, _) = check_message(app, &ctx, &s, &m)?;
-    let sent = app
-        .queue_store
-        .send_messages(
-            name,
-            std::slice::from_ref(&checked.message),
-            now_ms(),
-            DEDUP_MS,
-        )
-        .await?;
+    let sent = app.queue_sends.send(name, vec![checked.message]).await?;
     app.queue_waiters.wake(name);
     sent.into_iter()
         .next()

@@ -257,11 +257,23 @@ impl Waiters {
         Arc::clone(map.entry(queue.to_string()).or_default())
     }
 
-    /// Wakes every long poll of `queue` (something may have become receivable).
-    pub(crate) fn wake(&self, queue: &str) {
+    /// Wakes every long poll of `queue` (its attributes changed, or many messages came back).
+    pub(crate) fn wake_all(&self, queue: &str) {
         let map = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = map.get(queue) {
             n.notify_waiters();
+        }
+    }
+
+    /// Wakes up to `count` long polls of `queue`, one per message that became receivable (at
+    /// most 10, what one receive takes): a send to a queue a thousand polls wait on wakes one
+    /// of them, not a thousand receives that all but one find empty.
+    pub(crate) fn wake(&self, queue: &str, count: usize) {
+        let map = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get(queue) {
+            for _ in 0..count.min(10) {
+                n.notify_one();
+            }
         }
     }
 

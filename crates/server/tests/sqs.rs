@@ -651,29 +651,42 @@ fn long_polls_are_woken_by_sends_and_end_on_time() {
     let (got, took) = waiter.join().expect("waiter");
     assert_eq!(got[0]["Body"], "wake");
     assert!(took < Duration::from_secs(5), "{took:?}");
-    // Many waiting polls at once all end, and a send reaches exactly one of them.
-    let waiters: Vec<_> = (0..40)
+    // Many waiting polls at once: the server still answers at once, a batch of five reaches
+    // five of them (each message once), and every poll ends when its wait does.
+    let started = Instant::now();
+    let waiters: Vec<_> = (0..200)
         .map(|_| {
             let (s, u) = (std::sync::Arc::clone(&server), url.clone());
             std::thread::spawn(move || {
                 receive(
                     &s,
                     &u,
-                    json!({"WaitTimeSeconds": 2, "MaxNumberOfMessages": 1}),
+                    json!({"WaitTimeSeconds": 3, "MaxNumberOfMessages": 1}),
                 )
                 .len()
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    sqs(&server, "GetQueueUrl", json!({"QueueName": "poll"})).ok();
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    let entries: Vec<Value> = (0..5)
+        .map(|i| json!({"Id": format!("m{i}"), "MessageBody": format!("m{i}")}))
+        .collect();
     sqs(
         &server,
-        "SendMessage",
-        json!({"QueueUrl": url, "MessageBody": "one"}),
+        "SendMessageBatch",
+        json!({"QueueUrl": url, "Entries": entries}),
     )
     .ok();
     let total: usize = waiters.into_iter().map(|w| w.join().expect("waiter")).sum();
-    assert_eq!(total, 1);
+    assert_eq!(total, 5);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

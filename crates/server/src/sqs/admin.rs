@@ -164,7 +164,7 @@ pub(crate) async fn redrive(State(app): State<Arc<App>>, Path(name): Path<String
                 .redrive(&name, s, unsourced, now_ms())
                 .await?;
             if n > 0 {
-                app.queue_waiters.wake(s);
+                app.queue_waiters.wake_all(s);
             }
             moved.insert(s.clone(), json!(n));
         }

@@ -230,7 +230,8 @@ pub(super) async fn send_message(
         .queue_sends
         .send(&name, vec![checked.message.clone()])
         .await?;
-    app.queue_waiters.wake(&name);
+    app.queue_waiters
+        .wake(&name, sent.iter().filter(|s| !s.duplicate).count());
     let sent = sent
         .first()
         .ok_or_else(|| SqsError::internal("a send stored nothing"))?;
@@ -343,9 +344,8 @@ pub(super) async fn send_message_batch(
     } else {
         app.queue_sends.send(&name, messages).await?
     };
-    if !sent.is_empty() {
-        app.queue_waiters.wake(&name);
-    }
+    app.queue_waiters
+        .wake(&name, sent.iter().filter(|s| !s.duplicate).count());
     let successful = good
         .iter()
         .zip(&sent)
@@ -564,7 +564,8 @@ pub(super) async fn receive_message(
         let got = app.queue_store.receive_messages(&name, &r).await?;
         if got.moved_to_dead_letter > 0 {
             if let Some(r) = &s.redrive {
-                app.queue_waiters.wake(&r.dead_letter_queue);
+                let moved = usize::try_from(got.moved_to_dead_letter).unwrap_or(usize::MAX);
+                app.queue_waiters.wake(&r.dead_letter_queue, moved);
             }
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -597,7 +598,7 @@ pub(super) async fn delete_message(app: &App, input: &Input) -> SqsResult<Map<St
     let deleted = app.queue_store.delete_messages(&name, &[receipt]).await?;
     if q.fifo && deleted.first() == Some(&true) {
         // Its group may deliver the next message.
-        app.queue_waiters.wake(&name);
+        app.queue_waiters.wake(&name, 1);
     }
     Ok(Map::new())
 }
@@ -630,8 +631,9 @@ pub(super) async fn delete_message_batch(
     } else {
         app.queue_store.delete_messages(&name, &receipts).await?
     };
-    if q.fifo && deleted.contains(&true) {
-        app.queue_waiters.wake(&name);
+    if q.fifo {
+        app.queue_waiters
+            .wake(&name, deleted.iter().filter(|d| **d).count());
     }
     let successful = ids.into_iter().map(|id| json!({ "Id": id })).collect();
     Ok(batch_answer(successful, failures))
@@ -678,7 +680,7 @@ pub(super) async fn change_message_visibility(
     if let Some(e) = outcome.first().and_then(|o| visibility_error(*o, handle)) {
         return Err(e);
     }
-    app.queue_waiters.wake(&name);
+    app.queue_waiters.wake(&name, 1);
     Ok(Map::new())
 }
 
@@ -722,7 +724,7 @@ pub(super) async fn change_message_visibility_batch(
             Some(e) => failures.push(failed(id, &e)),
         }
     }
-    app.queue_waiters.wake(&name);
+    app.queue_waiters.wake(&name, successful.len());
     Ok(batch_answer(successful, failures))
 }
 
@@ -778,7 +780,7 @@ pub(crate) async fn send_internal(
     };
     let (checked, _) = check_message(app, &ctx, &s, &m)?;
     let sent = app.queue_sends.send(name, vec![checked.message]).await?;
-    app.queue_waiters.wake(name);
+    app.queue_waiters.wake(name, 1);
     sent.into_iter()
         .next()
         .map(|s| s.message_id)

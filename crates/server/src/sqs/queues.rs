@@ -293,7 +293,7 @@ pub(super) async fn set_queue_attributes(
         .set_queue_attributes(&name, &stored, now_ms())
         .await?;
     // A shorter wait or visibility may make messages receivable for waiting polls.
-    app.queue_waiters.wake(&name);
+    app.queue_waiters.wake_all(&name);
     Ok(Map::new())
 }
 

@@ -122,13 +122,52 @@ pub struct NewMessage {
     pub delay_ms: i64,
 }
 
-/// Messages for one queue, one of the requests of [`QueueStore::send_many`].
+/// One write of [`QueueStore::apply_many`]: what the single-queue methods of the same name do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendRequest {
-    /// The queue.
-    pub queue: String,
-    /// Its messages, in order.
-    pub messages: Vec<NewMessage>,
+pub enum QueueWrite {
+    /// [`QueueStore::send_messages`].
+    Send {
+        /// The queue.
+        queue: String,
+        /// Its messages, in order.
+        messages: Vec<NewMessage>,
+        /// FIFO: how long deduplication ids are remembered.
+        dedup_ms: i64,
+    },
+    /// [`QueueStore::receive_messages`].
+    Receive {
+        /// The queue.
+        queue: String,
+        /// What to receive (its `now_ms` is replaced by the batch's).
+        receive: Receive,
+    },
+    /// [`QueueStore::delete_messages`].
+    Delete {
+        /// The queue.
+        queue: String,
+        /// The receipts.
+        receipts: Vec<Receipt>,
+    },
+    /// [`QueueStore::change_visibility`].
+    ChangeVisibility {
+        /// The queue.
+        queue: String,
+        /// The receipts and the times their messages become visible.
+        changes: Vec<(Receipt, i64)>,
+    },
+}
+
+/// What one [`QueueWrite`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueWritten {
+    /// Of a send.
+    Sent(Vec<Sent>),
+    /// Of a receive.
+    Received(Received),
+    /// Of a delete: per receipt, whether it deleted.
+    Deleted(Vec<bool>),
+    /// Of a visibility change.
+    VisibilityChanged(Vec<VisibilityChange>),
 }
 
 /// The answer to one sent message.
@@ -275,15 +314,14 @@ pub trait QueueStore: Send + Sync {
         now_ms: i64,
         dedup_ms: i64,
     ) -> QueueFuture<'a, Vec<Sent>>;
-    /// Sends each request's messages to its queue as [`QueueStore::send_messages`] does, all
-    /// in one transaction (one commit for many senders); each request has its own outcome (a
-    /// missing queue fails its request alone), and a database failure fails them all.
-    fn send_many<'a>(
+    /// Applies `writes` in order, all in one transaction at `now_ms` (one commit for many
+    /// callers); each has its own outcome (a missing queue fails that write alone, before it
+    /// changed anything), and a database failure fails them all.
+    fn apply_many<'a>(
         &'a self,
-        requests: &'a [SendRequest],
+        writes: &'a [QueueWrite],
         now_ms: i64,
-        dedup_ms: i64,
-    ) -> QueueFuture<'a, Vec<Result<Vec<Sent>, QueueStoreError>>>;
+    ) -> QueueFuture<'a, Vec<Result<QueueWritten, QueueStoreError>>>;
     /// Claims up to `r.max` visible messages of `queue`, moving those received too often to
     /// the dead-letter queue first.
     fn receive_messages<'a>(&'a self, queue: &'a str, r: &'a Receive) -> QueueFuture<'a, Received>;

@@ -561,7 +561,7 @@ pub(super) async fn receive_message(
                 max_receive_count: r.max_receive_count,
             }),
         };
-        let got = app.queue_store.receive_messages(&name, &r).await?;
+        let got = app.queue_sends.receive(&name, r).await?;
         if got.moved_to_dead_letter > 0 {
             if let Some(r) = &s.redrive {
                 let moved = usize::try_from(got.moved_to_dead_letter).unwrap_or(usize::MAX);
@@ -595,7 +595,7 @@ pub(super) async fn delete_message(app: &App, input: &Input) -> SqsResult<Map<St
     let receipt = decode_handle(input.required("ReceiptHandle")?)?;
     let q = load(app, &name).await?;
     // AWS compat: deleting a message that is gone, or with an older receipt, succeeds.
-    let deleted = app.queue_store.delete_messages(&name, &[receipt]).await?;
+    let deleted = app.queue_sends.delete(&name, vec![receipt]).await?;
     if q.fifo && deleted.first() == Some(&true) {
         // Its group may deliver the next message.
         app.queue_waiters.wake(&name, 1);
@@ -629,7 +629,7 @@ pub(super) async fn delete_message_batch(
     let deleted = if receipts.is_empty() {
         Vec::new()
     } else {
-        app.queue_store.delete_messages(&name, &receipts).await?
+        app.queue_sends.delete(&name, receipts).await?
     };
     if q.fifo {
         app.queue_waiters
@@ -674,8 +674,8 @@ pub(super) async fn change_message_visibility(
     load(app, &name).await?;
     let now = now_ms();
     let outcome = app
-        .queue_store
-        .change_visibility(&name, &[(receipt, now.saturating_add(v * 1000))], now)
+        .queue_sends
+        .change_visibility(&name, vec![(receipt, now.saturating_add(v * 1000))])
         .await?;
     if let Some(e) = outcome.first().and_then(|o| visibility_error(*o, handle)) {
         return Err(e);
@@ -713,9 +713,7 @@ pub(super) async fn change_message_visibility_batch(
     let outcomes = if changes.is_empty() {
         Vec::new()
     } else {
-        app.queue_store
-            .change_visibility(&name, &changes, now)
-            .await?
+        app.queue_sends.change_visibility(&name, changes).await?
     };
     let mut successful = Vec::new();
     for ((id, handle), outcome) in pending.into_iter().zip(outcomes) {

@@ -623,3 +623,55 @@ async fn sqlite_meets_the_queue_contract() {
         .expect("check")
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_corrupt_record_fails_its_own_write_and_no_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("nimbus.db"))
+        .await
+        .expect("open");
+    store.create_queue(&queue("bad")).await.expect("create");
+    store.create_queue(&queue("good")).await.expect("create");
+    store
+        .send_messages("bad", &[message("b1", "x", None, None)], 0, 0)
+        .await
+        .expect("send");
+    sqlx::query("UPDATE queue_messages SET record = 'not json' WHERE queue = 'bad'")
+        .execute(&store.pool)
+        .await
+        .expect("corrupt");
+    let writes = [
+        QueueWrite::Receive {
+            queue: "bad".into(),
+            receive: receive(10, 0, false),
+        },
+        QueueWrite::Send {
+            queue: "good".into(),
+            messages: vec![message("g1", "y", None, None)],
+            dedup_ms: 0,
+        },
+    ];
+    let out = store.apply_many(&writes, 5).await.expect("apply");
+    assert!(
+        matches!(out[0], Err(QueueStoreError::Store(_))),
+        "{:?}",
+        out[0]
+    );
+    assert!(matches!(out[1], Ok(QueueWritten::Sent(_))));
+    // The failed receive claimed nothing; the send is stored.
+    let row = sqlx::query_scalar::<_, i64>(
+        "SELECT receive_count FROM queue_messages WHERE queue = 'bad'",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .expect("row");
+    assert_eq!(row, 0);
+    assert_eq!(
+        store
+            .peek_messages("good", 0, 10)
+            .await
+            .expect("peek")
+            .len(),
+        1
+    );
+}

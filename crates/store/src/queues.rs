@@ -315,8 +315,9 @@ pub trait QueueStore: Send + Sync {
         dedup_ms: i64,
     ) -> QueueFuture<'a, Vec<Sent>>;
     /// Applies `writes` in order, all in one transaction at `now_ms` (one commit for many
-    /// callers); each has its own outcome (a missing queue fails that write alone, before it
-    /// changed anything), and a database failure fails them all.
+    /// callers); each has its own outcome (a write that fails, on a missing queue or a stored
+    /// record that does not decode, fails alone and leaves nothing behind), and a database
+    /// failure fails them all.
     fn apply_many<'a>(
         &'a self,
         writes: &'a [QueueWrite],

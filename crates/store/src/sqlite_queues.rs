@@ -528,6 +528,12 @@ impl QueueStore for SqliteStore {
                 .map_err(db("apply queue writes"))?;
             let mut out = Vec::with_capacity(writes.len());
             for w in writes {
+                // Each write in a savepoint of its own: one that fails (a missing queue, a
+                // record that does not decode) leaves nothing behind and fails alone.
+                sqlx::query("SAVEPOINT queue_write")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("apply queue writes"))?;
                 let done = match w {
                     QueueWrite::Send {
                         queue,
@@ -554,10 +560,22 @@ impl QueueStore for SqliteStore {
                             .map(QueueWritten::VisibilityChanged)
                     }
                 };
-                match done {
-                    Err(QueueStoreError::Store(e)) => return Err(e.into()),
-                    other => out.push(other),
+                let done = match done {
+                    // The database failed: the whole transaction is rolled back.
+                    Err(e @ QueueStoreError::Store(StoreError::Database { .. })) => return Err(e),
+                    other => other,
+                };
+                if done.is_err() {
+                    sqlx::query("ROLLBACK TO queue_write")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("apply queue writes"))?;
                 }
+                sqlx::query("RELEASE queue_write")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("apply queue writes"))?;
+                out.push(done);
             }
             tx.commit().await.map_err(db("apply queue writes"))?;
             Ok(out)

@@ -41,8 +41,10 @@ pub(crate) struct App {
     pub(crate) queue_store: Arc<dyn nimbus_store::QueueStore>,
     /// Long polls waiting on queues, woken by sends.
     pub(crate) queue_waiters: crate::sqs::Waiters,
-    /// Group commit of sends.
+    /// Group commit of queue writes.
     pub(crate) queue_sends: crate::sqs::Committer,
+    /// When queues were last purged (one PurgeQueue a minute).
+    pub(crate) queue_purges: crate::sqs::Purges,
 }
 
 pub(crate) fn now_ms() -> i64 {

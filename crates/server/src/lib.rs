@@ -190,6 +190,7 @@ impl Server {
             queue_sends: sqs::Committer::spawn(Arc::clone(&queue_store)),
             queue_store,
             queue_waiters: sqs::Waiters::default(),
+            queue_purges: sqs::Purges::default(),
         });
         recover(&app).await?;
         let reserved = app.store.usage().await?.reserved_concurrency;

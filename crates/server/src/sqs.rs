@@ -35,6 +35,7 @@ mod wire;
 pub(crate) use committer::Committer;
 pub(crate) use messages::send_internal;
 pub(crate) use nimbus_store::queues::MessageAttributeValue;
+pub(crate) use queues::Purges;
 
 /// AWS compat: the namespace of SQS's query-protocol answers.
 pub(crate) const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
@@ -56,6 +57,7 @@ pub(crate) enum SqsErrorCode {
     InvalidBatchEntryId,
     BatchRequestTooLong,
     InvalidMessageContents,
+    PurgeQueueInProgress,
     InvalidAction,
     UnsupportedOperation,
     InvalidClientTokenId,
@@ -141,6 +143,11 @@ impl SqsErrorCode {
                 "com.amazonaws.sqs#InvalidMessageContents",
                 "InvalidMessageContents",
                 400,
+            ),
+            C::PurgeQueueInProgress => (
+                "com.amazonaws.sqs#PurgeQueueInProgress",
+                "AWS.SimpleQueueService.PurgeQueueInProgress",
+                403,
             ),
             C::InvalidAction => ("com.amazonaws.sqs#InvalidAction", "InvalidAction", 400),
             C::UnsupportedOperation => (

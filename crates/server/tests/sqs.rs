@@ -400,6 +400,12 @@ fn messages_are_sent_received_hidden_and_deleted() {
     );
     assert_eq!(attribute(&server, &url, "ApproximateNumberOfMessages"), "1");
     sqs(&server, "PurgeQueue", json!({"QueueUrl": url})).ok();
+    sqs(&server, "PurgeQueue", json!({"QueueUrl": url})).error(
+        403,
+        "PurgeQueueInProgress",
+        "AWS.SimpleQueueService.PurgeQueueInProgress",
+        "Only one PurgeQueue operation on work is allowed every 60 seconds.",
+    );
     assert_eq!(attribute(&server, &url, "ApproximateNumberOfMessages"), "0");
     assert_eq!(
         attribute(&server, &url, "ApproximateNumberOfMessagesDelayed"),

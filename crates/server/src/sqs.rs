@@ -520,7 +520,7 @@ async fn dispatch(app: &App, ctx: &Ctx, op: &str, input: &Input) -> SqsResult<Ma
         "ListQueues" => queues::list_queues(app, ctx, input).await,
         "GetQueueUrl" => queues::get_queue_url(app, ctx, input).await,
         "GetQueueAttributes" => queues::get_queue_attributes(app, ctx, input).await,
-        "SetQueueAttributes" => queues::set_queue_attributes(app, ctx, input).await,
+        "SetQueueAttributes" => queues::set_queue_attributes(app, input).await,
         "PurgeQueue" => queues::purge_queue(app, input).await,
         "TagQueue" => queues::tag_queue(app, input).await,
         "UntagQueue" => queues::untag_queue(app, input).await,

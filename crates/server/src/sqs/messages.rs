@@ -30,11 +30,6 @@ const MAX_BATCH: usize = 10;
 const MAX_WAIT_SECONDS: i64 = 20;
 const MAX_VISIBILITY_SECONDS: i64 = 43_200;
 
-/// A message checked and ready to store, with the digests its answer names.
-struct Checked {
-    message: NewMessage,
-}
-
 fn sender_id(app: &App, ctx: &Ctx) -> String {
     match &ctx.principal {
         Principal::Root => app.account.clone(),
@@ -66,13 +61,14 @@ fn system_attributes(m: &Map<String, Value>) -> SqsResult<(Option<String>, Optio
     Ok((trace, md5_of_attributes(&attrs)))
 }
 
-/// Checks one message (of SendMessage, or one batch entry) against the queue's rules.
+/// Checks one message (of SendMessage, or one batch entry) against the queue's rules: the
+/// message ready to store (its record holds the digests the answer names), and its size.
 fn check_message(
     app: &App,
     ctx: &Ctx,
     s: &Settings,
     m: &Map<String, Value>,
-) -> SqsResult<(Checked, usize)> {
+) -> SqsResult<(NewMessage, usize)> {
     let body = match str_member(m, "MessageBody")? {
         Some(b) if !b.is_empty() => b,
         _ => return Err(SqsError::missing("MessageBody")),
@@ -146,13 +142,11 @@ fn check_message(
         delay.unwrap_or(s.delay_seconds)
     };
     Ok((
-        Checked {
-            message: NewMessage {
-                message_id: uuid::Uuid::new_v4().to_string(),
-                body: body.to_string(),
-                record,
-                delay_ms: delay_s.saturating_mul(1000),
-            },
+        NewMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            body: body.to_string(),
+            record,
+            delay_ms: delay_s.saturating_mul(1000),
         },
         size,
     ))
@@ -226,16 +220,13 @@ pub(super) async fn send_message(
     let q = load(app, &name).await?;
     let s = attributes::settings(app, &q);
     let (checked, _) = check_message(app, ctx, &s, &input.fields)?;
-    let sent = app
-        .queue_sends
-        .send(&name, vec![checked.message.clone()])
-        .await?;
+    let sent = app.queue_sends.send(&name, vec![checked.clone()]).await?;
     app.queue_waiters
         .wake(&name, sent.iter().filter(|s| !s.duplicate).count());
     let sent = sent
         .first()
         .ok_or_else(|| SqsError::internal("a send stored nothing"))?;
-    Ok(sent_members(&checked.message, sent))
+    Ok(sent_members(&checked, sent))
 }
 
 /// The entries of a batch request, checked for count and ids.
@@ -338,7 +329,7 @@ pub(super) async fn send_message_batch(
             Err(err) => failures.push(failed(entry_id(e), &err)),
         }
     }
-    let messages: Vec<NewMessage> = good.iter().map(|(_, c)| c.message.clone()).collect();
+    let messages: Vec<NewMessage> = good.iter().map(|(_, c)| c.clone()).collect();
     let sent = if messages.is_empty() {
         Vec::new()
     } else {
@@ -350,7 +341,7 @@ pub(super) async fn send_message_batch(
         .iter()
         .zip(&sent)
         .map(|((id, c), sent)| {
-            let mut m = sent_members(&c.message, sent);
+            let mut m = sent_members(c, sent);
             m.insert("Id".into(), Value::String(id.clone()));
             Value::Object(m)
         })
@@ -777,7 +768,7 @@ pub(crate) async fn send_internal(
         principal: Principal::Root,
     };
     let (checked, _) = check_message(app, &ctx, &s, &m)?;
-    let sent = app.queue_sends.send(name, vec![checked.message]).await?;
+    let sent = app.queue_sends.send(name, vec![checked]).await?;
     app.queue_waiters.wake(name, 1);
     sent.into_iter()
         .next()

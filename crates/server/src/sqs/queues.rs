@@ -281,7 +281,6 @@ pub(super) async fn get_queue_attributes(
 
 pub(super) async fn set_queue_attributes(
     app: &App,
-    _ctx: &Ctx,
     input: &Input,
 ) -> SqsResult<Map<String, Value>> {
     let name = queue_name(app, input)?;

@@ -30,6 +30,7 @@ mod attributes;
 mod committer;
 mod messages;
 mod queues;
+mod receipts;
 mod wire;
 
 pub(crate) use committer::Committer;
@@ -530,12 +531,12 @@ async fn dispatch(app: &App, ctx: &Ctx, op: &str, input: &Input) -> SqsResult<Ma
         }
         "SendMessage" => messages::send_message(app, ctx, input).await,
         "SendMessageBatch" => messages::send_message_batch(app, ctx, input).await,
-        "ReceiveMessage" => messages::receive_message(app, ctx, input).await,
-        "DeleteMessage" => messages::delete_message(app, input).await,
-        "DeleteMessageBatch" => messages::delete_message_batch(app, input).await,
-        "ChangeMessageVisibility" => messages::change_message_visibility(app, input).await,
+        "ReceiveMessage" => receipts::receive_message(app, ctx, input).await,
+        "DeleteMessage" => receipts::delete_message(app, input).await,
+        "DeleteMessageBatch" => receipts::delete_message_batch(app, input).await,
+        "ChangeMessageVisibility" => receipts::change_message_visibility(app, input).await,
         "ChangeMessageVisibilityBatch" => {
-            messages::change_message_visibility_batch(app, input).await
+            receipts::change_message_visibility_batch(app, input).await
         }
         "AddPermission"
         | "RemovePermission"

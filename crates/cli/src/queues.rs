@@ -19,7 +19,7 @@ pub(crate) enum QueuesCommand {
         #[arg(long, default_value_t = 10)]
         limit: u32,
     },
-    /// Send a message (FIFO queues: group `nimbus`, deduplicated by content).
+    /// Send a message (FIFO queues: group `nimbus`, each a message of its own).
     Send {
         /// Queue name or URL.
         queue: String,

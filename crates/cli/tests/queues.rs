@@ -161,6 +161,32 @@ fn queues_list_peek_send_purge_and_redrive() {
         .output()
         .expect("run");
     assert!(!out.status.success());
+    // Internal sends (send_internal): an unknown queue is a typed error; a FIFO queue takes
+    // every send as a message of its own, equal bodies too.
+    let out = client(&server)
+        .args(["queues", "send", "nope", "x"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("The specified queue does not exist."));
+    let fifo = sqs_ok(
+        &server,
+        "CreateQueue",
+        json!({"QueueName": "c.fifo", "Attributes": {"FifoQueue": "true"}}),
+    )["QueueUrl"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    ok(&["queues", "send", "c.fifo", "same"], &server);
+    ok(&["queues", "send", "c.fifo", "same"], &server);
+    let got = sqs_ok(
+        &server,
+        "ReceiveMessage",
+        json!({"QueueUrl": fifo, "MaxNumberOfMessages": 10, "MessageSystemAttributeNames": ["MessageGroupId"]}),
+    );
+    let got = got["Messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["Attributes"]["MessageGroupId"], "nimbus");
     let out = client(&server)
         .args(["queues", "peek", "nope"])
         .output()

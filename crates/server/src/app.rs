@@ -49,6 +49,10 @@ pub(crate) struct App {
     pub(crate) pollers: crate::esm::Pollers,
     /// Held while mappings are written (one mapping per function and queue).
     pub(crate) mapping_writes: tokio::sync::Mutex<()>,
+    /// Group commit of queue writes.
+    pub(crate) queue_sends: crate::sqs::Committer,
+    /// When queues were last purged (one PurgeQueue a minute).
+    pub(crate) queue_purges: crate::sqs::Purges,
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -161,7 +161,10 @@ async fn poll_once(app: &Arc<App>, uuid: &str) -> Result<bool, String> {
             .map_err(|e| e.to_string())?;
         if got.moved_to_dead_letter > 0 {
             if let Some(r) = &s.redrive {
-                app.queue_waiters.wake(&r.dead_letter_queue);
+                app.queue_waiters.wake(
+                    &r.dead_letter_queue,
+                    usize::try_from(got.moved_to_dead_letter).unwrap_or(10),
+                );
             }
         }
         let empty = got.messages.is_empty();
@@ -335,7 +338,7 @@ async fn run_batch(app: &Arc<App>, m: &EventSourceMapping, queue: &str, batch: V
             tracing::warn!(uuid = %m.uuid, error = %e, "delete processed messages: they will be processed again");
         }
         // A FIFO group whose messages left may deliver its next.
-        app.queue_waiters.wake(queue);
+        app.queue_waiters.wake(queue, done.len());
     }
 }
 

@@ -205,8 +205,10 @@ impl Server {
                 config.async_invoke.max_pending_events,
             ),
             events,
+            queue_sends: sqs::Committer::spawn(Arc::clone(&queue_store)),
             queue_store,
             queue_waiters: sqs::Waiters::default(),
+            queue_purges: sqs::Purges::default(),
             pollers: esm::Pollers::default(),
             mapping_writes: tokio::sync::Mutex::new(()),
         });

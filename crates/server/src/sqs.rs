@@ -27,12 +27,17 @@ use crate::request::Ctx;
 
 pub(crate) mod admin;
 pub(crate) mod attributes;
+mod committer;
 mod messages;
 mod queues;
+mod receipts;
 mod wire;
 
-pub(crate) use messages::{encode_handle, send_internal};
+pub(crate) use committer::Committer;
+pub(crate) use messages::send_internal;
 pub(crate) use nimbus_store::queues::MessageAttributeValue;
+pub(crate) use queues::Purges;
+pub(crate) use receipts::encode_handle;
 
 /// AWS compat: the namespace of SQS's query-protocol answers.
 pub(crate) const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
@@ -54,6 +59,7 @@ pub(crate) enum SqsErrorCode {
     InvalidBatchEntryId,
     BatchRequestTooLong,
     InvalidMessageContents,
+    PurgeQueueInProgress,
     InvalidAction,
     UnsupportedOperation,
     InvalidClientTokenId,
@@ -139,6 +145,11 @@ impl SqsErrorCode {
                 "com.amazonaws.sqs#InvalidMessageContents",
                 "InvalidMessageContents",
                 400,
+            ),
+            C::PurgeQueueInProgress => (
+                "com.amazonaws.sqs#PurgeQueueInProgress",
+                "AWS.SimpleQueueService.PurgeQueueInProgress",
+                403,
             ),
             C::InvalidAction => ("com.amazonaws.sqs#InvalidAction", "InvalidAction", 400),
             C::UnsupportedOperation => (
@@ -255,11 +266,23 @@ impl Waiters {
         Arc::clone(map.entry(queue.to_string()).or_default())
     }
 
-    /// Wakes every long poll of `queue` (something may have become receivable).
-    pub(crate) fn wake(&self, queue: &str) {
+    /// Wakes every long poll of `queue` (its attributes changed, or many messages came back).
+    pub(crate) fn wake_all(&self, queue: &str) {
         let map = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = map.get(queue) {
             n.notify_waiters();
+        }
+    }
+
+    /// Wakes up to `count` long polls of `queue`, one per message that became receivable (at
+    /// most 10, what one receive takes): a send to a queue a thousand polls wait on wakes one
+    /// of them, not a thousand receives that all but one find empty.
+    pub(crate) fn wake(&self, queue: &str, count: usize) {
+        let map = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get(queue) {
+            for _ in 0..count.min(10) {
+                n.notify_one();
+            }
         }
     }
 
@@ -499,7 +522,7 @@ async fn dispatch(app: &App, ctx: &Ctx, op: &str, input: &Input) -> SqsResult<Ma
         "ListQueues" => queues::list_queues(app, ctx, input).await,
         "GetQueueUrl" => queues::get_queue_url(app, ctx, input).await,
         "GetQueueAttributes" => queues::get_queue_attributes(app, ctx, input).await,
-        "SetQueueAttributes" => queues::set_queue_attributes(app, ctx, input).await,
+        "SetQueueAttributes" => queues::set_queue_attributes(app, input).await,
         "PurgeQueue" => queues::purge_queue(app, input).await,
         "TagQueue" => queues::tag_queue(app, input).await,
         "UntagQueue" => queues::untag_queue(app, input).await,
@@ -509,12 +532,12 @@ async fn dispatch(app: &App, ctx: &Ctx, op: &str, input: &Input) -> SqsResult<Ma
         }
         "SendMessage" => messages::send_message(app, ctx, input).await,
         "SendMessageBatch" => messages::send_message_batch(app, ctx, input).await,
-        "ReceiveMessage" => messages::receive_message(app, ctx, input).await,
-        "DeleteMessage" => messages::delete_message(app, input).await,
-        "DeleteMessageBatch" => messages::delete_message_batch(app, input).await,
-        "ChangeMessageVisibility" => messages::change_message_visibility(app, input).await,
+        "ReceiveMessage" => receipts::receive_message(app, ctx, input).await,
+        "DeleteMessage" => receipts::delete_message(app, input).await,
+        "DeleteMessageBatch" => receipts::delete_message_batch(app, input).await,
+        "ChangeMessageVisibility" => receipts::change_message_visibility(app, input).await,
         "ChangeMessageVisibilityBatch" => {
-            messages::change_message_visibility_batch(app, input).await
+            receipts::change_message_visibility_batch(app, input).await
         }
         "AddPermission"
         | "RemovePermission"

@@ -400,6 +400,12 @@ fn messages_are_sent_received_hidden_and_deleted() {
     );
     assert_eq!(attribute(&server, &url, "ApproximateNumberOfMessages"), "1");
     sqs(&server, "PurgeQueue", json!({"QueueUrl": url})).ok();
+    sqs(&server, "PurgeQueue", json!({"QueueUrl": url})).error(
+        403,
+        "PurgeQueueInProgress",
+        "AWS.SimpleQueueService.PurgeQueueInProgress",
+        "Only one PurgeQueue operation on work is allowed every 60 seconds.",
+    );
     assert_eq!(attribute(&server, &url, "ApproximateNumberOfMessages"), "0");
     assert_eq!(
         attribute(&server, &url, "ApproximateNumberOfMessagesDelayed"),
@@ -651,35 +657,48 @@ fn long_polls_are_woken_by_sends_and_end_on_time() {
     let (got, took) = waiter.join().expect("waiter");
     assert_eq!(got[0]["Body"], "wake");
     assert!(took < Duration::from_secs(5), "{took:?}");
-    // Many waiting polls at once all end, and a send reaches exactly one of them.
-    let waiters: Vec<_> = (0..40)
+    // Many waiting polls at once: the server still answers at once, a batch of five reaches
+    // five of them (each message once), and every poll ends when its wait does.
+    let started = Instant::now();
+    let waiters: Vec<_> = (0..200)
         .map(|_| {
             let (s, u) = (std::sync::Arc::clone(&server), url.clone());
             std::thread::spawn(move || {
                 receive(
                     &s,
                     &u,
-                    json!({"WaitTimeSeconds": 2, "MaxNumberOfMessages": 1}),
+                    json!({"WaitTimeSeconds": 3, "MaxNumberOfMessages": 1}),
                 )
                 .len()
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    sqs(&server, "GetQueueUrl", json!({"QueueName": "poll"})).ok();
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    let entries: Vec<Value> = (0..5)
+        .map(|i| json!({"Id": format!("m{i}"), "MessageBody": format!("m{i}")}))
+        .collect();
     sqs(
         &server,
-        "SendMessage",
-        json!({"QueueUrl": url, "MessageBody": "one"}),
+        "SendMessageBatch",
+        json!({"QueueUrl": url, "Entries": entries}),
     )
     .ok();
     let total: usize = waiters.into_iter().map(|w| w.join().expect("waiter")).sum();
-    assert_eq!(total, 1);
+    assert_eq!(total, 5);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn batches_answer_per_entry_and_refuse_bad_shapes() {
     let server = TestServer::start();
-    let url = create(&server, "batch", json!({}));
+    let url = create(&server, "batch", json!({"MaximumMessageSize": "1024"}));
     let r = sqs(
         &server,
         "SendMessageBatch",
@@ -687,7 +706,7 @@ fn batches_answer_per_entry_and_refuse_bad_shapes() {
             {"Id": "ok1", "MessageBody": "one"},
             {"Id": "bad", "MessageBody": "bell \u{7}"},
             {"Id": "ok2", "MessageBody": "two", "DelaySeconds": 0},
-            {"Id": "big", "MessageBody": "x".repeat(262_145)},
+            {"Id": "big", "MessageBody": "x".repeat(1_025)},
         ]}),
     );
     let r = r.ok();
@@ -704,7 +723,7 @@ fn batches_answer_per_entry_and_refuse_bad_shapes() {
     assert_eq!(r["Failed"][0]["SenderFault"], true);
     assert_eq!(
         r["Failed"][1]["Message"],
-        "One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes."
+        "One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes."
     );
     assert_eq!(r["Successful"][0]["MD5OfMessageBody"], hex_md5(b"one"));
     let got = receive(&server, &url, json!({}));
@@ -747,6 +766,13 @@ fn batches_answer_per_entry_and_refuse_bad_shapes() {
         "BatchRequestTooLong",
         "AWS.SimpleQueueService.BatchRequestTooLong",
         "Batch requests cannot be longer than 262144 bytes. You have sent 400000 bytes.",
+    );
+    // Invalid entries count toward the batch's size too.
+    e(json!([{"Id": "ok", "MessageBody": "x"}, {"Id": "bad", "MessageBody": "\u{7}".repeat(262_144)}])).error(
+        400,
+        "BatchRequestTooLong",
+        "AWS.SimpleQueueService.BatchRequestTooLong",
+        "Batch requests cannot be longer than 262144 bytes. You have sent 262145 bytes.",
     );
     // Nothing of the refused batches was stored.
     assert_eq!(attribute(&server, &url, "ApproximateNumberOfMessages"), "0");

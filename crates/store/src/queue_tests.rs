@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::queues::{
     DeadLetter, MessageAttributeValue, MessageRecord, NewMessage, QueueRecord, QueueStore,
-    QueueStoreError, Receipt, Receive, VisibilityChange,
+    QueueStoreError, QueueWrite, QueueWritten, Receipt, Receive, VisibilityChange,
 };
 use crate::SqliteStore;
 
@@ -493,8 +493,106 @@ async fn concurrent_receivers_never_share_a_message(store: Arc<dyn QueueStore>) 
     assert_eq!((n, all.len()), (200, 200), "every message exactly once");
 }
 
+async fn writes_of_many_callers_commit_together_each_with_its_outcome(store: &dyn QueueStore) {
+    store.create_queue(&queue("many-a")).await.expect("create");
+    store
+        .create_queue(&queue("many-b.fifo"))
+        .await
+        .expect("create");
+    let send = |q: &str, m: Vec<NewMessage>| QueueWrite::Send {
+        queue: q.into(),
+        messages: m,
+        dedup_ms: 300_000,
+    };
+    let writes = [
+        send(
+            "many-a",
+            vec![
+                message("x1", "x", None, None),
+                message("x2", "x", None, None),
+            ],
+        ),
+        send("gone", vec![message("g1", "g", None, None)]),
+        send(
+            "many-b.fifo",
+            vec![message("f1", "f", Some("g"), Some("d"))],
+        ),
+        send(
+            "many-b.fifo",
+            vec![message("f2", "f", Some("g"), Some("d"))],
+        ),
+        // A receive in the same batch sees the sends before it, and claims once.
+        QueueWrite::Receive {
+            queue: "many-a".into(),
+            receive: receive(1, 0, false),
+        },
+        QueueWrite::Receive {
+            queue: "many-a".into(),
+            receive: receive(10, 0, false),
+        },
+    ];
+    let out = store.apply_many(&writes, 10).await.expect("apply");
+    assert_eq!(out.len(), 6);
+    let sent = |i: usize| match &out[i] {
+        Ok(QueueWritten::Sent(s)) => s.clone(),
+        other => panic!("write {i}: {other:?}"),
+    };
+    assert_eq!(sent(0).len(), 2);
+    assert!(matches!(out[1], Err(QueueStoreError::QueueNotFound(_))));
+    // A later write of the same transaction sees the earlier one's deduplication id.
+    let (f1, f2) = (sent(2), sent(3));
+    assert!(!f1[0].duplicate && f2[0].duplicate && f2[0].message_id == "f1");
+    let got = |i: usize| match &out[i] {
+        Ok(QueueWritten::Received(r)) => r.messages.clone(),
+        other => panic!("write {i}: {other:?}"),
+    };
+    let (first, second) = (got(4), got(5));
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(first[0].message_id, second[0].message_id);
+    // The receive took the batch's time.
+    assert_eq!(first[0].first_receive_ms, Some(10));
+    let more = [
+        QueueWrite::Delete {
+            queue: "many-a".into(),
+            receipts: vec![receipt(&first[0])],
+        },
+        QueueWrite::ChangeVisibility {
+            queue: "many-a".into(),
+            changes: vec![(receipt(&second[0]), 20)],
+        },
+    ];
+    let out = store.apply_many(&more, 11).await.expect("apply");
+    assert_eq!(
+        out[0].as_ref().ok(),
+        Some(&QueueWritten::Deleted(vec![true]))
+    );
+    assert_eq!(
+        out[1].as_ref().ok(),
+        Some(&QueueWritten::VisibilityChanged(vec![
+            VisibilityChange::Changed
+        ]))
+    );
+    assert_eq!(
+        store
+            .peek_messages("many-a", 0, 10)
+            .await
+            .expect("peek")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .peek_messages("many-b.fifo", 0, 10)
+            .await
+            .expect("peek")
+            .len(),
+        1
+    );
+}
+
 async fn contract(store: Arc<dyn QueueStore>) {
     queues_are_created_listed_changed_and_deleted(store.as_ref()).await;
+    writes_of_many_callers_commit_together_each_with_its_outcome(store.as_ref()).await;
     messages_are_received_once_until_their_visibility_ends(store.as_ref()).await;
     fifo_groups_keep_order_and_duplicates_are_dropped(store.as_ref()).await;
     messages_received_too_often_move_to_the_dead_letter_queue(store.as_ref()).await;
@@ -524,4 +622,56 @@ async fn sqlite_meets_the_queue_contract() {
         .await
         .expect("check")
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_corrupt_record_fails_its_own_write_and_no_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("nimbus.db"))
+        .await
+        .expect("open");
+    store.create_queue(&queue("bad")).await.expect("create");
+    store.create_queue(&queue("good")).await.expect("create");
+    store
+        .send_messages("bad", &[message("b1", "x", None, None)], 0, 0)
+        .await
+        .expect("send");
+    sqlx::query("UPDATE queue_messages SET record = 'not json' WHERE queue = 'bad'")
+        .execute(&store.pool)
+        .await
+        .expect("corrupt");
+    let writes = [
+        QueueWrite::Receive {
+            queue: "bad".into(),
+            receive: receive(10, 0, false),
+        },
+        QueueWrite::Send {
+            queue: "good".into(),
+            messages: vec![message("g1", "y", None, None)],
+            dedup_ms: 0,
+        },
+    ];
+    let out = store.apply_many(&writes, 5).await.expect("apply");
+    assert!(
+        matches!(out[0], Err(QueueStoreError::Store(_))),
+        "{:?}",
+        out[0]
+    );
+    assert!(matches!(out[1], Ok(QueueWritten::Sent(_))));
+    // The failed receive claimed nothing; the send is stored.
+    let row = sqlx::query_scalar::<_, i64>(
+        "SELECT receive_count FROM queue_messages WHERE queue = 'bad'",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .expect("row");
+    assert_eq!(row, 0);
+    assert_eq!(
+        store
+            .peek_messages("good", 0, 10)
+            .await
+            .expect("peek")
+            .len(),
+        1
+    );
 }

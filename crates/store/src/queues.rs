@@ -122,6 +122,54 @@ pub struct NewMessage {
     pub delay_ms: i64,
 }
 
+/// One write of [`QueueStore::apply_many`]: what the single-queue methods of the same name do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueWrite {
+    /// [`QueueStore::send_messages`].
+    Send {
+        /// The queue.
+        queue: String,
+        /// Its messages, in order.
+        messages: Vec<NewMessage>,
+        /// FIFO: how long deduplication ids are remembered.
+        dedup_ms: i64,
+    },
+    /// [`QueueStore::receive_messages`].
+    Receive {
+        /// The queue.
+        queue: String,
+        /// What to receive (its `now_ms` is replaced by the batch's).
+        receive: Receive,
+    },
+    /// [`QueueStore::delete_messages`].
+    Delete {
+        /// The queue.
+        queue: String,
+        /// The receipts.
+        receipts: Vec<Receipt>,
+    },
+    /// [`QueueStore::change_visibility`].
+    ChangeVisibility {
+        /// The queue.
+        queue: String,
+        /// The receipts and the times their messages become visible.
+        changes: Vec<(Receipt, i64)>,
+    },
+}
+
+/// What one [`QueueWrite`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueWritten {
+    /// Of a send.
+    Sent(Vec<Sent>),
+    /// Of a receive.
+    Received(Received),
+    /// Of a delete: per receipt, whether it deleted.
+    Deleted(Vec<bool>),
+    /// Of a visibility change.
+    VisibilityChanged(Vec<VisibilityChange>),
+}
+
 /// The answer to one sent message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -266,6 +314,15 @@ pub trait QueueStore: Send + Sync {
         now_ms: i64,
         dedup_ms: i64,
     ) -> QueueFuture<'a, Vec<Sent>>;
+    /// Applies `writes` in order, all in one transaction at `now_ms` (one commit for many
+    /// callers); each has its own outcome (a write that fails, on a missing queue or a stored
+    /// record that does not decode, fails alone and leaves nothing behind), and a database
+    /// failure fails them all.
+    fn apply_many<'a>(
+        &'a self,
+        writes: &'a [QueueWrite],
+        now_ms: i64,
+    ) -> QueueFuture<'a, Vec<Result<QueueWritten, QueueStoreError>>>;
     /// Claims up to `r.max` visible messages of `queue`, moving those received too often to
     /// the dead-letter queue first.
     fn receive_messages<'a>(&'a self, queue: &'a str, r: &'a Receive) -> QueueFuture<'a, Received>;

@@ -9,8 +9,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use crate::queues::{
-    NewMessage, QueueCounts, QueueFuture, QueueRecord, QueueStore, QueueStoreError, Receipt,
-    Receive, Received, Sent, StoredMessage, VisibilityChange,
+    NewMessage, QueueCounts, QueueFuture, QueueRecord, QueueStore, QueueStoreError, QueueWrite,
+    QueueWritten, Receipt, Receive, Received, Sent, StoredMessage, VisibilityChange,
 };
 use crate::sqlite::db;
 use crate::{SqliteStore, StoreError};
@@ -84,6 +84,265 @@ async fn queue_in(conn: &mut SqliteConnection, name: &str) -> Result<SqliteRow, 
     .await
     .map_err(db("read queue"))?
     .ok_or_else(|| QueueStoreError::QueueNotFound(name.to_string()))
+}
+
+/// Sends `messages` to `queue` within `conn`'s transaction; `QueueNotFound` (before anything
+/// is written) if there is no such queue.
+async fn send_in(
+    conn: &mut SqliteConnection,
+    queue: &str,
+    messages: &[NewMessage],
+    now_ms: i64,
+    dedup_ms: i64,
+) -> Result<Vec<Sent>, QueueStoreError> {
+    let row = queue_in(&mut *conn, queue).await?;
+    let fifo = row.get::<i64, _>("fifo") != 0;
+    let mut next_seq: i64 = row.get("next_seq");
+    if fifo {
+        sqlx::query("DELETE FROM queue_dedup WHERE queue = ? AND expires_ms <= ?")
+            .bind(queue)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("send messages"))?;
+    }
+    let mut sent = Vec::with_capacity(messages.len());
+    for m in messages {
+        let dedup = m.record.dedup_id.as_deref().filter(|_| fifo);
+        if let Some(d) = dedup {
+            let original = sqlx::query(
+                "SELECT message_id, seq FROM queue_dedup WHERE queue = ? AND dedup_id = ?",
+            )
+            .bind(queue)
+            .bind(d)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db("send messages"))?;
+            if let Some(o) = original {
+                sent.push(Sent {
+                    message_id: o.get("message_id"),
+                    sequence_number: Some(o.get("seq")),
+                    duplicate: true,
+                });
+                continue;
+            }
+        }
+        let seq = fifo.then(|| {
+            next_seq += 1;
+            next_seq - 1
+        });
+        let record = serde_json::to_string(&m.record).map_err(|e| decode_err(&m.message_id, e))?;
+        sqlx::query(
+            "INSERT INTO queue_messages (queue, message_id, body, record, group_id, seq, sent_ms, visible_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(queue)
+        .bind(&m.message_id)
+        .bind(&m.body)
+        .bind(record)
+        .bind(m.record.group_id.as_deref())
+        .bind(seq)
+        .bind(now_ms)
+        .bind(now_ms.saturating_add(m.delay_ms.max(0)))
+        .execute(&mut *conn)
+        .await
+        .map_err(db("send messages"))?;
+        if let (Some(d), Some(s)) = (dedup, seq) {
+            sqlx::query(
+                "INSERT INTO queue_dedup (queue, dedup_id, expires_ms, message_id, seq) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(queue)
+            .bind(d)
+            .bind(now_ms.saturating_add(dedup_ms))
+            .bind(&m.message_id)
+            .bind(s)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("send messages"))?;
+        }
+        sent.push(Sent {
+            message_id: m.message_id.clone(),
+            sequence_number: seq,
+            duplicate: false,
+        });
+    }
+    if fifo {
+        sqlx::query("UPDATE queues SET next_seq = ? WHERE name = ?")
+            .bind(next_seq)
+            .bind(queue)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("send messages"))?;
+    }
+    Ok(sent)
+}
+
+/// Claims up to `r.max` messages of `queue` within `conn`'s transaction.
+async fn receive_in(
+    conn: &mut SqliteConnection,
+    queue: &str,
+    r: &Receive,
+) -> Result<Received, QueueStoreError> {
+    let now = r.now_ms;
+    queue_in(&mut *conn, queue).await?;
+    sqlx::query("DELETE FROM queue_messages WHERE queue = ? AND sent_ms < ?")
+        .bind(queue)
+        .bind(now.saturating_sub(r.retention_ms))
+        .execute(&mut *conn)
+        .await
+        .map_err(db("receive messages"))?;
+    // The dead-letter queue, if it (still) exists.
+    let dead_letter = match &r.dead_letter {
+        Some(d) if d.queue != queue => {
+            let exists = sqlx::query("SELECT 1 FROM queues WHERE name = ?")
+                .bind(&d.queue)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db("receive messages"))?
+                .is_some();
+            exists.then_some(d)
+        }
+        _ => None,
+    };
+    let mut out = Received::default();
+    // Each round takes the candidates still wanted; a round that only moved messages to
+    // the dead-letter queue makes room for another.
+    loop {
+        let want = r.max.saturating_sub(out.messages.len());
+        if want == 0 {
+            break;
+        }
+        let candidates = if r.fifo {
+            sqlx::query(
+                "SELECT m.id, m.receive_count FROM queue_messages m
+                 WHERE m.queue = ?1 AND m.visible_at <= ?2 AND NOT EXISTS (
+                     SELECT 1 FROM queue_messages f
+                     WHERE f.queue = ?1 AND f.group_id IS m.group_id
+                       AND f.receipt IS NOT NULL AND f.visible_at > ?2)
+                 ORDER BY m.id LIMIT ?3",
+            )
+        } else {
+            sqlx::query(
+                "SELECT id, receive_count FROM queue_messages
+                 WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
+            )
+        }
+        .bind(queue)
+        .bind(now)
+        // A message claimed by this receive with no visibility timeout is visible
+        // again: it is passed over, never claimed twice.
+        .bind(limit(want + out.messages.len()))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("receive messages"))?;
+        let moved_before = out.moved_to_dead_letter;
+        for c in &candidates {
+            let id: i64 = c.get(0);
+            let count: i64 = c.get(1);
+            if out.messages.len() >= r.max || out.messages.iter().any(|m| m.id == id) {
+                continue;
+            }
+            if let Some(d) = dead_letter.filter(|d| count >= i64::from(d.max_receive_count)) {
+                sqlx::query(
+                    "UPDATE queue_messages SET queue = ?, visible_at = ?, receipt = NULL, source_queue = ? WHERE id = ?",
+                )
+                .bind(&d.queue)
+                .bind(now)
+                .bind(queue)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("receive messages"))?;
+                out.moved_to_dead_letter += 1;
+                continue;
+            }
+            let row = sqlx::query(&format!(
+                "UPDATE queue_messages SET receive_count = receive_count + 1,
+                     first_receive_ms = COALESCE(first_receive_ms, ?), visible_at = ?, receipt = ?
+                 WHERE id = ? RETURNING {MESSAGE_COLUMNS}"
+            ))
+            .bind(now)
+            .bind(now.saturating_add(r.visibility_ms.max(0)))
+            .bind(token())
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("receive messages"))?;
+            out.messages.push(message_from_row(&row)?);
+        }
+        if out.moved_to_dead_letter == moved_before {
+            break;
+        }
+    }
+    out.next_visible_ms = sqlx::query(
+        "SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?",
+    )
+    .bind(queue)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("receive messages"))?
+    .get(0);
+    Ok(out)
+}
+
+/// Deletes the messages of `receipts` within `conn`'s transaction.
+async fn delete_in(
+    conn: &mut SqliteConnection,
+    queue: &str,
+    receipts: &[Receipt],
+) -> Result<Vec<bool>, QueueStoreError> {
+    queue_in(&mut *conn, queue).await?;
+    let mut out = Vec::with_capacity(receipts.len());
+    for r in receipts {
+        let res =
+            sqlx::query("DELETE FROM queue_messages WHERE queue = ? AND id = ? AND receipt = ?")
+                .bind(queue)
+                .bind(r.id)
+                .bind(&r.token)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("delete messages"))?;
+        out.push(res.rows_affected() == 1);
+    }
+    Ok(out)
+}
+
+/// Changes the visibility of the messages of `changes` within `conn`'s transaction.
+async fn change_in(
+    conn: &mut SqliteConnection,
+    queue: &str,
+    changes: &[(Receipt, i64)],
+    now_ms: i64,
+) -> Result<Vec<VisibilityChange>, QueueStoreError> {
+    queue_in(&mut *conn, queue).await?;
+    let mut out = Vec::with_capacity(changes.len());
+    for (r, visible_at) in changes {
+        let row = sqlx::query(
+            "SELECT visible_at FROM queue_messages WHERE queue = ? AND id = ? AND receipt = ?",
+        )
+        .bind(queue)
+        .bind(r.id)
+        .bind(&r.token)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db("change visibility"))?;
+        let outcome = match row.map(|row| row.get::<i64, _>(0)) {
+            None => VisibilityChange::NotFound,
+            Some(v) if v <= now_ms => VisibilityChange::NotInFlight,
+            Some(_) => {
+                sqlx::query("UPDATE queue_messages SET visible_at = ? WHERE id = ?")
+                    .bind(visible_at)
+                    .bind(r.id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db("change visibility"))?;
+                VisibilityChange::Changed
+            }
+        };
+        out.push(outcome);
+    }
+    Ok(out)
 }
 
 impl SqliteStore {
@@ -250,199 +509,87 @@ impl QueueStore for SqliteStore {
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("send messages"))?;
-            let row = queue_in(&mut tx, queue).await?;
-            let fifo = row.get::<i64, _>("fifo") != 0;
-            let mut next_seq: i64 = row.get("next_seq");
-            if fifo {
-                sqlx::query("DELETE FROM queue_dedup WHERE queue = ? AND expires_ms <= ?")
-                    .bind(queue)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("send messages"))?;
-            }
-            let mut sent = Vec::with_capacity(messages.len());
-            for m in messages {
-                let dedup = m.record.dedup_id.as_deref().filter(|_| fifo);
-                if let Some(d) = dedup {
-                    let original = sqlx::query(
-                        "SELECT message_id, seq FROM queue_dedup WHERE queue = ? AND dedup_id = ?",
-                    )
-                    .bind(queue)
-                    .bind(d)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db("send messages"))?;
-                    if let Some(o) = original {
-                        sent.push(Sent {
-                            message_id: o.get("message_id"),
-                            sequence_number: Some(o.get("seq")),
-                            duplicate: true,
-                        });
-                        continue;
-                    }
-                }
-                let seq = fifo.then(|| {
-                    next_seq += 1;
-                    next_seq - 1
-                });
-                let record =
-                    serde_json::to_string(&m.record).map_err(|e| decode_err(&m.message_id, e))?;
-                sqlx::query(
-                    "INSERT INTO queue_messages (queue, message_id, body, record, group_id, seq, sent_ms, visible_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(queue)
-                .bind(&m.message_id)
-                .bind(&m.body)
-                .bind(record)
-                .bind(m.record.group_id.as_deref())
-                .bind(seq)
-                .bind(now_ms)
-                .bind(now_ms.saturating_add(m.delay_ms.max(0)))
-                .execute(&mut *tx)
-                .await
-                .map_err(db("send messages"))?;
-                if let (Some(d), Some(s)) = (dedup, seq) {
-                    sqlx::query(
-                        "INSERT INTO queue_dedup (queue, dedup_id, expires_ms, message_id, seq) VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(queue)
-                    .bind(d)
-                    .bind(now_ms.saturating_add(dedup_ms))
-                    .bind(&m.message_id)
-                    .bind(s)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("send messages"))?;
-                }
-                sent.push(Sent {
-                    message_id: m.message_id.clone(),
-                    sequence_number: seq,
-                    duplicate: false,
-                });
-            }
-            if fifo {
-                sqlx::query("UPDATE queues SET next_seq = ? WHERE name = ?")
-                    .bind(next_seq)
-                    .bind(queue)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("send messages"))?;
-            }
+            let sent = send_in(&mut tx, queue, messages, now_ms, dedup_ms).await?;
             tx.commit().await.map_err(db("send messages"))?;
             Ok(sent)
         })
     }
 
+    fn apply_many<'a>(
+        &'a self,
+        writes: &'a [QueueWrite],
+        now_ms: i64,
+    ) -> QueueFuture<'a, Vec<Result<QueueWritten, QueueStoreError>>> {
+        Box::pin(async move {
+            let mut tx = self
+                .writer
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db("apply queue writes"))?;
+            let mut out = Vec::with_capacity(writes.len());
+            for w in writes {
+                // Each write in a savepoint of its own: one that fails (a missing queue, a
+                // record that does not decode) leaves nothing behind and fails alone.
+                sqlx::query("SAVEPOINT queue_write")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("apply queue writes"))?;
+                let done = match w {
+                    QueueWrite::Send {
+                        queue,
+                        messages,
+                        dedup_ms,
+                    } => send_in(&mut tx, queue, messages, now_ms, *dedup_ms)
+                        .await
+                        .map(QueueWritten::Sent),
+                    QueueWrite::Receive { queue, receive } => {
+                        let r = Receive {
+                            now_ms,
+                            ..receive.clone()
+                        };
+                        receive_in(&mut tx, queue, &r)
+                            .await
+                            .map(QueueWritten::Received)
+                    }
+                    QueueWrite::Delete { queue, receipts } => delete_in(&mut tx, queue, receipts)
+                        .await
+                        .map(QueueWritten::Deleted),
+                    QueueWrite::ChangeVisibility { queue, changes } => {
+                        change_in(&mut tx, queue, changes, now_ms)
+                            .await
+                            .map(QueueWritten::VisibilityChanged)
+                    }
+                };
+                let done = match done {
+                    // The database failed: the whole transaction is rolled back.
+                    Err(e @ QueueStoreError::Store(StoreError::Database { .. })) => return Err(e),
+                    other => other,
+                };
+                if done.is_err() {
+                    sqlx::query("ROLLBACK TO queue_write")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("apply queue writes"))?;
+                }
+                sqlx::query("RELEASE queue_write")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("apply queue writes"))?;
+                out.push(done);
+            }
+            tx.commit().await.map_err(db("apply queue writes"))?;
+            Ok(out)
+        })
+    }
+
     fn receive_messages<'a>(&'a self, queue: &'a str, r: &'a Receive) -> QueueFuture<'a, Received> {
         Box::pin(async move {
-            let now = r.now_ms;
             let mut tx = self
                 .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("receive messages"))?;
-            queue_in(&mut tx, queue).await?;
-            sqlx::query("DELETE FROM queue_messages WHERE queue = ? AND sent_ms < ?")
-                .bind(queue)
-                .bind(now.saturating_sub(r.retention_ms))
-                .execute(&mut *tx)
-                .await
-                .map_err(db("receive messages"))?;
-            // The dead-letter queue, if it (still) exists.
-            let dead_letter = match &r.dead_letter {
-                Some(d) if d.queue != queue => {
-                    let exists = sqlx::query("SELECT 1 FROM queues WHERE name = ?")
-                        .bind(&d.queue)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db("receive messages"))?
-                        .is_some();
-                    exists.then_some(d)
-                }
-                _ => None,
-            };
-            let mut out = Received::default();
-            // Each round takes the candidates still wanted; a round that only moved messages to
-            // the dead-letter queue makes room for another.
-            loop {
-                let want = r.max.saturating_sub(out.messages.len());
-                if want == 0 {
-                    break;
-                }
-                let candidates = if r.fifo {
-                    sqlx::query(
-                        "SELECT m.id, m.receive_count FROM queue_messages m
-                         WHERE m.queue = ?1 AND m.visible_at <= ?2 AND NOT EXISTS (
-                             SELECT 1 FROM queue_messages f
-                             WHERE f.queue = ?1 AND f.group_id IS m.group_id
-                               AND f.receipt IS NOT NULL AND f.visible_at > ?2)
-                         ORDER BY m.id LIMIT ?3",
-                    )
-                } else {
-                    sqlx::query(
-                        "SELECT id, receive_count FROM queue_messages
-                         WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
-                    )
-                }
-                .bind(queue)
-                .bind(now)
-                // A message claimed by this receive with no visibility timeout is visible
-                // again: it is passed over, never claimed twice.
-                .bind(limit(want + out.messages.len()))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db("receive messages"))?;
-                let moved_before = out.moved_to_dead_letter;
-                for c in &candidates {
-                    let id: i64 = c.get(0);
-                    let count: i64 = c.get(1);
-                    if out.messages.len() >= r.max || out.messages.iter().any(|m| m.id == id) {
-                        continue;
-                    }
-                    if let Some(d) = dead_letter.filter(|d| count >= i64::from(d.max_receive_count))
-                    {
-                        sqlx::query(
-                            "UPDATE queue_messages SET queue = ?, visible_at = ?, receipt = NULL, source_queue = ? WHERE id = ?",
-                        )
-                        .bind(&d.queue)
-                        .bind(now)
-                        .bind(queue)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("receive messages"))?;
-                        out.moved_to_dead_letter += 1;
-                        continue;
-                    }
-                    let row = sqlx::query(&format!(
-                        "UPDATE queue_messages SET receive_count = receive_count + 1,
-                             first_receive_ms = COALESCE(first_receive_ms, ?), visible_at = ?, receipt = ?
-                         WHERE id = ? RETURNING {MESSAGE_COLUMNS}"
-                    ))
-                    .bind(now)
-                    .bind(now.saturating_add(r.visibility_ms.max(0)))
-                    .bind(token())
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db("receive messages"))?;
-                    out.messages.push(message_from_row(&row)?);
-                }
-                if out.moved_to_dead_letter == moved_before {
-                    break;
-                }
-            }
-            out.next_visible_ms = sqlx::query(
-                "SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?",
-            )
-            .bind(queue)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db("receive messages"))?
-            .get(0);
+            let out = receive_in(&mut tx, queue, r).await?;
             tx.commit().await.map_err(db("receive messages"))?;
             Ok(out)
         })
@@ -459,20 +606,7 @@ impl QueueStore for SqliteStore {
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("delete messages"))?;
-            queue_in(&mut tx, queue).await?;
-            let mut out = Vec::with_capacity(receipts.len());
-            for r in receipts {
-                let res = sqlx::query(
-                    "DELETE FROM queue_messages WHERE queue = ? AND id = ? AND receipt = ?",
-                )
-                .bind(queue)
-                .bind(r.id)
-                .bind(&r.token)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("delete messages"))?;
-                out.push(res.rows_affected() == 1);
-            }
+            let out = delete_in(&mut tx, queue, receipts).await?;
             tx.commit().await.map_err(db("delete messages"))?;
             Ok(out)
         })
@@ -490,33 +624,7 @@ impl QueueStore for SqliteStore {
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("change visibility"))?;
-            queue_in(&mut tx, queue).await?;
-            let mut out = Vec::with_capacity(changes.len());
-            for (r, visible_at) in changes {
-                let row = sqlx::query(
-                    "SELECT visible_at FROM queue_messages WHERE queue = ? AND id = ? AND receipt = ?",
-                )
-                .bind(queue)
-                .bind(r.id)
-                .bind(&r.token)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db("change visibility"))?;
-                let outcome = match row.map(|row| row.get::<i64, _>(0)) {
-                    None => VisibilityChange::NotFound,
-                    Some(v) if v <= now_ms => VisibilityChange::NotInFlight,
-                    Some(_) => {
-                        sqlx::query("UPDATE queue_messages SET visible_at = ? WHERE id = ?")
-                            .bind(visible_at)
-                            .bind(r.id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db("change visibility"))?;
-                        VisibilityChange::Changed
-                    }
-                };
-                out.push(outcome);
-            }
+            let out = change_in(&mut tx, queue, changes, now_ms).await?;
             tx.commit().await.map_err(db("change visibility"))?;
             Ok(out)
         })

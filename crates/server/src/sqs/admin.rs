@@ -102,7 +102,7 @@ pub(crate) async fn peek(
 
 /// Sends `{"MessageBody": ..., "MessageAttributes"?: {"name": "string value"}}` through
 /// [`super::send_internal`], as the server's own sends go (a FIFO queue takes it in group
-/// `nimbus`, deduplicated by content). Answers `{"MessageId": ...}`.
+/// `nimbus`, each a message of its own). Answers `{"MessageId": ...}`.
 pub(crate) async fn send(
     State(app): State<Arc<App>>,
     Extension(ctx): Extension<Ctx>,
@@ -164,7 +164,7 @@ pub(crate) async fn redrive(State(app): State<Arc<App>>, Path(name): Path<String
                 .redrive(&name, s, unsourced, now_ms())
                 .await?;
             if n > 0 {
-                app.queue_waiters.wake(s);
+                app.queue_waiters.wake_all(s);
             }
             moved.insert(s.clone(), json!(n));
         }

@@ -281,7 +281,6 @@ pub(super) async fn get_queue_attributes(
 
 pub(super) async fn set_queue_attributes(
     app: &App,
-    _ctx: &Ctx,
     input: &Input,
 ) -> SqsResult<Map<String, Value>> {
     let name = queue_name(app, input)?;
@@ -293,12 +292,42 @@ pub(super) async fn set_queue_attributes(
         .set_queue_attributes(&name, &stored, now_ms())
         .await?;
     // A shorter wait or visibility may make messages receivable for waiting polls.
-    app.queue_waiters.wake(&name);
+    app.queue_waiters.wake_all(&name);
     Ok(Map::new())
 }
 
+/// When each queue was last purged through the API (AWS allows one PurgeQueue a minute).
+#[derive(Debug, Default)]
+pub(crate) struct Purges {
+    last: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Purges {
+    /// Records a purge of `queue` now, unless there was one within the last 60 seconds.
+    fn admit(&self, queue: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.retain(|_, t| now.duration_since(*t) < PURGE_INTERVAL);
+        if last.contains_key(queue) {
+            return false;
+        }
+        last.insert(queue.to_string(), now);
+        true
+    }
+}
+
+/// AWS compat: one PurgeQueue per queue every 60 seconds.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(super) async fn purge_queue(app: &App, input: &Input) -> SqsResult<Map<String, Value>> {
     let name = queue_name(app, input)?;
+    load(app, &name).await?;
+    if !app.queue_purges.admit(&name) {
+        return Err(SqsError::new(
+            SqsErrorCode::PurgeQueueInProgress,
+            format!("Only one PurgeQueue operation on {name} is allowed every 60 seconds."),
+        ));
+    }
     app.queue_store.purge_queue(&name).await?;
     Ok(Map::new())
 }

@@ -3,7 +3,8 @@
 //! delete what it processed, with Lambda's rules.
 //!
 //! - A batch is up to `BatchSize` messages, gathered for at most
-//!   `MaximumBatchingWindowInSeconds` (long polls in between, woken by sends).
+//!   `MaximumBatchingWindowInSeconds` (long polls in between, woken by sends), and never more
+//!   than fits in one invocation's 6 MB payload (what does not fit is returned at once).
 //! - Messages no filter matches are deleted unprocessed (as Lambda does).
 //! - Success: the batch is deleted. A function error (or a throttle, or a platform failure):
 //!   nothing is deleted; the messages come back after the queue's visibility timeout, and the
@@ -131,6 +132,7 @@ async fn poll_once(app: &Arc<App>, uuid: &str) -> Result<bool, String> {
     let window = Duration::from_secs(u64::from(m.batching_window_seconds));
     let started = tokio::time::Instant::now();
     let mut batch: Vec<StoredMessage> = Vec::new();
+    let mut bytes = 0;
     loop {
         let q = app
             .queue_store
@@ -144,7 +146,8 @@ async fn poll_once(app: &Arc<App>, uuid: &str) -> Result<bool, String> {
         tokio::pin!(notified);
         notified.as_mut().enable();
         let r = Receive {
-            max: (m.batch_size as usize).saturating_sub(batch.len()),
+            // Ten at a time, as SQS receives: a batch overshoots its payload limit by little.
+            max: (m.batch_size as usize).saturating_sub(batch.len()).min(10),
             visibility_ms: s.visibility_timeout * 1000,
             now_ms: now_ms(),
             retention_ms: s.retention_seconds * 1000,
@@ -168,9 +171,31 @@ async fn poll_once(app: &Arc<App>, uuid: &str) -> Result<bool, String> {
             }
         }
         let empty = got.messages.is_empty();
-        batch.extend(got.messages);
+        let mut full = false;
+        let mut overflow = Vec::new();
+        for msg in got.messages {
+            let size = record_size(&msg);
+            if !batch.is_empty() && bytes + size > MAX_BATCH_BYTES {
+                full = true;
+                overflow.push((receipt(&msg), now_ms()));
+            } else {
+                bytes += size;
+                batch.push(msg);
+            }
+        }
+        if !overflow.is_empty() {
+            // What does not fit goes back at once, for the next batch.
+            if let Err(e) = app
+                .queue_store
+                .change_visibility(&queue, &overflow, now_ms())
+                .await
+            {
+                tracing::warn!(uuid, error = %e, "return messages over the batch's payload limit");
+            }
+            app.queue_waiters.wake(&queue, overflow.len());
+        }
         let waited = started.elapsed();
-        if batch.len() >= m.batch_size as usize || (!batch.is_empty() && waited >= window) {
+        if full || batch.len() >= m.batch_size as usize || (!batch.is_empty() && waited >= window) {
             break;
         }
         // Wait for more: until the window closes (a batch begun), or a long poll's time.
@@ -196,6 +221,28 @@ async fn poll_once(app: &Arc<App>, uuid: &str) -> Result<bool, String> {
     }
     run_batch(app, &m, &queue, batch).await;
     Ok(true)
+}
+
+/// AWS compat: a batch stops growing before its event passes the invocation payload limit
+/// (6 MB), with room for the JSON around the records.
+const MAX_BATCH_BYTES: usize = 6_291_456 - 65_536;
+
+/// About what message `msg` adds to a batch's event: its body and attributes, escaped, and
+/// the record's other members.
+fn record_size(msg: &StoredMessage) -> usize {
+    let attributes: usize = msg
+        .record
+        .attributes
+        .iter()
+        .map(|(k, v)| {
+            k.len()
+                + v.string_value.as_ref().map_or(0, String::len) * 2
+                + v.binary_value.as_ref().map_or(0, |b| b.len() * 4 / 3 + 4)
+                + 96
+        })
+        .sum();
+    // JSON escaping can double a body; a record's fixed members take about 1 KB.
+    msg.body.len() * 2 + attributes + 1024
 }
 
 /// Lambda's SQS record of message `msg`.

@@ -360,3 +360,49 @@ fn mappings_are_created_listed_updated_and_deleted_with_lambdas_errors() {
         "The resource you requested does not exist.",
     );
 }
+
+#[test]
+fn a_batch_stops_before_the_invocation_payload_limit() {
+    let s = TestServer::start();
+    let files = tempfile::tempdir().expect("tempdir");
+    let out = files.path().join("batches");
+    consumer(&s, "big", &out);
+    let url = create_queue(&s, "large", json!({}));
+    let body = "x".repeat(250_000);
+    for _ in 0..30 {
+        sqs(
+            &s,
+            "SendMessage",
+            json!({ "QueueUrl": url, "MessageBody": body }),
+        );
+    }
+    let r = mapping(
+        &s,
+        json!({
+            "FunctionName": "big",
+            "EventSourceArn": queue_arn("large"),
+            "BatchSize": 100,
+            "MaximumBatchingWindowInSeconds": 1,
+        }),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    wait_for("all 30 processed", Duration::from_secs(60), || {
+        batches(&out).iter().map(Vec::len).sum::<usize>() >= 30
+    });
+    let got = batches(&out);
+    assert!(
+        got.len() >= 2,
+        "7.5 MB of messages cannot be one invocation: {}",
+        got.len()
+    );
+    for b in &got {
+        let bytes: usize = b
+            .iter()
+            .map(|r| r["body"].as_str().map_or(0, str::len))
+            .sum();
+        assert!(bytes < 6_291_456, "a batch of {bytes} bytes of bodies");
+    }
+    wait_for("the queue empties", Duration::from_secs(30), || {
+        queue_counts(&s, &url) == (0, 0)
+    });
+}

@@ -9,7 +9,9 @@
 #   - the acknowledgement's p50/p99 under that load, and what the queue adds to it: the same
 #     wrk with `DryRun` (every step of an Event but the durable write);
 #   - how long the dispatcher takes to run the backlog, hence events run per second;
-#   - 202 -> handler latency, one event at a time (N=200), p50/p99.
+#   - 202 -> handler latency, one event at a time (N=200), p50/p99;
+#   - acknowledged events per second when nothing runs them (a function at reserved
+#     concurrency 0): what acceptance costs alone, without the functions' CPU.
 # Needs root (the sandbox launcher; apt-get for wrk). Knobs: ASYNC_DURATION (wrk seconds, 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,11 +94,38 @@ log "waiting for the dispatcher to run the backlog"
 DRAIN=$("${AH[@]}" drained --endpoint "$ENDPOINT" --timeout 1800)
 log "202 -> handler, one event at a time"
 LAT=$("${AH[@]}" latency --endpoint "$ENDPOINT" --name sink --n 200)
+log "Event under wrk -t2 -c64 to a function held at reserved concurrency 0 (acceptance alone)"
+mkdir -p "$WORK/held"
+cp "$WORK/sink/app.py" "$WORK/held/app.py"
+"${LH[@]}" deploy --endpoint "$ENDPOINT" --name held --runtime python3.12 --handler app.handler --dir "$WORK/held"
+"$PY" - "$ENDPOINT" "$BENCH" <<'HOLD'
+import sys
+sys.path.insert(0, sys.argv[2])
+import json, load_helper as lh
+url = f"{sys.argv[1]}/2017-10-31/functions/held/concurrency"
+body = json.dumps({"ReservedConcurrentExecutions": 0}).encode()
+from botocore.awsrequest import AWSRequest
+from botocore.auth import SigV4Auth
+import urllib.parse, http.client
+u = urllib.parse.urlsplit(url)
+req = AWSRequest(method="PUT", url=url, data=body, headers={"Host": u.netloc})
+SigV4Auth(lh._credentials(), "lambda", lh.REGION).add_auth(req)
+c = http.client.HTTPConnection(u.hostname, u.port)
+c.request("PUT", u.path, body=body, headers=dict(req.headers.items()))
+r = c.getresponse()
+assert r.status == 200, (r.status, r.read())
+HOLD
+HELD_URL="$ENDPOINT/2015-03-31/functions/held/invocations"
+"${LH[@]}" presign --url "$HELD_URL" --body '{"k":1}' --header "X-Amz-Invocation-Type:Event" \
+    --lua "$WORK/held.lua" --headers "$WORK/held.headers"
+"$WRK" -t2 -c64 -d"${DURATION}s" --latency -s "$BENCH/load.lua" "$ENDPOINT/" -- "$WORK/held.lua" >"$WORK/held.out" 2>&1 ||
+    die "wrk failed: $(cat "$WORK/held.out")"
+HELD=$("$PY" -c 'import sys, json; sys.path.insert(0, sys.argv[2]); import load_helper as lh; print(json.dumps(lh.read_wrk(sys.argv[1])))' "$WORK/held.out" "$BENCH")
 
-"$PY" - "$DURATION" "$FSYNC" "$DRY" "$EVENT" "$DRAIN" "$LAT" <<'PY'
+"$PY" - "$DURATION" "$FSYNC" "$DRY" "$EVENT" "$DRAIN" "$LAT" "$HELD" <<'PY'
 import json, sys
 dur = float(sys.argv[1])
-fsync, dry, ev, drain, lat = (json.loads(x) for x in sys.argv[2:])
+fsync, dry, ev, drain, lat, held = (json.loads(x) for x in sys.argv[2:])
 acked = ev["statuses"].get("202", 0)
 bad = ev["requests"] - acked
 print(f"\nbench/async.sh: release binary, sandbox launcher, python3.12 MemorySize 128, wrk -t2 -c64 {dur:.0f} s")
@@ -110,4 +139,5 @@ print(f"{'events run: backlog drained after the load (s)':<52} {drain['seconds']
 print(f"{'  events run per second (accepted / (load + drain))':<52} {acked / total:>14.0f}")
 print(f"{'202 round trip p50 / p99 (ms), one at a time':<52} {'%.2f / %.2f' % (lat['ack_p50_ms'], lat['ack_p99_ms']):>14}")
 print(f"{'202 -> handler p50 / p99 (ms), one at a time':<52} {'%.2f / %.2f' % (lat['e2e_p50_ms'], lat['e2e_p99_ms']):>14}")
+print(f"{'acknowledged events/s, dispatch held (reserved 0)':<52} {held['rps']:>14.0f} {'p99 %.2f ms, non-202 %d' % (held['p99_us'] / 1000, held['requests'] - held['statuses'].get('202', 0)):>30}")
 PY

@@ -43,6 +43,13 @@ fn config_path(name: &str) -> String {
     format!("/2019-09-25/functions/{name}/event-invoke-config")
 }
 
+/// PutFunctionEventInvokeConfig of `name`, which must succeed.
+fn put_config(s: &TestServer, name: &str, body: &Value) -> Value {
+    let r = s.call_json("PUT", &config_path(name), body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
 /// Invokes `target` with `InvocationType: Event`.
 fn invoke_event(s: &TestServer, target: &str, payload: &Value) -> support::Resp {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -91,12 +98,11 @@ fn an_event_is_accepted_then_run_and_its_record_reaches_the_success_destination(
     let files = tempfile::tempdir().expect("tempdir");
     function(&s, "work", WORKER, &out(&files, "work"));
     function(&s, "sink", RECORDER, &out(&files, "sink"));
-    let r = s.call_json(
-        "PUT",
-        &config_path("work"),
+    put_config(
+        &s,
+        "work",
         &json!({ "DestinationConfig": { "OnSuccess": { "Destination": arn("sink") } } }),
     );
-    assert_eq!(r.status, 200, "{}", r.body);
 
     let r = invoke_event(&s, "work", &json!({ "n": 21 }));
     assert_eq!(r.status, 202, "{}", r.body);
@@ -139,12 +145,11 @@ fn a_failing_event_is_tried_three_times_then_its_record_goes_to_the_failure_dest
     let files = tempfile::tempdir().expect("tempdir");
     function(&s, "flaky", WORKER, &out(&files, "flaky"));
     function(&s, "dead", RECORDER, &out(&files, "dead"));
-    let r = s.call_json(
-        "PUT",
-        &config_path("flaky"),
+    put_config(
+        &s,
+        "flaky",
         &json!({ "DestinationConfig": { "OnFailure": { "Destination": arn("dead") } } }),
     );
-    assert_eq!(r.status, 200, "{}", r.body);
     let r = invoke_event(&s, "flaky", &json!({ "fail": true }));
     assert_eq!(r.status, 202, "{}", r.body);
     let request_id = r.header("x-amzn-requestid").expect("request id");
@@ -214,15 +219,14 @@ fn an_event_held_by_zero_reserved_concurrency_waits_then_expires_with_event_age_
         &json!({ "ReservedConcurrentExecutions": 0 }),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = s.call_json(
-        "PUT",
-        &config_path("held"),
+    put_config(
+        &s,
+        "held",
         &json!({
             "MaximumEventAgeInSeconds": 60,
             "DestinationConfig": { "OnFailure": { "Destination": arn("dead") } },
         }),
     );
-    assert_eq!(r.status, 200, "{}", r.body);
     let accepted = Instant::now();
     let r = invoke_event(&s, "held", &json!({ "n": 1 }));
     assert_eq!(
@@ -340,20 +344,19 @@ fn event_invoke_configs_are_put_updated_listed_and_deleted() {
     let r = s.call("POST", "/2015-03-31/functions/f/versions", b"{}");
     assert_eq!(r.status, 201, "{}", r.body);
 
-    let r = s.call_json(
-        "PUT",
-        &config_path("f"),
+    let put = put_config(
+        &s,
+        "f",
         &json!({ "MaximumRetryAttempts": 1, "MaximumEventAgeInSeconds": 3600 }),
     );
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["FunctionArn"], format!("{}:$LATEST", arn("f")));
-    assert_eq!(r.body["MaximumRetryAttempts"], 1);
-    assert_eq!(r.body["MaximumEventAgeInSeconds"], 3600);
+    assert_eq!(put["FunctionArn"], format!("{}:$LATEST", arn("f")));
+    assert_eq!(put["MaximumRetryAttempts"], 1);
+    assert_eq!(put["MaximumEventAgeInSeconds"], 3600);
     assert_eq!(
-        r.body["DestinationConfig"],
+        put["DestinationConfig"],
         json!({ "OnSuccess": {}, "OnFailure": {} })
     );
-    assert!(r.body["LastModified"].as_f64().expect("epoch seconds") > 1.7e9);
+    assert!(put["LastModified"].as_f64().expect("epoch seconds") > 1.7e9);
 
     // Update merges; Put replaces.
     let r = s.call_json(
@@ -370,19 +373,13 @@ fn event_invoke_configs_are_put_updated_listed_and_deleted() {
     let got = s.call("GET", &config_path("f"), b"");
     assert_eq!(got.status, 200);
     assert_eq!(got.body, r.body);
-    let r = s.call_json(
-        "PUT",
-        &config_path("f"),
-        &json!({ "MaximumRetryAttempts": 0 }),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    let replaced = put_config(&s, "f", &json!({ "MaximumRetryAttempts": 0 }));
     assert!(
-        r.body.get("MaximumEventAgeInSeconds").is_none(),
-        "{}",
-        r.body
+        replaced.get("MaximumEventAgeInSeconds").is_none(),
+        "{replaced}"
     );
     assert_eq!(
-        r.body["DestinationConfig"],
+        replaced["DestinationConfig"],
         json!({ "OnSuccess": {}, "OnFailure": {} })
     );
 
@@ -527,12 +524,11 @@ fn a_loop_of_destinations_is_stopped() {
     function(&s, "ping", RECORDER, &both);
     function(&s, "pong", RECORDER, &both);
     for (from, to) in [("ping", "pong"), ("pong", "ping")] {
-        let r = s.call_json(
-            "PUT",
-            &config_path(from),
+        put_config(
+            &s,
+            from,
             &json!({ "DestinationConfig": { "OnSuccess": { "Destination": arn(to) } } }),
         );
-        assert_eq!(r.status, 200, "{}", r.body);
     }
     assert_eq!(invoke_event(&s, "ping", &json!({ "start": 1 })).status, 202);
     // The caller's event and 16 records after it; then the loop is cut.

@@ -68,3 +68,8 @@ fn boto3_async_invocation_destinations_and_dead_letters() {
     let server = NimbusProcess::spawn(cmd, &data);
     run_against(&server, "boto3_async.py", "boto3 async: ok");
 }
+
+#[test]
+fn boto3_sqs_event_source_mapping_with_batch_item_failures() {
+    run_script("boto3_esm.py", "boto3 esm: ok");
+}

@@ -10,6 +10,11 @@ use support::{creds, python_with_boto3, NimbusProcess};
 fn run_script(script: &str, done: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = NimbusProcess::start(&dir.path().join("data"));
+    run_against(&server, script, done);
+}
+
+/// Runs `script` against `server`; it must print `done`.
+fn run_against(server: &NimbusProcess, script: &str, done: &str) {
     let c = creds();
     let script = format!("{}/tests/compat/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(python_with_boto3())
@@ -44,4 +49,22 @@ fn boto3_versions_aliases_concurrency_and_policies() {
 #[test]
 fn boto3_sqs_queues_messages_fifo_and_redrive() {
     run_script("boto3_sqs.py", "boto3 sqs: ok");
+}
+
+#[test]
+fn boto3_async_invocation_destinations_and_dead_letters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("nimbus.toml");
+    std::fs::write(&config, "[async]\nretry_delay_seconds = 1\n").expect("config");
+    let data = dir.path().join("data");
+    let c = creds();
+    let mut cmd = support::nimbus();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+        .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+    let server = NimbusProcess::spawn(cmd, &data);
+    run_against(&server, "boto3_async.py", "boto3 async: ok");
 }

@@ -117,3 +117,148 @@ fn kill_9_during_100_creates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Appends the `i` of each event it gets (the record's request payload's, for a destination)
+/// to `$OUT`, one line each.
+const SINK: &str = "import json, os\ndef handler(event, context):\n    i = event['requestPayload']['i'] if 'requestPayload' in event else event['i']\n    with open(os.environ['OUT'], 'a') as f:\n        f.write('%d\\n' % i)\n    return i\n";
+
+/// kill -9 while 10,000 asynchronous invocations are being accepted: after a restart every
+/// event that got its 202 is processed at least once, counted through the records its
+/// function's OnSuccess destination receives.
+#[test]
+fn kill_9_while_accepting_10000_async_invocations() {
+    const TOTAL: usize = 10_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let sink_out = dir.path().join("sink.lines");
+    let config = dir.path().join("nimbus.toml");
+    // The queue is under test, not isolation: the process launcher lets the sink write here.
+    std::fs::write(
+        &config,
+        "launcher = \"process\"\nkeep_alive_seconds = 600\n[async]\nmax_in_flight = 16\n",
+    )
+    .expect("config");
+    let start = || {
+        let c = support::creds();
+        let mut cmd = nimbus();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+            .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+        NimbusProcess::spawn(cmd, &data)
+    };
+    let mut server = start();
+    for (name, code) in [
+        ("work", "def handler(event, context):\n    return event\n"),
+        ("sink", SINK),
+    ] {
+        let mut body = create_body(name, &support::zip_of(&[("app.py", code.as_bytes())]));
+        body["Environment"] =
+            serde_json::json!({ "Variables": { "OUT": sink_out.to_str().expect("utf-8") } });
+        let (status, b) = server
+            .call("POST", "/2015-03-31/functions", Some(&body))
+            .expect("create");
+        assert_eq!(status, 201, "{b}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for name in ["work", "sink"] {
+        loop {
+            let (_, f) = server
+                .call("GET", &format!("/2015-03-31/functions/{name}"), None)
+                .expect("get");
+            if f["Configuration"]["State"] == "Active" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} never became Active");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let (status, b) = server
+        .call(
+            "PUT",
+            "/2019-09-25/functions/work/event-invoke-config",
+            Some(&serde_json::json!({ "DestinationConfig": { "OnSuccess": {
+                "Destination": "arn:aws:lambda:us-east-1:000000000000:function:sink" } } })),
+        )
+        .expect("put config");
+    assert_eq!(status, 200, "{b}");
+
+    let addr = server.addr;
+    let next = Arc::new(AtomicUsize::new(0));
+    let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (next, acked) = (Arc::clone(&next), Arc::clone(&acked));
+            thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("client");
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= TOTAL {
+                        return;
+                    }
+                    match support::call_on(
+                        &client,
+                        addr,
+                        "POST",
+                        "/2015-03-31/functions/work/invocations",
+                        Some(&serde_json::json!({ "i": i })),
+                        &[("x-amz-invocation-type", "Event")],
+                    ) {
+                        Ok((202, _)) => acked.lock().expect("lock").push(i),
+                        Ok((status, body)) => panic!("unexpected {status}: {body}"),
+                        // The server died under us: this one was never acknowledged, and
+                        // neither will any after it be.
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acked.lock().expect("lock").len() < TOTAL / 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    server.kill9();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(
+        acked.len() >= TOTAL / 2 && acked.len() < TOTAL,
+        "{} acknowledged when the server was killed",
+        acked.len()
+    );
+    eprintln!(
+        "{} of {TOTAL} events acknowledged before kill -9",
+        acked.len()
+    );
+
+    let server = start();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let missing = loop {
+        let text = std::fs::read_to_string(&sink_out).unwrap_or_default();
+        let seen: std::collections::HashSet<usize> =
+            text.lines().filter_map(|l| l.parse().ok()).collect();
+        let missing: Vec<usize> = acked
+            .iter()
+            .copied()
+            .filter(|i| !seen.contains(i))
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events never reached the destination, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    drop(server);
+}

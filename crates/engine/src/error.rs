@@ -41,9 +41,6 @@ pub enum InvokeError {
     /// A concurrency limit is reached (429).
     #[error("throttled: {}", .0.as_str())]
     Throttled(crate::invocation::ThrottleReason),
-    /// An invocation type the engine does not run yet.
-    #[error("invocation type {0:?} is not supported")]
-    Unsupported(crate::invocation::InvocationType),
     /// The engine itself failed (its runtime is not available, say).
     #[error(transparent)]
     Engine(#[from] EngineError),

@@ -60,18 +60,28 @@ impl Engine {
             .map_err(InvokeError::Aborted)?
     }
 
-    async fn run(&self, req: InvocationRequest) -> Result<InvocationOutcome, InvokeError> {
-        let f = self.resolve(&req).await?;
+    /// Checks an invocation as far as it goes without running it (stages 1 and 2: the
+    /// function and qualifier resolve to an `Active` configuration, the payload is JSON) and
+    /// returns the version it would run. An asynchronous invocation is accepted on this,
+    /// before it is queued; its dispatch later runs the whole pipeline.
+    pub async fn check(&self, req: &InvocationRequest) -> Result<String, InvokeError> {
+        Ok(self.checked(req).await?.spec.version.clone())
+    }
+
+    async fn checked(&self, req: &InvocationRequest) -> Result<Arc<ResolvedFunction>, InvokeError> {
+        let f = self.resolve(req).await?;
         if !req.payload.is_empty() {
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload) {
                 return Err(InvokeError::InvalidPayload(e.to_string()));
             }
         }
+        Ok(f)
+    }
+
+    async fn run(&self, req: InvocationRequest) -> Result<InvocationOutcome, InvokeError> {
+        let f = self.checked(&req).await?;
         if req.invocation_type == InvocationType::DryRun {
             return Ok(self.dry_run(&f));
-        }
-        if req.invocation_type == InvocationType::Event {
-            return Err(InvokeError::Unsupported(InvocationType::Event));
         }
         let permit = self
             .admission

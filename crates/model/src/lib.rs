@@ -8,6 +8,9 @@
 pub mod alias;
 pub mod arn;
 pub mod error;
+pub mod esm;
+pub mod event_invoke;
+pub mod filter;
 pub mod function;
 pub mod limits;
 pub mod policy;

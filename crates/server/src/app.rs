@@ -37,6 +37,10 @@ pub(crate) struct App {
     /// that a concurrent deletion removes.
     pub(crate) aliasing: tokio::sync::Mutex<()>,
     pub(crate) engine: Arc<nimbus_engine::Engine>,
+    /// The durable queue of asynchronous invocations and their configurations.
+    pub(crate) events: Arc<dyn nimbus_store::EventStore>,
+    /// Accepts events into it (group commit).
+    pub(crate) event_queue: crate::async_invoke::EventQueue,
     /// SQS queues and their messages.
     pub(crate) queue_store: Arc<dyn nimbus_store::QueueStore>,
     /// Long polls waiting on queues, woken by sends.
@@ -45,6 +49,10 @@ pub(crate) struct App {
     pub(crate) queue_sends: crate::sqs::Committer,
     /// When queues were last purged (one PurgeQueue a minute).
     pub(crate) queue_purges: crate::sqs::Purges,
+    /// The pollers of event source mappings.
+    pub(crate) pollers: crate::esm::Pollers,
+    /// Held while mappings are written (one mapping per function and queue).
+    pub(crate) mapping_writes: tokio::sync::Mutex<()>,
 }
 
 pub(crate) fn now_ms() -> i64 {

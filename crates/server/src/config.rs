@@ -119,6 +119,47 @@ pub struct Config {
     /// What functions' environments may reach.
     #[serde(default)]
     pub network: NetworkSection,
+    /// How asynchronous invocations are dispatched.
+    #[serde(default, rename = "async")]
+    pub async_invoke: AsyncSection,
+}
+
+/// `[async]`: the dispatcher of asynchronous invocations.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncSection {
+    /// Seconds before the first retry of a function error; the second waits twice as long.
+    /// AWS compat: about a minute (60, the default); tests shorten it.
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay_seconds: u64,
+    /// Most asynchronous invocations dispatched at once (each may need an environment).
+    #[serde(default = "default_async_in_flight")]
+    pub max_in_flight: u32,
+    /// Most events queued at once; more are refused with 429 until the queue drains.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_events: u64,
+}
+
+fn default_max_pending() -> u64 {
+    1_000_000
+}
+
+fn default_retry_delay() -> u64 {
+    60
+}
+
+fn default_async_in_flight() -> u32 {
+    100
+}
+
+impl Default for AsyncSection {
+    fn default() -> Self {
+        Self {
+            retry_delay_seconds: default_retry_delay(),
+            max_in_flight: default_async_in_flight(),
+            max_pending_events: default_max_pending(),
+        }
+    }
 }
 
 /// What an environment may reach beyond its loopback and Nimbus's API.
@@ -382,6 +423,7 @@ impl Default for Config {
             credentials_ttl_seconds: default_credentials_ttl(),
             runtimes: RuntimesSection::default(),
             network: NetworkSection::default(),
+            async_invoke: AsyncSection::default(),
         }
     }
 }
@@ -473,6 +515,21 @@ impl Config {
                 "credentials_ttl_seconds",
                 self.credentials_ttl_seconds,
                 2..=43_200,
+            ),
+            (
+                "async.retry_delay_seconds",
+                self.async_invoke.retry_delay_seconds,
+                0..=3_600,
+            ),
+            (
+                "async.max_in_flight",
+                u64::from(self.async_invoke.max_in_flight),
+                1..=100_000,
+            ),
+            (
+                "async.max_pending_events",
+                self.async_invoke.max_pending_events,
+                1..=1_000_000_000,
             ),
         ] {
             if !range.contains(&value) {

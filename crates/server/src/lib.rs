@@ -7,9 +7,11 @@
 
 mod api;
 mod app;
+mod async_invoke;
 pub mod auth;
 pub mod config;
 mod error;
+mod esm;
 mod functions;
 mod listener;
 mod logs;
@@ -144,9 +146,19 @@ impl Server {
                 }
             };
 
-        let sqlite = SqliteStore::open(&data_dir.join("nimbus.db")).await?;
-        let queue_store: Arc<dyn nimbus_store::QueueStore> = Arc::new(sqlite.clone());
-        let db: Arc<dyn Store> = Arc::new(sqlite);
+        let sqlite = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
+        let db: Arc<dyn Store> = Arc::clone(&sqlite) as Arc<dyn Store>;
+        let queue_store: Arc<dyn nimbus_store::QueueStore> = Arc::clone(&sqlite) as _;
+        let events: Arc<dyn nimbus_store::EventStore> = sqlite;
+        // One server per data directory: claims a crash left are nobody's now.
+        let released = events.release_event_claims().await?;
+        let pending = events.count_events(None).await?;
+        if released > 0 {
+            tracing::info!(
+                events = released,
+                "asynchronous events of the last run dispatched again"
+            );
+        }
         let code = CodeStore::open(data_dir.join("code"), CodeLimits::default())?;
         let url_key: [u8; 32] = Sha256::new()
             .chain_update(b"nimbus code location\n")
@@ -188,11 +200,29 @@ impl Server {
             reservations: tokio::sync::Mutex::new(()),
             aliasing: tokio::sync::Mutex::new(()),
             queue_sends: sqs::Committer::spawn(Arc::clone(&queue_store)),
+            event_queue: async_invoke::EventQueue::spawn(
+                Arc::clone(&events),
+                pending,
+                config.async_invoke.max_pending_events,
+            ),
+            events,
             queue_store,
             queue_waiters: sqs::Waiters::default(),
             queue_purges: sqs::Purges::default(),
+            pollers: esm::Pollers::default(),
+            mapping_writes: tokio::sync::Mutex::new(()),
         });
         recover(&app).await?;
+        esm::start_all(&app).await?;
+        async_invoke::spawn_dispatcher(
+            Arc::clone(&app),
+            async_invoke::DispatchConfig {
+                retry_delay: std::time::Duration::from_secs(
+                    config.async_invoke.retry_delay_seconds,
+                ),
+                max_in_flight: config.async_invoke.max_in_flight,
+            },
+        );
         let reserved = app.store.usage().await?.reserved_concurrency;
         app.engine
             .set_unreserved_concurrency(app.unreserved_after(reserved));
@@ -506,6 +536,36 @@ fn router(app: Arc<App>) -> Router {
             post(api::invoke::handle),
         )
         .route(
+            "/2015-03-31/event-source-mappings",
+            post(api::create_event_source_mapping::handle)
+                .get(api::list_event_source_mappings::handle),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/",
+            get(api::list_event_source_mappings::handle),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/{uuid}",
+            get(api::get_event_source_mapping::handle)
+                .put(api::update_event_source_mapping::handle)
+                .delete(api::delete_event_source_mapping::handle),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async",
+            post(api::invoke_async::handle),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            put(api::put_function_event_invoke_config::handle)
+                .post(api::update_function_event_invoke_config::handle)
+                .get(api::get_function_event_invoke_config::handle)
+                .delete(api::delete_function_event_invoke_config::handle),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(api::list_function_event_invoke_configs::handle),
+        )
+        .route(
             "/2015-03-31/functions/{name}/aliases",
             post(api::create_alias::handle).get(api::list_aliases::handle),
         )
@@ -553,6 +613,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/_nimbus/queues/{name}/purge", post(sqs::admin::purge))
         .route("/_nimbus/queues/{name}/redrive", post(sqs::admin::redrive))
         .route("/_nimbus/logs/{name}", get(logs::read))
+        .route("/_nimbus/async", get(async_invoke::status))
         .route("/_nimbus/runtimes", get(runtimes::list))
         .route(
             "/2016-08-19/account-settings",

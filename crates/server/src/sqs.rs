@@ -26,7 +26,7 @@ use crate::app::App;
 use crate::request::Ctx;
 
 pub(crate) mod admin;
-mod attributes;
+pub(crate) mod attributes;
 mod committer;
 mod messages;
 mod queues;
@@ -37,6 +37,7 @@ pub(crate) use committer::Committer;
 pub(crate) use messages::send_internal;
 pub(crate) use nimbus_store::queues::MessageAttributeValue;
 pub(crate) use queues::Purges;
+pub(crate) use receipts::encode_handle;
 
 /// AWS compat: the namespace of SQS's query-protocol answers.
 pub(crate) const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";

@@ -36,6 +36,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A task the store's writes go through has stopped (the server is shutting down).
+    #[error("{0} has stopped")]
+    Closed(&'static str),
     /// The data directory could not be prepared.
     #[error("prepare {path}")]
     Io {

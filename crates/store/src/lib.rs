@@ -8,14 +8,17 @@
 
 pub mod code;
 mod error;
+pub mod events;
 pub mod queues;
 mod sqlite;
+mod sqlite_events;
 mod sqlite_queues;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use error::{CodeError, StoreError};
+pub use events::{Claim, EventStore, EventWrites, NewEvent, Reschedule, StoredEvent};
 use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
 pub use queues::{QueueStore, QueueStoreError};

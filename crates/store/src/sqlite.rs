@@ -42,7 +42,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "policies",
         include_str!("../migrations/0005_policies.sql"),
     ),
+    (
+        6,
+        "async events",
+        include_str!("../migrations/0006_async_events.sql"),
+    ),
     (7, "queues", include_str!("../migrations/0007_queues.sql")),
+    (
+        8,
+        "event source mappings",
+        include_str!("../migrations/0008_event_source_mappings.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
@@ -71,7 +81,11 @@ impl<'s> MigrationSource<'s> for Embedded {
 /// Function metadata in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL: they never wait for the writer).
     pub(crate) pool: SqlitePool,
+    /// The one connection every write goes through: writers queue for it in order, instead of
+    /// meeting SQLite's lock and its busy handler's sleeps (milliseconds each).
+    pub(crate) writer: SqlitePool,
 }
 
 pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -79,7 +93,10 @@ pub(crate) fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 }
 
 /// A stored record (function, version, alias or policy) of function `name`.
-fn decode<T: serde::de::DeserializeOwned>(name: &str, record: &str) -> Result<T, StoreError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    name: &str,
+    record: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(record).map_err(|source| StoreError::Decode {
         name: name.to_string(),
         source,
@@ -88,7 +105,7 @@ fn decode<T: serde::de::DeserializeOwned>(name: &str, record: &str) -> Result<T,
 
 /// A record as stored. Records are plain data (strings, numbers, maps with string keys): they
 /// always serialize.
-fn encode<T: serde::Serialize>(record: &T) -> String {
+pub(crate) fn encode<T: serde::Serialize>(record: &T) -> String {
     serde_json::to_string(record).expect("a stored record always serializes")
 }
 
@@ -104,14 +121,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(db("open"))?;
+        let migrator = Migrator::new(Embedded).await.map_err(StoreError::Migrate)?;
+        migrator.run(&writer).await.map_err(StoreError::Migrate)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
             .map_err(db("open"))?;
-        let migrator = Migrator::new(Embedded).await.map_err(StoreError::Migrate)?;
-        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 }
 
@@ -164,7 +186,7 @@ impl Store for SqliteStore {
             .bind(f.last_modified_ms)
             .bind(encode(f))
             .bind(f.reserved_concurrency.map(i64::from))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db("insert function"))?;
             if res.rows_affected() == 0 {
@@ -211,7 +233,7 @@ impl Store for SqliteStore {
         expected_revision: &'a str,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(db("update function"))?;
+            let mut conn = self.writer.acquire().await.map_err(db("update function"))?;
             if conditional_update(&mut conn, f, expected_revision).await? {
                 return Ok(());
             }
@@ -227,7 +249,7 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, u32> {
         Box::pin(async move {
             let name = &snapshot.name;
-            let mut tx = self.pool.begin().await.map_err(db("publish version"))?;
+            let mut tx = self.writer.begin().await.map_err(db("publish version"))?;
             // Claims the next number first: the write makes this transaction the only writer.
             let row = sqlx::query(
                 "UPDATE functions SET last_version = last_version + 1
@@ -313,19 +335,23 @@ impl Store for SqliteStore {
 
     fn delete_version<'a>(&'a self, name: &'a str, number: u32) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await.map_err(db("delete version"))?;
+            let mut tx = self.writer.begin().await.map_err(db("delete version"))?;
             let res = sqlx::query("DELETE FROM function_versions WHERE name = ? AND version = ?")
                 .bind(name)
                 .bind(i64::from(number))
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete version"))?;
-            sqlx::query("DELETE FROM policies WHERE function = ? AND qualifier = ?")
+            for table in ["policies", "event_invoke_configs"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE function = ? AND qualifier = ?"
+                ))
                 .bind(name)
                 .bind(number.to_string())
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete version"))?;
+            }
             tx.commit().await.map_err(db("delete version"))?;
             Ok(res.rows_affected() == 1)
         })
@@ -335,7 +361,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let res = sqlx::query("DELETE FROM functions WHERE name = ?")
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db("delete function"))?;
             if res.rows_affected() == 0 {
@@ -355,7 +381,7 @@ impl Store for SqliteStore {
             .bind(&alias.name)
             .bind(&alias.revision_id)
             .bind(encode(alias))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await;
             match res {
                 Ok(r) if r.rows_affected() == 1 => Ok(()),
@@ -419,7 +445,7 @@ impl Store for SqliteStore {
             .bind(&alias.function)
             .bind(&alias.name)
             .bind(expected_revision)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db("update alias"))?;
             if res.rows_affected() == 1 {
@@ -434,19 +460,23 @@ impl Store for SqliteStore {
 
     fn delete_alias<'a>(&'a self, function: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await.map_err(db("delete alias"))?;
+            let mut tx = self.writer.begin().await.map_err(db("delete alias"))?;
             let res = sqlx::query("DELETE FROM aliases WHERE function = ? AND name = ?")
                 .bind(function)
                 .bind(name)
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete alias"))?;
-            sqlx::query("DELETE FROM policies WHERE function = ? AND qualifier = ?")
+            for table in ["policies", "event_invoke_configs"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE function = ? AND qualifier = ?"
+                ))
                 .bind(function)
                 .bind(name)
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete alias"))?;
+            }
             tx.commit().await.map_err(db("delete alias"))?;
             Ok(res.rows_affected() == 1)
         })
@@ -489,7 +519,7 @@ impl Store for SqliteStore {
                 .bind(qualifier)
                 .bind(&policy.revision_id)
                 .bind(&record)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await,
                 (Some(rev), true) => sqlx::query(
                     "DELETE FROM policies WHERE function = ? AND qualifier = ? AND revision_id = ?",
@@ -497,7 +527,7 @@ impl Store for SqliteStore {
                 .bind(function)
                 .bind(qualifier)
                 .bind(rev)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await,
                 (Some(rev), false) => sqlx::query(
                     "UPDATE policies SET revision_id = ?, record = ?
@@ -508,7 +538,7 @@ impl Store for SqliteStore {
                 .bind(function)
                 .bind(qualifier)
                 .bind(rev)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await,
             };
             match res {
@@ -557,7 +587,7 @@ impl Store for SqliteStore {
 
     fn append_logs<'a>(&'a self, events: &'a [LogRecord]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await.map_err(db("append logs"))?;
+            let mut tx = self.writer.begin().await.map_err(db("append logs"))?;
             // Many rows a statement: one round trip to the database thread per 500 events.
             for chunk in events.chunks(500) {
                 let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -614,7 +644,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let res = sqlx::query("DELETE FROM log_events WHERE ts_ms < ?")
                 .bind(before_ms)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db("expire logs"))?;
             Ok(res.rows_affected())

@@ -354,7 +354,7 @@ impl SqliteStore {
         change: impl FnOnce(&mut QueueRecord),
     ) -> Result<QueueRecord, QueueStoreError> {
         let mut tx = self
-            .pool
+            .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db("modify queue"))?;
@@ -397,7 +397,7 @@ impl QueueStore for SqliteStore {
             .bind(queue.created_ms)
             .bind(queue.modified_ms)
             .bind(record)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db("create queue"))?;
             if res.rows_affected() == 1 {
@@ -489,7 +489,7 @@ impl QueueStore for SqliteStore {
         Box::pin(async move {
             let res = sqlx::query("DELETE FROM queues WHERE name = ?")
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db("delete queue"))?;
             Ok(res.rows_affected() == 1)
@@ -505,7 +505,7 @@ impl QueueStore for SqliteStore {
     ) -> QueueFuture<'a, Vec<Sent>> {
         Box::pin(async move {
             let mut tx = self
-                .pool
+                .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("send messages"))?;
@@ -522,7 +522,7 @@ impl QueueStore for SqliteStore {
     ) -> QueueFuture<'a, Vec<Result<QueueWritten, QueueStoreError>>> {
         Box::pin(async move {
             let mut tx = self
-                .pool
+                .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("apply queue writes"))?;
@@ -585,7 +585,7 @@ impl QueueStore for SqliteStore {
     fn receive_messages<'a>(&'a self, queue: &'a str, r: &'a Receive) -> QueueFuture<'a, Received> {
         Box::pin(async move {
             let mut tx = self
-                .pool
+                .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("receive messages"))?;
@@ -602,7 +602,7 @@ impl QueueStore for SqliteStore {
     ) -> QueueFuture<'a, Vec<bool>> {
         Box::pin(async move {
             let mut tx = self
-                .pool
+                .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("delete messages"))?;
@@ -620,7 +620,7 @@ impl QueueStore for SqliteStore {
     ) -> QueueFuture<'a, Vec<VisibilityChange>> {
         Box::pin(async move {
             let mut tx = self
-                .pool
+                .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("change visibility"))?;
@@ -633,7 +633,7 @@ impl QueueStore for SqliteStore {
     fn purge_queue<'a>(&'a self, queue: &'a str) -> QueueFuture<'a, u64> {
         Box::pin(async move {
             let mut tx = self
-                .pool
+                .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("purge queue"))?;
@@ -709,7 +709,7 @@ impl QueueStore for SqliteStore {
     ) -> QueueFuture<'a, u64> {
         Box::pin(async move {
             let mut tx = self
-                .pool
+                .writer
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(db("redrive"))?;

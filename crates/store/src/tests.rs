@@ -7,7 +7,7 @@ use nimbus_model::{CodeRef, Function, LastUpdateStatus, Settings, State};
 
 use crate::{LogRecord, SqliteStore, Store, StoreError};
 
-fn function(name: &str, rev: &str) -> Function {
+pub(crate) fn function(name: &str, rev: &str) -> Function {
     Function {
         name: name.to_string(),
         settings: Settings {

@@ -133,27 +133,45 @@ pub fn call(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value), String> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())?;
+    call_on(&client, addr, method, path, body, &[])
+}
+
+/// [`call`] on `client` (its connections reused), with `headers` besides, signed with them.
+pub fn call_on(
+    client: &reqwest::blocking::Client,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Value), String> {
     let bytes = body
         .map(|b| serde_json::to_vec(b).expect("json"))
         .unwrap_or_default();
     let url = format!("http://{addr}{path}");
     let host = addr.to_string();
+    let mut to_sign = vec![("host", host.as_str())];
+    to_sign.extend_from_slice(headers);
     let signed = sign_request(
         &creds(),
         "us-east-1",
         method,
         &url,
-        &[("host", &host)],
+        &to_sign,
         &bytes,
         SystemTime::now(),
     )
     .map_err(|e| e.to_string())?;
-    let mut req = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| e.to_string())?
+    let mut req = client
         .request(method.parse().map_err(|_| "method".to_string())?, &url)
         .body(bytes);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
     for (k, v) in signed {
         req = req.header(k, v);
     }

@@ -1,5 +1,6 @@
-//! Invoke: `POST /2015-03-31/functions/{FunctionName}/invocations` (synchronous and DryRun):
-//! the HTTP request decoded into the engine's pipeline request, and its outcome encoded.
+//! Invoke: `POST /2015-03-31/functions/{FunctionName}/invocations`: the HTTP request decoded
+//! into the engine's pipeline request and its outcome encoded (RequestResponse, DryRun), or
+//! the event accepted into the durable queue (Event: 202 once stored).
 
 use std::sync::Arc;
 
@@ -13,10 +14,13 @@ use nimbus_engine::{
     EngineError, InvocationOutcome, InvocationRequest, InvocationType, InvokeError, LogType,
     RequestId, ResolveError,
 };
+use nimbus_model::event_invoke::MAX_ASYNC_PAYLOAD_BYTES;
 use nimbus_model::{ErrorCode, LambdaError};
+use nimbus_store::NewEvent;
 
 use crate::api::qualified_ref;
 use crate::app::App;
+use crate::async_invoke::EnqueueError;
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
 
@@ -43,12 +47,54 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> ApiResult<Response> {
     let req = decode(&app, &ctx, &name, query.as_deref(), &headers, body)?;
+    if req.invocation_type == InvocationType::Event {
+        accept_event(&app, req).await?;
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
     let outcome = app.engine.invoke(req).await.map_err(invoke_error)?;
     Ok(encode(outcome))
 }
 
+/// An asynchronous invocation: checked as far as it can be without running it (the function
+/// and qualifier exist and are `Active`, the payload is JSON of at most 1 MB), then stored;
+/// returns once the event is durable. The dispatcher runs it later.
+pub(crate) async fn accept_event(app: &App, req: InvocationRequest) -> ApiResult<()> {
+    let n = req.payload.len();
+    if n > MAX_ASYNC_PAYLOAD_BYTES {
+        // AWS compat: spec §5b #32.
+        return Err(LambdaError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!("{n} byte payload is too large for the Event invocation type (limit {MAX_ASYNC_PAYLOAD_BYTES} bytes)"),
+        )
+        .into());
+    }
+    app.engine.check(&req).await.map_err(invoke_error)?;
+    let event = NewEvent {
+        function: req.function,
+        qualifier: req.qualifier.unwrap_or_default(),
+        region: req.region,
+        request_id: req.request_id.to_string(),
+        payload: req.payload.to_vec(),
+        client_context: req.client_context,
+        trace_header: req.trace_header,
+        enqueued_ms: crate::app::now_ms(),
+        chain: 0,
+    };
+    app.event_queue
+        .enqueue(vec![event])
+        .await
+        .map_err(|e| match e {
+            EnqueueError::Full(limit) => LambdaError::new(
+                ErrorCode::TooManyRequests,
+                format!("Nimbus's queue of asynchronous invocations is full ({limit} events, async.max_pending_events): try again later."),
+            )
+            .into(),
+            EnqueueError::Store(e) => ApiError::internal(error_chain(&*e)),
+        })
+}
+
 /// The HTTP request as the pipeline's request. Only decoding happens here.
-fn decode(
+pub(crate) fn decode(
     app: &App,
     ctx: &Ctx,
     name: &str,
@@ -81,7 +127,7 @@ fn decode(
 }
 
 /// The pipeline's refusals in Lambda's words.
-fn invoke_error(e: InvokeError) -> ApiError {
+pub(crate) fn invoke_error(e: InvokeError) -> ApiError {
     match e {
         InvokeError::Resolve(ResolveError::Lambda(e)) => e.into(),
         InvokeError::InvalidPayload(detail) => LambdaError::new(
@@ -95,10 +141,6 @@ fn invoke_error(e: InvokeError) -> ApiError {
         ))
         .into(),
         InvokeError::Throttled(reason) => LambdaError::throttled(reason.as_str()).into(),
-        InvokeError::Unsupported(InvocationType::Event) => LambdaError::invalid_parameter(
-            "InvocationType Event is not supported by Nimbus yet: invoke with RequestResponse.",
-        )
-        .into(),
         InvokeError::Engine(e @ EngineError::RuntimeUnavailable { .. }) => {
             LambdaError::new(ErrorCode::InvalidRuntime, e.to_string()).into()
         }

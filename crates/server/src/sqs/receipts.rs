@@ -24,7 +24,7 @@ const MAX_WAIT_SECONDS: i64 = 20;
 const MAX_VISIBILITY_SECONDS: i64 = 43_200;
 
 /// Receipt handles: base64 of the message's store id and its receive's token.
-fn encode_handle(m: &StoredMessage) -> String {
+pub(crate) fn encode_handle(m: &StoredMessage) -> String {
     let token = m.receipt.as_deref().unwrap_or("");
     base64::engine::general_purpose::STANDARD.encode(format!("{}:{token}", m.id))
 }

@@ -35,9 +35,26 @@ pub struct Resp {
     pub error_type: Option<String>,
     pub body: Value,
     pub raw: Vec<u8>,
+    /// Response headers, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Resp {
+    /// The value of response header `name` (lower case).
+    #[allow(dead_code)]
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// `x-amzn-ErrorType`, or `""`.
+    #[allow(dead_code)]
+    pub fn error_type(&self) -> &str {
+        self.error_type.as_deref().unwrap_or("")
+    }
+
     /// The error message, whichever case of member carries it.
     pub fn message(&self) -> &str {
         self.body
@@ -133,14 +150,49 @@ impl TestServer {
         path_and_query: &str,
         body: &[u8],
     ) -> Resp {
+        self.call_signed(creds, at, method, path_and_query, body, &[])
+    }
+
+    /// A request with `headers` besides, signed with them.
+    pub fn call_with_headers(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        self.call_signed(
+            &creds(),
+            SystemTime::now(),
+            method,
+            path_and_query,
+            body,
+            headers,
+        )
+    }
+
+    fn call_signed(
+        &self,
+        creds: &Credentials,
+        at: SystemTime,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let url = self.url(path_and_query);
         let host = self.addr.to_string();
+        let mut signed_headers = vec![("host", host.as_str())];
+        signed_headers.extend_from_slice(headers);
         let signed =
-            sign_request(creds, REGION, method, &url, &[("host", &host)], body, at).expect("sign");
+            sign_request(creds, REGION, method, &url, &signed_headers, body, at).expect("sign");
         let mut req = self
             .http
             .request(method.parse().expect("method"), &url)
             .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         for (k, v) in signed {
             req = req.header(k, v);
         }
@@ -151,6 +203,11 @@ impl TestServer {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
         let raw = resp.bytes().expect("body").to_vec();
         let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         Resp {
@@ -158,6 +215,7 @@ impl TestServer {
             error_type,
             body,
             raw,
+            headers,
         }
     }
 

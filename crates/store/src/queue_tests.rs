@@ -637,7 +637,7 @@ async fn a_corrupt_record_fails_its_own_write_and_no_other() {
         .await
         .expect("send");
     sqlx::query("UPDATE queue_messages SET record = 'not json' WHERE queue = 'bad'")
-        .execute(&store.pool)
+        .execute(&store.writer)
         .await
         .expect("corrupt");
     let writes = [

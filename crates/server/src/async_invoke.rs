@@ -120,7 +120,16 @@ impl EventQueue {
                         next = rx.try_recv().ok();
                     }
                 }
+                let began = std::time::Instant::now();
                 let result = store.write_events(&writes).await.map_err(Arc::new);
+                tracing::trace!(
+                    enqueued = writes.enqueue.len(),
+                    rescheduled = writes.reschedule.len(),
+                    deleted = writes.delete.len(),
+                    claimed = result.as_ref().map_or(0, Vec::len),
+                    took_us = began.elapsed().as_micros() as u64,
+                    "event queue batch committed"
+                );
                 let claimed = match &result {
                     Ok(c) => c.clone(),
                     Err(_) => Vec::new(),

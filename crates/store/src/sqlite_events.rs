@@ -66,17 +66,25 @@ impl EventStore for SqliteStore {
                     .await
                     .map_err(db("enqueue events"))?;
             }
-            for r in &w.reschedule {
-                sqlx::query(
-                    "UPDATE async_events SET leased = 0, due_ms = ?, attempts = ?, throttles = ? WHERE id = ?",
-                )
-                .bind(r.due_ms)
-                .bind(i64::from(r.attempts))
-                .bind(i64::from(r.throttles))
-                .bind(r.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("reschedule event"))?;
+            // One statement per chunk: `UPDATE ... FROM (VALUES ...)`.
+            for chunk in w.reschedule.chunks(INSERT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "WITH v(id, due_ms, attempts, throttles) AS (",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(r.id)
+                        .push_bind(r.due_ms)
+                        .push_bind(i64::from(r.attempts))
+                        .push_bind(i64::from(r.throttles));
+                });
+                q.push(
+                    ") UPDATE async_events SET leased = 0, due_ms = v.due_ms, attempts = v.attempts,
+                     throttles = v.throttles FROM v WHERE async_events.id = v.id",
+                );
+                q.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("reschedule events"))?;
             }
             for chunk in w.delete.chunks(INSERT_CHUNK) {
                 let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(

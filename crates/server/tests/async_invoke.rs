@@ -476,6 +476,20 @@ fn event_invoke_configs_are_checked_with_lambdas_messages() {
     assert!(r
         .message()
         .starts_with(&format!("The destination ARN {sns} is invalid.")));
+    // "g" exists here: only its account or region makes these foreign.
+    function(&s, "g", RECORDER, &out(&files, "g"));
+    for foreign in [
+        "arn:aws:lambda:us-east-1:111111111111:function:g".to_string(),
+        format!("arn:aws:lambda:eu-west-1:{ACCOUNT}:function:g"),
+        "arn:aws:sqs:us-east-1:111111111111:q".to_string(),
+    ] {
+        put(json!({ "DestinationConfig": { "OnSuccess": { "Destination": foreign } } }))
+            .assert_error(
+                400,
+                "InvalidParameterValueException",
+                &format!("The destination ARN {foreign} is invalid."),
+            );
+    }
     let r = put(json!({ "DestinationConfig": { "OnFailure": { "Destination": "nope" } } }));
     assert_eq!(r.status, 400);
     assert_eq!(r.error_type(), "ValidationException");

@@ -53,6 +53,7 @@ pub(crate) async fn exists(app: &App, r: &FunctionRef) -> ApiResult<bool> {
 /// Checks the request's ranges and destinations; `""` destinations read as unset.
 pub(crate) async fn check_request(
     app: &App,
+    ctx: &Ctx,
     r: &FunctionRef,
     req: &mut EventInvokeConfigRequest,
 ) -> ApiResult<(Option<u32>, Option<u32>)> {
@@ -72,7 +73,7 @@ pub(crate) async fn check_request(
                 *dest = None;
             }
             if let Some(arn) = dest.as_deref() {
-                check_destination(app, r, arn).await?;
+                check_destination(app, ctx, r, arn).await?;
             }
         }
     }
@@ -81,12 +82,18 @@ pub(crate) async fn check_request(
 
 /// A destination Nimbus can deliver to: another function of this account that exists, or a
 /// queue.
-async fn check_destination(app: &App, r: &FunctionRef, arn: &str) -> ApiResult<()> {
+async fn check_destination(app: &App, ctx: &Ctx, r: &FunctionRef, arn: &str) -> ApiResult<()> {
     let invalid = || -> ApiError {
         LambdaError::invalid_parameter(format!("The destination ARN {arn} is invalid.")).into()
     };
     match DestinationTarget::parse(arn) {
         Some(DestinationTarget::Function { name, .. }) => {
+            // Only this account's functions in this region are Nimbus's to invoke.
+            let scoped = FunctionRef::parse(arn, nimbus_model::NameShape::Namespaced)
+                .is_ok_and(|d| d.check_scope(&ctx.region, &app.account).is_ok());
+            if !scoped {
+                return Err(invalid());
+            }
             if app.store.get_function(&name).await?.is_none() {
                 return Err(invalid());
             }
@@ -98,7 +105,12 @@ async fn check_destination(app: &App, r: &FunctionRef, arn: &str) -> ApiResult<(
             }
             Ok(())
         }
-        Some(DestinationTarget::Queue { .. }) => Ok(()),
+        Some(DestinationTarget::Queue { .. }) => {
+            if crate::sqs::queue_of_arn(app, arn).is_none() {
+                return Err(invalid());
+            }
+            Ok(())
+        }
         None => Err(LambdaError::invalid_parameter(format!(
             "The destination ARN {arn} is invalid. Nimbus delivers invocation records to Lambda functions and SQS queues only."
         ))
@@ -144,7 +156,7 @@ pub(crate) async fn handle(
 ) -> ApiResult<Response> {
     let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
     let mut req: EventInvokeConfigRequest = parse_json(&body)?;
-    let ranges = check_request(&app, &r, &mut req).await?;
+    let ranges = check_request(&app, &ctx, &r, &mut req).await?;
     if !exists(&app, &r).await? {
         return Err(function_missing());
     }

@@ -26,7 +26,7 @@ pub(crate) async fn handle(
 ) -> ApiResult<Response> {
     let r = qualified_ref(&app, &ctx, &name, query.as_deref())?;
     let mut req: EventInvokeConfigRequest = parse_json(&body)?;
-    let (retries, age) = check_request(&app, &r, &mut req).await?;
+    let (retries, age) = check_request(&app, &ctx, &r, &mut req).await?;
     if !exists(&app, &r).await? {
         return Err(function_missing());
     }

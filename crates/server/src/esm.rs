@@ -97,7 +97,7 @@ pub(crate) async fn start_all(app: &Arc<App>) -> Result<(), nimbus_store::StoreE
     }
 }
 
-/// Why a poller found nothing to poll when its mapping is gone (deleted, or with its function).
+/// Why a poller ends: its mapping is gone (deleted, or with its function) or disabled.
 const GONE: &str = "the mapping is gone";
 
 /// One poller of mapping `uuid`, until it is stopped or the mapping is gone.
@@ -125,6 +125,8 @@ async fn poll_once(app: &Arc<App>, uuid: &str) -> Result<bool, String> {
         .get_mapping(uuid)
         .await
         .map_err(|e| e.to_string())?
+        // A disabled mapping's pollers end too (even one a racing restart left behind).
+        .filter(|m| m.enabled)
         .ok_or(GONE)?;
     let queue = crate::sqs::queue_of_arn(app, &m.source_arn)
         .ok_or("not a queue of this server")?

@@ -325,6 +325,16 @@ fn mappings_are_created_listed_updated_and_deleted_with_lambdas_errors() {
     wait_for("Disabled", Duration::from_secs(10), || {
         s.call("GET", &path, b"").body["State"] == "Disabled"
     });
+    // A disabled mapping polls nothing.
+    let q_url = format!("http://{}/{ACCOUNT}/q", s.addr);
+    sqs(
+        &s,
+        "SendMessage",
+        json!({ "QueueUrl": q_url, "MessageBody": "waits" }),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(queue_counts(&s, &q_url), (1, 0));
+    assert!(!files.path().join("f").exists(), "the function never ran");
 
     let list = s.call(
         "GET",

@@ -194,18 +194,45 @@ pub(crate) fn decode_marker(
 /// Checks that the function `r` names exists (404 naming the function) and, if `r` is
 /// qualified, its version or alias (404 naming the qualified ARN).
 pub(crate) async fn ensure_exists(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiResult<()> {
-    if app.store.get_function(&r.name).await?.is_none() {
-        return Err(not_found(app, ctx, &unqualified(r)));
+    match existence(app, r).await? {
+        None => Err(not_found(app, ctx, &unqualified(r))),
+        Some(false) => Err(not_found(app, ctx, r)),
+        Some(true) => Ok(()),
     }
-    let exists = match Qualifier::of(r.qualifier.as_deref()) {
-        Qualifier::Latest => true,
-        Qualifier::Version(n) => app.store.get_version(&r.name, n).await?.is_some(),
-        Qualifier::Alias(a) => app.store.get_alias(&r.name, a).await?.is_some(),
+}
+
+/// What of `r` exists: `None`, no function; `Some(false)`, the function but not the version
+/// or alias `r` names; `Some(true)`, both.
+pub(crate) async fn existence(app: &App, r: &FunctionRef) -> ApiResult<Option<bool>> {
+    let Some(latest) = app.store.get_function(&r.name).await? else {
+        return Ok(None);
     };
-    if !exists {
-        return Err(not_found(app, ctx, r));
-    }
-    Ok(())
+    Ok(Some(
+        version_record(app, &latest, r.qualifier.as_deref())
+            .await?
+            .is_some(),
+    ))
+}
+
+/// The record `qualifier` of function `latest` names: `$LATEST` itself, a published version,
+/// or the version an alias routes to first; `None` if it is not there.
+pub(crate) async fn version_record(
+    app: &App,
+    latest: &Function,
+    qualifier: Option<&str>,
+) -> Result<Option<Function>, nimbus_store::StoreError> {
+    let name = &latest.name;
+    Ok(match Qualifier::of(qualifier) {
+        Qualifier::Latest => Some(latest.clone()),
+        Qualifier::Version(n) => app.store.get_version(name, n).await?,
+        Qualifier::Alias(a) => match app.store.get_alias(name, a).await? {
+            None => None,
+            Some(alias) => match Qualifier::of(Some(&alias.function_version)) {
+                Qualifier::Version(n) => app.store.get_version(name, n).await?,
+                _ => Some(latest.clone()),
+            },
+        },
+    })
 }
 
 /// `r` without its qualifier: the function itself.
@@ -273,29 +300,9 @@ pub(crate) async fn load_qualified(
         .get_function(&r.name)
         .await?
         .ok_or_else(|| not_found(app, ctx, r))?;
-    let f = match Qualifier::of(r.qualifier.as_deref()) {
-        Qualifier::Latest => latest.clone(),
-        Qualifier::Version(n) => app
-            .store
-            .get_version(&r.name, n)
-            .await?
-            .ok_or_else(|| not_found(app, ctx, r))?,
-        Qualifier::Alias(a) => {
-            let alias = app
-                .store
-                .get_alias(&r.name, a)
-                .await?
-                .ok_or_else(|| not_found(app, ctx, r))?;
-            match Qualifier::of(Some(&alias.function_version)) {
-                Qualifier::Version(n) => app
-                    .store
-                    .get_version(&r.name, n)
-                    .await?
-                    .ok_or_else(|| not_found(app, ctx, r))?,
-                _ => latest.clone(),
-            }
-        }
-    };
+    let f = version_record(app, &latest, r.qualifier.as_deref())
+        .await?
+        .ok_or_else(|| not_found(app, ctx, r))?;
     Ok((latest, f))
 }
 

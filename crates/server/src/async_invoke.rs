@@ -50,21 +50,14 @@ enum Op {
 }
 
 /// Why an event was not stored.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum EnqueueError {
     /// The queue holds its limit of events already.
+    #[error("the queue holds its limit of {0} events")]
     Full(u64),
     /// The store failed (or the writer stopped).
+    #[error(transparent)]
     Store(Arc<StoreError>),
-}
-
-impl std::fmt::Display for EnqueueError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Full(n) => write!(f, "the queue holds its limit of {n} events"),
-            Self::Store(e) => write!(f, "{e}"),
-        }
-    }
 }
 
 /// The one writer of the queue: events accepted, rescheduled and finished are committed
@@ -469,18 +462,11 @@ async fn dead_letter(
     outcome: Option<&InvocationOutcome>,
 ) -> bool {
     let e = &ev.event;
+    // The version that failed it (its own configuration), or, never run, the one invoked.
     let version = outcome.map_or(qualifier, |o| o.executed_version.as_str());
-    let f = match crate::api::Qualifier::of(Some(version)) {
-        crate::api::Qualifier::Version(n) => app.store.get_version(&e.function, n).await,
-        crate::api::Qualifier::Latest => app.store.get_function(&e.function).await,
-        crate::api::Qualifier::Alias(a) => match app.store.get_alias(&e.function, a).await {
-            Ok(Some(alias)) => match crate::api::Qualifier::of(Some(&alias.function_version)) {
-                crate::api::Qualifier::Version(n) => app.store.get_version(&e.function, n).await,
-                _ => app.store.get_function(&e.function).await,
-            },
-            Ok(None) => Ok(None),
-            Err(err) => Err(err),
-        },
+    let f = match app.store.get_function(&e.function).await {
+        Ok(Some(latest)) => crate::api::version_record(app, &latest, Some(version)).await,
+        other => other,
     };
     let target = match f {
         Ok(Some(f)) => f.settings.dead_letter_target,

@@ -13,7 +13,7 @@ use nimbus_model::event_invoke::{
 };
 use nimbus_model::{function_arn, FunctionRef, LambdaError};
 
-use crate::api::{json, parse_json, qualified_ref, Qualifier};
+use crate::api::{json, parse_json, qualified_ref};
 use crate::app::{now_ms, App};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Ctx;
@@ -40,14 +40,7 @@ pub(crate) fn config_missing(app: &App, ctx: &Ctx, r: &FunctionRef) -> ApiError 
 
 /// Whether the function, and the version or alias `r` names, exist.
 pub(crate) async fn exists(app: &App, r: &FunctionRef) -> ApiResult<bool> {
-    if app.store.get_function(&r.name).await?.is_none() {
-        return Ok(false);
-    }
-    Ok(match Qualifier::of(r.qualifier.as_deref()) {
-        Qualifier::Latest => true,
-        Qualifier::Version(n) => app.store.get_version(&r.name, n).await?.is_some(),
-        Qualifier::Alias(a) => app.store.get_alias(&r.name, a).await?.is_some(),
-    })
+    Ok(crate::api::existence(app, r).await? == Some(true))
 }
 
 /// Checks the request's ranges and destinations; `""` destinations read as unset.

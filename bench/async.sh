@@ -59,7 +59,7 @@ trap cleanup EXIT
 DATA=$WORK/data
 printf 'launcher = "sandbox"\nkeep_alive_seconds = 600\n' >"$WORK/nimbus.toml"
 NIMBUS_LOG=${NIMBUS_LOG:-warn} "$NIMBUS" serve --config "$WORK/nimbus.toml" --data-dir "$DATA" \
-    --listen 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.err" &
+    --listen 127.0.0.1:0 --url-listen 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
 for _ in $(seq 1 300); do grep -q '^listening on ' "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
 ADDR=$(sed -n 's/^listening on //p' "$WORK/server.out")

@@ -63,7 +63,7 @@ egress = "nat"
 deny = []
 EOF
 NIMBUS_LOG=warn in_srv "$NIMBUS" serve --config "$WORK/nimbus.toml" --data-dir "$WORK/data" \
-    --listen 127.0.0.1:0 >"$WORK/out" 2>"$WORK/err" &
+    --listen 127.0.0.1:0 --url-listen 127.0.0.1:0 >"$WORK/out" 2>"$WORK/err" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do grep -q '^listening on ' "$WORK/out" 2>/dev/null && break; sleep 0.1; done
 ADDR=$(sed -n 's/^listening on //p' "$WORK/out" | head -n 1)

@@ -173,7 +173,7 @@ start_server() {
         echo 'launcher = "sandbox"'
         [ -z "$1" ] || echo "cpu_limit = \"$1\""
     } >"$cfg"
-    NIMBUS_LOG=${NIMBUS_LOG:-warn} "$NIMBUS" serve --config "$cfg" --data-dir "$DATA" --listen 127.0.0.1:0 \
+    NIMBUS_LOG=${NIMBUS_LOG:-warn} "$NIMBUS" serve --config "$cfg" --data-dir "$DATA" --listen 127.0.0.1:0 --url-listen 127.0.0.1:0 \
         >"$DATA.out" 2>"$DATA.err" &
     SERVER_PID=$!
     local addr

@@ -83,7 +83,7 @@ export NIMBUS_SECRET_ACCESS_KEY=bench-secret-sqs-0123456789abcdefghijkl
 printf 'launcher = "process"\n' >"$WORK/nimbus.toml"
 printf '%s' "$NIMBUS_SECRET_ACCESS_KEY" >"$WORK/secret"
 NIMBUS_LOG=${NIMBUS_LOG:-warn} "$NIMBUS" serve --config "$WORK/nimbus.toml" --data-dir "$WORK/data" \
-    --listen 127.0.0.1:0 --access-key-id "$NIMBUS_ACCESS_KEY_ID" --secret-access-key-file "$WORK/secret" \
+    --listen 127.0.0.1:0 --url-listen 127.0.0.1:0 --access-key-id "$NIMBUS_ACCESS_KEY_ID" --secret-access-key-file "$WORK/secret" \
     >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
 ADDR=$(wait_line "$WORK/server.out" "$SERVER_PID" 30) || ADDR=$(wait_line "$WORK/server.err" "$SERVER_PID" 1) ||

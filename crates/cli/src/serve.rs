@@ -11,6 +11,10 @@ pub(crate) struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:9000].
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Where function URLs are served: host:port [default: 127.0.0.1:9001], `api` (on the
+    /// API's listener) or `off`.
+    #[arg(long)]
+    url_listen: Option<String>,
     /// Data directory [default: $XDG_DATA_HOME/nimbus or ~/.local/share/nimbus].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -41,6 +45,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     if let Some(l) = args.listen {
         config.listen = l;
+    }
+    if let Some(u) = &args.url_listen {
+        config.function_urls.listen = nimbus_server::config::UrlListen::parse(u)?;
     }
     if let Some(d) = args.data_dir {
         config.data_dir = Some(d);
@@ -82,8 +89,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                 s.addr
             );
         }
-        // Machine-readable line for scripts and tests.
-        println!("listening on {}", s.addr);
+        // Machine-readable lines for scripts and tests: the API's address, then the URLs'.
+        // One write, so that a reader that takes the first line and closes the pipe never
+        // makes a later write of ours fail.
+        let urls = s
+            .url_addr
+            .map_or_else(|| "function urls off".to_string(), |a| format!("function urls on {a}"));
+        print!("listening on {}\n{urls}\n", s.addr);
         server.serve(shutdown).await?;
         tracing::info!("stopped");
         anyhow::Ok(())

@@ -128,10 +128,17 @@ fn generated_credentials_are_written_once_and_used_by_the_cli() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let mut cmd = nimbus();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env_remove("NIMBUS_ACCESS_KEY_ID")
-        .env_remove("NIMBUS_SECRET_ACCESS_KEY");
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--url-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(&data)
+    .env_remove("NIMBUS_ACCESS_KEY_ID")
+    .env_remove("NIMBUS_SECRET_ACCESS_KEY");
     let server = NimbusProcess::spawn(cmd, &data);
     let file = data.join("credentials");
     let text = std::fs::read_to_string(&file).expect("credentials written");
@@ -165,8 +172,15 @@ fn generated_credentials_are_written_once_and_used_by_the_cli() {
     drop(server);
     // A second start reuses the same keys.
     let mut cmd = nimbus();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--url-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(&data);
     let _again = NimbusProcess::spawn(cmd, &data);
     assert_eq!(std::fs::read_to_string(&file).expect("still there"), text);
 }
@@ -216,7 +230,14 @@ fn one_server_per_data_directory() {
     let _first = NimbusProcess::start(&data);
     let c = support::creds();
     let out = nimbus()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--url-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data)
         .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
         .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key)
@@ -232,7 +253,14 @@ fn sigterm_stops_the_server_gracefully() {
     let data = dir.path().join("data");
     let c = support::creds();
     let mut child = nimbus()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--url-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data)
         .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
         .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key)
@@ -262,13 +290,20 @@ fn the_secret_comes_from_a_file_never_from_a_flag() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, format!("{}\n", c.secret_access_key)).expect("write");
     let mut cmd = support::nimbus();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--access-key-id")
-        .arg(&c.access_key_id)
-        .arg("--secret-access-key-file")
-        .arg(&secret)
-        .env_remove("NIMBUS_SECRET_ACCESS_KEY");
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--url-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir.path().join("data"))
+    .arg("--access-key-id")
+    .arg(&c.access_key_id)
+    .arg("--secret-access-key-file")
+    .arg(&secret)
+    .env_remove("NIMBUS_SECRET_ACCESS_KEY");
     let server = support::NimbusProcess::spawn(cmd, &dir.path().join("data"));
     let (status, _) = server
         .call("GET", "/2015-03-31/functions", None)

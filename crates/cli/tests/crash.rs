@@ -141,12 +141,19 @@ fn kill_9_while_accepting_10000_async_invocations() {
     let start = || {
         let c = support::creds();
         let mut cmd = nimbus();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(&data)
-            .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-            .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--url-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+        .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
         NimbusProcess::spawn(cmd, &data)
     };
     let mut server = start();

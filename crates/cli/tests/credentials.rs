@@ -82,12 +82,19 @@ fn start(extra_config: &str) -> (tempfile::TempDir, NimbusProcess) {
     let data = dir.path().join("data");
     let c = creds();
     let mut cmd = nimbus();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-        .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--url-listen",
+        "127.0.0.1:0",
+        "--config",
+    ])
+    .arg(&config)
+    .arg("--data-dir")
+    .arg(&data)
+    .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+    .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
     let server = NimbusProcess::spawn(cmd, &data);
     (dir, server)
 }

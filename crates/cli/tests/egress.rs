@@ -149,12 +149,19 @@ fn start_logging(ns: &Namespaces, dir: &Path, network: &str, log: Option<&Path>)
     let data = dir.join("data");
     let c = creds();
     let mut cmd = Namespaces::command(&ns.server, Path::new(env!("CARGO_BIN_EXE_nimbus")));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(&data)
-        .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-        .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--url-listen",
+        "127.0.0.1:0",
+        "--config",
+    ])
+    .arg(&config)
+    .arg("--data-dir")
+    .arg(&data)
+    .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+    .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
     match log {
         Some(path) => {
             cmd.env("NIMBUS_LOG", "warn,nimbus_engine=debug");
@@ -446,7 +453,14 @@ fn refused_start(ns: &Namespaces, dir: &Path, network: &str) -> String {
     std::fs::write(&config, format!("[network]\n{network}\n")).expect("config");
     let c = creds();
     let out = Namespaces::command(&ns.server, Path::new(env!("CARGO_BIN_EXE_nimbus")))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--url-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(&config)
         .arg("--data-dir")
         .arg(dir.join("data"))

@@ -259,12 +259,19 @@ fn start() -> (tempfile::TempDir, NimbusProcess) {
             .expect("config");
             let c = support::creds();
             let mut cmd = support::nimbus();
-            cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-                .arg(&config)
-                .arg("--data-dir")
-                .arg(&data)
-                .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-                .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+            cmd.args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--url-listen",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+            .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
             NimbusProcess::spawn(cmd, &data)
         }
         Ok(other) if !other.is_empty() => panic!("NIMBUS_TEST_EGRESS={other}: only nat"),

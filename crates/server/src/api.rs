@@ -17,11 +17,13 @@ pub(crate) mod code_location;
 pub(crate) mod create_alias;
 pub(crate) mod create_event_source_mapping;
 pub(crate) mod create_function;
+pub(crate) mod create_function_url_config;
 pub(crate) mod delete_alias;
 pub(crate) mod delete_event_source_mapping;
 pub(crate) mod delete_function;
 pub(crate) mod delete_function_concurrency;
 pub(crate) mod delete_function_event_invoke_config;
+pub(crate) mod delete_function_url_config;
 pub(crate) mod delete_provisioned_concurrency_config;
 pub(crate) mod function_recursion_config;
 pub(crate) mod get_account_settings;
@@ -31,6 +33,7 @@ pub(crate) mod get_function;
 pub(crate) mod get_function_concurrency;
 pub(crate) mod get_function_configuration;
 pub(crate) mod get_function_event_invoke_config;
+pub(crate) mod get_function_url_config;
 pub(crate) mod get_policy;
 pub(crate) mod get_provisioned_concurrency_config;
 pub(crate) mod invoke;
@@ -38,6 +41,7 @@ pub(crate) mod invoke_async;
 pub(crate) mod list_aliases;
 pub(crate) mod list_event_source_mappings;
 pub(crate) mod list_function_event_invoke_configs;
+pub(crate) mod list_function_url_configs;
 pub(crate) mod list_functions;
 pub(crate) mod list_tags;
 pub(crate) mod list_versions_by_function;
@@ -54,6 +58,7 @@ pub(crate) mod update_event_source_mapping;
 pub(crate) mod update_function_code;
 pub(crate) mod update_function_configuration;
 pub(crate) mod update_function_event_invoke_config;
+pub(crate) mod update_function_url_config;
 
 /// Parses a JSON request body; an empty body reads as `{}`.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {

@@ -53,6 +53,22 @@ pub(crate) struct App {
     pub(crate) queue_sends: crate::sqs::Committer,
     /// When queues were last purged (one PurgeQueue a minute).
     pub(crate) queue_purges: crate::sqs::Purges,
+    /// Function URL configurations.
+    pub(crate) urls: Arc<dyn nimbus_store::UrlStore>,
+    /// `function_urls.url`: the URL handed out, `{id}`, `{region}` and `{port}` to fill in.
+    pub(crate) url_template: String,
+    /// The port function URLs are served on (0: they are not served).
+    pub(crate) url_port: u16,
+}
+
+impl App {
+    /// The URL clients use for `u`.
+    pub(crate) fn url_of(&self, u: &nimbus_model::url::FunctionUrlConfig) -> String {
+        self.url_template
+            .replace("{id}", &u.url_id)
+            .replace("{region}", &u.region)
+            .replace("{port}", &self.url_port.to_string())
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {

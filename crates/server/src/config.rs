@@ -122,6 +122,75 @@ pub struct Config {
     /// How asynchronous invocations are dispatched.
     #[serde(default, rename = "async")]
     pub async_invoke: AsyncSection,
+    /// Where function URLs are served.
+    #[serde(default)]
+    pub function_urls: FunctionUrlsSection,
+}
+
+/// Where function URLs listen: their own address (the default, so that public traffic never
+/// shares a port with the control plane), the API's listener, or nowhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlListen {
+    /// A listener of their own.
+    Addr(SocketAddr),
+    /// The API's listener, told apart by host name or the `/lambda-url/` path.
+    Api,
+    /// Not served (the configurations can still be managed).
+    Off,
+}
+
+impl UrlListen {
+    /// `host:port`, `api` or `off`.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "api" => Ok(Self::Api),
+            "off" => Ok(Self::Off),
+            a => a.parse().map(Self::Addr).map_err(|_| ConfigError::Invalid {
+                key: "function_urls.listen",
+                message: format!("'{a}' is neither an address (host:port), \"api\" nor \"off\""),
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UrlListen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[function_urls]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionUrlsSection {
+    /// `host:port` (default 127.0.0.1:9001), `"api"` or `"off"`.
+    #[serde(default = "default_url_listen")]
+    pub listen: UrlListen,
+    /// The URL the API hands out, with `{id}`, `{region}` and `{port}` (the port URLs are
+    /// served on) filled in; by default `http://{id}.lambda-url.{region}.localhost:{port}/`
+    /// (`*.localhost` names loopback). Behind a proxy or DNS of your own, say what clients
+    /// use. Whatever the host name, the server finds the URL by the id in its first label, or
+    /// by the path `/lambda-url/<id>/...`.
+    #[serde(default = "default_url_template")]
+    pub url: String,
+}
+
+fn default_url_listen() -> UrlListen {
+    UrlListen::Addr(SocketAddr::from(([127, 0, 0, 1], 9001)))
+}
+
+fn default_url_template() -> String {
+    "http://{id}.lambda-url.{region}.localhost:{port}/".to_string()
+}
+
+impl Default for FunctionUrlsSection {
+    fn default() -> Self {
+        Self {
+            listen: default_url_listen(),
+            url: default_url_template(),
+        }
+    }
 }
 
 /// `[async]`: the dispatcher of asynchronous invocations.
@@ -424,6 +493,7 @@ impl Default for Config {
             runtimes: RuntimesSection::default(),
             network: NetworkSection::default(),
             async_invoke: AsyncSection::default(),
+            function_urls: FunctionUrlsSection::default(),
         }
     }
 }
@@ -462,6 +532,15 @@ impl Config {
 
     /// Checks every value; called once before anything starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.function_urls.url.contains("{id}") {
+            return Err(ConfigError::Invalid {
+                key: "function_urls.url",
+                message: format!(
+                    "'{}' has no {{id}}: every function URL would be the same",
+                    self.function_urls.url
+                ),
+            });
+        }
         if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::Invalid {
                 key: "account_id",

@@ -19,6 +19,7 @@ mod request;
 mod runtimes;
 mod sessions;
 mod sqs;
+mod urls;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -87,6 +88,8 @@ pub enum ServerError {
 pub struct Started {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// Where function URLs are served (the API's address when they share it), if they are.
+    pub url_addr: Option<SocketAddr>,
     /// The root credentials.
     pub credentials: Credentials,
     /// The credentials file, when the credentials came from (or were written to) one.
@@ -102,6 +105,8 @@ pub struct Server {
     app: Arc<App>,
     limits: listener::ConnectionLimits,
     listener: TcpListener,
+    url_listener: Option<TcpListener>,
+    url_mode: config::UrlListen,
     started: Started,
     _lock: std::fs::File,
 }
@@ -146,9 +151,30 @@ impl Server {
                 }
             };
 
+        let bind = |addr: SocketAddr| async move {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Listen { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| ServerError::Listen { addr, source })?;
+            Ok::<_, ServerError>((l, local))
+        };
+        let (listener, addr) = bind(config.listen).await?;
+        let url_listener = match config.function_urls.listen {
+            config::UrlListen::Addr(a) => Some(bind(a).await?),
+            config::UrlListen::Api | config::UrlListen::Off => None,
+        };
+        let url_port = match (config.function_urls.listen, &url_listener) {
+            (_, Some((_, a))) => a.port(),
+            (config::UrlListen::Api, None) => addr.port(),
+            _ => 0,
+        };
+
         let sqlite = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).await?);
         let db: Arc<dyn Store> = Arc::clone(&sqlite) as Arc<dyn Store>;
         let queue_store: Arc<dyn nimbus_store::QueueStore> = Arc::clone(&sqlite) as _;
+        let urls: Arc<dyn nimbus_store::UrlStore> = Arc::clone(&sqlite) as _;
         let events: Arc<dyn nimbus_store::EventStore> = sqlite;
         // One server per data directory: claims a crash left are nobody's now.
         let released = events.release_event_claims().await?;
@@ -211,6 +237,9 @@ impl Server {
             queue_purges: sqs::Purges::default(),
             pollers: esm::Pollers::default(),
             mapping_writes: tokio::sync::Mutex::new(()),
+            urls,
+            url_template: config.function_urls.url.clone(),
+            url_port,
         });
         recover(&app).await?;
         esm::start_all(&app).await?;
@@ -233,19 +262,11 @@ impl Server {
             idle_timeout: std::time::Duration::from_secs(config.idle_timeout_seconds),
         }));
 
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServerError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let url_listener_addr = match config.function_urls.listen {
+            config::UrlListen::Addr(_) => url_listener.as_ref().map(|(_, a)| *a),
+            config::UrlListen::Api => Some(addr),
+            config::UrlListen::Off => None,
+        };
         // Each connection is a descriptor: allow as many as the hard limit does.
         if let Err(e) = nimbus_engine::raise_open_files_limit() {
             tracing::warn!(error = %e, "could not raise the open files limit");
@@ -258,8 +279,11 @@ impl Server {
                 shutdown_timeout: std::time::Duration::from_secs(config.shutdown_timeout_seconds),
             },
             listener,
+            url_listener: url_listener.map(|(l, _)| l),
+            url_mode: config.function_urls.listen,
             started: Started {
                 addr,
+                url_addr: url_listener_addr,
                 credentials,
                 credentials_file,
                 generated,
@@ -281,7 +305,37 @@ impl Server {
     ) -> Result<(), ServerError> {
         let app = Arc::clone(&self.app);
         let limits = self.limits;
-        listener::serve(self.listener, router(self.app), limits, shutdown).await;
+        let api = match self.url_mode {
+            config::UrlListen::Api => {
+                urls::sharing(Arc::clone(&self.app), router(Arc::clone(&self.app)))
+            }
+            _ => router(Arc::clone(&self.app)),
+        };
+        match self.url_listener {
+            None => listener::serve(self.listener, api, limits, shutdown).await,
+            Some(url_listener) => {
+                // One shutdown for both listeners.
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let mut waiter = stopped.clone();
+                let mut url_waiter = stopped;
+                let urls = listener::serve(
+                    url_listener,
+                    urls::router(Arc::clone(&self.app)),
+                    limits,
+                    async move {
+                        let _ = url_waiter.wait_for(|s| *s).await;
+                    },
+                );
+                let api = listener::serve(self.listener, api, limits, async move {
+                    let _ = waiter.wait_for(|s| *s).await;
+                });
+                let signal = async move {
+                    shutdown.await;
+                    let _ = stop.send(true);
+                };
+                tokio::join!(urls, api, signal);
+            }
+        }
         // Environments still running finish their invocations with the connections; then all end.
         app.engine.shutdown(std::time::Duration::from_secs(2)).await;
         // Every log event handed over so far is stored before the server stops.
@@ -574,6 +628,17 @@ fn router(app: Arc<App>) -> Router {
             get(api::get_alias::handle)
                 .put(api::update_alias::handle)
                 .delete(api::delete_alias::handle),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            post(api::create_function_url_config::handle)
+                .get(api::get_function_url_config::handle)
+                .put(api::update_function_url_config::handle)
+                .delete(api::delete_function_url_config::handle),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/urls",
+            get(api::list_function_url_configs::handle),
         )
         .route(
             "/2015-03-31/functions/{name}/policy",

@@ -95,8 +95,15 @@ async fn serve_connection_until(
     idle_timeout: Duration,
     stop: Option<watch::Receiver<bool>>,
 ) {
+    let peer = stream.peer_addr().ok();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let mut router = router.clone();
+        let mut req = req;
+        // The client's address, for what handlers report of it (function URLs' sourceIp).
+        if let Some(peer) = peer {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         async move {
             // A Router is always ready: `call` needs no `poll_ready` first.
             let resp = tower_service::Service::call(&mut router, req.map(Body::new)).await;

@@ -328,11 +328,11 @@ fn concurrent_writes_lose_no_update() {
 fn operations_not_served_yet_are_named() {
     let s = TestServer::start();
     slow_function(&s, "f");
-    let r = s.call("GET", "/2021-10-31/functions/f/url", b"");
+    let r = s.call("POST", "/2018-10-31/layers/l/versions", b"{}");
     r.assert_error(
         400,
         "UnknownOperationException",
-        "Nimbus does not support the GetFunctionUrlConfig operation yet",
+        "Nimbus does not support the PublishLayerVersion operation yet",
     );
     let r = s.call("GET", "/2099-01-01/whatever", b"");
     r.assert_error(

@@ -13,6 +13,8 @@ pub mod queues;
 mod sqlite;
 mod sqlite_events;
 mod sqlite_queues;
+mod sqlite_urls;
+pub mod urls;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +25,7 @@ use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
 pub use queues::{QueueStore, QueueStoreError};
 pub use sqlite::SqliteStore;
+pub use urls::UrlStore;
 
 /// A boxed future, so that the store can be used as `dyn Store`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -154,3 +157,5 @@ pub trait Store: Send + Sync {
 mod queue_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod url_tests;

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "event source mappings",
         include_str!("../migrations/0008_event_source_mappings.sql"),
     ),
+    (
+        9,
+        "function urls",
+        include_str!("../migrations/0009_function_urls.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
@@ -342,7 +347,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete version"))?;
-            for table in ["policies", "event_invoke_configs"] {
+            for table in ["policies", "event_invoke_configs", "function_urls"] {
                 sqlx::query(&format!(
                     "DELETE FROM {table} WHERE function = ? AND qualifier = ?"
                 ))
@@ -467,7 +472,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db("delete alias"))?;
-            for table in ["policies", "event_invoke_configs"] {
+            for table in ["policies", "event_invoke_configs", "function_urls"] {
                 sqlx::query(&format!(
                     "DELETE FROM {table} WHERE function = ? AND qualifier = ?"
                 ))

@@ -28,6 +28,8 @@ pub fn nimbus() -> Command {
 
 pub struct NimbusProcess {
     pub addr: SocketAddr,
+    /// Where function URLs are served, if they are.
+    pub url_addr: Option<SocketAddr>,
     pub data_dir: PathBuf,
     child: Child,
 }
@@ -37,10 +39,17 @@ impl NimbusProcess {
     pub fn start(data_dir: &Path) -> Self {
         let c = creds();
         let mut cmd = nimbus();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-            .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--url-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+        .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
         Self::spawn(cmd, data_dir)
     }
 
@@ -58,9 +67,16 @@ impl NimbusProcess {
         let mut child = cmd.spawn().expect("spawn nimbus serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
+        let mut reader = BufReader::new(stdout);
+        reader
             .read_line(&mut line)
             .expect("read the listening line");
+        let mut second = String::new();
+        reader.read_line(&mut second).expect("read the urls line");
+        let url_addr = second
+            .trim()
+            .strip_prefix("function urls on ")
+            .and_then(|a| a.parse().ok());
         let addr = line
             .trim()
             .strip_prefix("listening on ")
@@ -69,6 +85,7 @@ impl NimbusProcess {
             .expect("address");
         Self {
             addr,
+            url_addr,
             data_dir: data_dir.to_path_buf(),
             child,
         }

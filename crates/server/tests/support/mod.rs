@@ -24,6 +24,8 @@ pub fn creds() -> Credentials {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where function URLs are served.
+    pub url_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -96,6 +98,12 @@ impl TestServer {
         let c = creds();
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
+            function_urls: nimbus_server::config::FunctionUrlsSection {
+                listen: nimbus_server::config::UrlListen::Addr(
+                    "127.0.0.1:0".parse().expect("addr"),
+                ),
+                ..Default::default()
+            },
             data_dir: Some(dir.path().join("data")),
             access_key_id: Some(c.access_key_id),
             secret_access_key: Some(nimbus_server::Secret(c.secret_access_key)),
@@ -108,12 +116,14 @@ impl TestServer {
         adjust(&mut config);
         let server = rt.block_on(Server::bind(config)).expect("server starts");
         let addr = server.started().addr;
+        let url_addr = server.started().url_addr;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         rt.spawn(server.serve(async move {
             let _ = rx.await;
         }));
         Self {
             addr,
+            url_addr,
             dir,
             rt,
             stop: Some(tx),

@@ -15,6 +15,8 @@ command -v npm >/dev/null || missing+=(npm)
 # nftables: the egress network's firewall (its tests run in network namespaces of their own).
 [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v nsenter >/dev/null || missing+=(util-linux)
+# curl: the function URL tests fetch a URL exactly as the API returns it (*.localhost).
+[ -x /usr/bin/curl ] || missing+=(curl)
 # ip: the network namespaces the egress tests (and the isolation tests with nat) run in.
 command -v ip >/dev/null || missing+=(iproute2)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
@@ -56,6 +58,24 @@ if ! cmp -s crates/cli/tests/compat/sqs-js/package-lock.json "$sqsjs/package-loc
     (cd "$sqsjs" && npm ci --no-audit --no-fund --silent)
 fi
 
+# The web frameworks the function URL tests deploy behind their Lambda adapters (FastAPI with
+# Mangum, Express with serverless-http), every package pinned, vendored into function zips at
+# test time as users vendor them (reinstalled when a pin changes).
+web="$PWD/.web-test"
+webpins=crates/cli/tests/compat/web
+if ! cmp -s "$webpins/requirements.txt" "$web/requirements.txt" \
+    || ! cmp -s "$webpins/package-lock.json" "$web/package-lock.json" \
+    || [ ! -d "$web/python/mangum" ] || [ ! -d "$web/node_modules/serverless-http" ]; then
+    echo "test.sh: installing FastAPI, Mangum, Express and serverless-http into $web"
+    rm -rf "$web" && mkdir -p "$web"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --target "$web/python" \
+        -r "$webpins/requirements.txt"
+    cp "$webpins/package.json" "$webpins/package-lock.json" "$web/"
+    (cd "$web" && npm ci --omit=dev --no-audit --no-fund --silent)
+    cp "$webpins/requirements.txt" "$web/"
+fi
+
+export NIMBUS_TEST_WEB="$web"
 export NIMBUS_TEST_SQS_JS="$sqsjs"
 export NIMBUS_TEST_AWS=/usr/bin/aws
 export NIMBUS_TEST_SDK_DIR="$sdk"

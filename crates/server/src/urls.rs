@@ -591,6 +591,12 @@ fn respond(outcome: InvocationOutcome) -> Response {
                 Value::Null => continue,
                 other => other.to_string(),
             };
+            // The framing of the response is ours: a function cannot change how long it is
+            // or what the connection does next (a wrong Content-Length would desynchronize
+            // the client's kept-alive connection).
+            if is_framing(k) {
+                continue;
+            }
             typed |= k.eq_ignore_ascii_case("content-type");
             set(h, k, &v);
         }
@@ -604,6 +610,22 @@ fn respond(outcome: InvocationOutcome) -> Response {
         set(h, "content-type", "application/json");
     }
     resp
+}
+
+/// Headers that frame the HTTP exchange, which only the server sets.
+fn is_framing(name: &str) -> bool {
+    [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "trailer",
+        "te",
+        "proxy-connection",
+    ]
+    .iter()
+    .any(|f| name.eq_ignore_ascii_case(f))
 }
 
 fn message_plain(status: StatusCode, text: &str) -> Response {

@@ -19,7 +19,8 @@ def handler(event, context):
     if event.get("rawPath") == "/plain":
         return {"just": "json"}
     if event.get("rawPath") == "/binary":
-        return {"statusCode": 200, "headers": {"content-type": "image/png"},
+        return {"statusCode": 200, "headers": {"content-type": "image/png",
+                "Content-Length": "9999", "transfer-encoding": "chunked", "connection": "close"},
                 "body": "AAECAwQ=", "isBase64Encoded": True}
     return {
         "statusCode": 201,
@@ -410,6 +411,12 @@ fn a_public_url_serves_the_20_event_by_host_and_by_path() {
         (200, &[0u8, 1, 2, 3, 4][..])
     );
     assert_eq!(png.header("content-type"), Some("image/png"));
+    // The function cannot frame the response: its Content-Length and friends are dropped,
+    // and the kept-alive connection still works for the next request.
+    assert_eq!(png.header("content-length"), Some("5"));
+    assert_eq!(png.header("transfer-encoding"), None);
+    let again = send(http.get(format!("http://{addr}/lambda-url/{id}/plain")));
+    assert_eq!(again.status, 200);
     let failed = send(http.get(format!("http://{addr}/lambda-url/{id}/fail")));
     assert_eq!(failed.status, 502);
     assert_eq!(failed.body, b"Internal Server Error");

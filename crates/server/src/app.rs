@@ -59,6 +59,8 @@ pub(crate) struct App {
     pub(crate) url_template: String,
     /// The port function URLs are served on (0: they are not served).
     pub(crate) url_port: u16,
+    /// What URL requests need of the store, in memory.
+    pub(crate) url_cache: Arc<crate::urls::UrlCache>,
 }
 
 impl App {

@@ -152,6 +152,8 @@ impl StoreSource {
 pub(crate) struct NotifyingStore {
     pub(crate) inner: Arc<dyn Store>,
     pub(crate) engine: Arc<Engine>,
+    /// Function URLs' view of configurations and policies.
+    pub(crate) urls: Arc<crate::urls::UrlCache>,
 }
 
 impl Store for NotifyingStore {
@@ -192,6 +194,7 @@ impl Store for NotifyingStore {
         Box::pin(async move {
             let r = self.inner.delete_function(name).await;
             self.engine.function_deleted(name);
+            self.urls.clear();
             r
         })
     }
@@ -273,6 +276,7 @@ impl Store for NotifyingStore {
         Box::pin(async move {
             let r = self.inner.delete_alias(function, name).await;
             self.engine.function_changed(function);
+            self.urls.clear();
             r
         })
     }
@@ -292,8 +296,15 @@ impl Store for NotifyingStore {
         policy: &'a nimbus_model::policy::Policy,
         expected: Option<&'a str>,
     ) -> StoreFuture<'a, ()> {
-        // Policies are not part of what the engine runs: nothing to invalidate.
-        self.inner.put_policy(function, qualifier, policy, expected)
+        // Policies are not part of what the engine runs; they decide who reaches a URL.
+        Box::pin(async move {
+            let r = self
+                .inner
+                .put_policy(function, qualifier, policy, expected)
+                .await;
+            self.urls.clear();
+            r
+        })
     }
 
     fn code_in_use(&self) -> StoreFuture<'_, Vec<String>> {

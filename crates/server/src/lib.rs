@@ -206,9 +206,11 @@ impl Server {
             config.credentials_ttl_seconds,
         )));
         // Every write of a function reaches the engine's configuration cache.
+        let url_cache = Arc::new(urls::UrlCache::default());
         let store: Arc<dyn Store> = Arc::new(functions::NotifyingStore {
             inner: db,
             engine: Arc::clone(&engine),
+            urls: Arc::clone(&url_cache),
         });
         let app = Arc::new(App {
             log_writer,
@@ -240,6 +242,7 @@ impl Server {
             urls,
             url_template: config.function_urls.url.clone(),
             url_port,
+            url_cache,
         });
         recover(&app).await?;
         esm::start_all(&app).await?;

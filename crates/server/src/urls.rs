@@ -34,6 +34,78 @@ const MAX_REQUEST_BYTES: usize = crate::api::invoke::MAX_PAYLOAD_BYTES;
 /// How long a client may take to send its body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What a URL request needs of the store, kept in memory: the configuration by id and whether
+/// its policy makes it public. Any write that could change either (a URL's configuration, a
+/// policy, an alias's or function's deletion) clears it whole, and a read that raced such a
+/// write is not kept; so a change takes effect at the next request. Ids no URL has are never
+/// kept (random ids cannot grow it), and it holds at most `MAX_CACHED` URLs.
+#[derive(Default)]
+pub(crate) struct UrlCache {
+    entries: std::sync::RwLock<std::collections::HashMap<String, Arc<CachedUrl>>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// One URL as requests see it.
+pub(crate) struct CachedUrl {
+    config: FunctionUrlConfig,
+    /// For `NONE`: whether the resource policy lets everyone in.
+    public: bool,
+}
+
+const MAX_CACHED: usize = 10_000;
+
+impl UrlCache {
+    /// Forgets everything (after a write that may change what a URL does).
+    pub(crate) fn clear(&self) {
+        use std::sync::atomic::Ordering;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut e) = self.entries.write() {
+            e.clear();
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<CachedUrl>> {
+        self.entries.read().ok()?.get(id).cloned()
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps `url`, read since `generation`, unless a write came in between.
+    fn keep(&self, generation: u64, url: Arc<CachedUrl>) {
+        let Ok(mut e) = self.entries.write() else {
+            return;
+        };
+        // Checked under the lock `clear` takes after bumping the generation.
+        if self.generation() != generation {
+            return;
+        }
+        if e.len() >= MAX_CACHED {
+            e.clear();
+        }
+        e.insert(url.config.url_id.clone(), url);
+    }
+}
+
+/// The URL with id `id`, from the cache or the store.
+async fn lookup(app: &App, id: &str) -> Result<Option<Arc<CachedUrl>>, nimbus_store::StoreError> {
+    if let Some(u) = app.url_cache.get(id) {
+        return Ok(Some(u));
+    }
+    let generation = app.url_cache.generation();
+    let Some(config) = app.urls.get_url_by_id(id).await? else {
+        return Ok(None);
+    };
+    let public = match config.auth_type {
+        AuthType::None => public_allowed(app, &config).await?,
+        AuthType::AwsIam => false,
+    };
+    let url = Arc::new(CachedUrl { config, public });
+    app.url_cache.keep(generation, Arc::clone(&url));
+    Ok(Some(url))
+}
+
 /// The router of the URL listener: every request is a function URL's.
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -128,7 +200,7 @@ async fn serve(app: &App, req: Request) -> Response {
     let Some((id, raw_path)) = target(&req) else {
         return denied(None, &request_id);
     };
-    let url = match app.urls.get_url_by_id(&id).await {
+    let url = match lookup(app, &id).await {
         Ok(Some(u)) => u,
         Ok(None) => return denied(None, &request_id),
         Err(e) => {
@@ -140,18 +212,18 @@ async fn serve(app: &App, req: Request) -> Response {
             );
         }
     };
-    let span =
-        tracing::info_span!("function_url", request_id = %request_id, function = %url.function);
+    let span = tracing::info_span!("function_url", request_id = %request_id, function = %url.config.function);
     tracing::Instrument::instrument(handle(app, url, raw_path, req, &request_id), span).await
 }
 
 async fn handle(
     app: &App,
-    url: FunctionUrlConfig,
+    cached: Arc<CachedUrl>,
     raw_path: String,
     req: Request,
     request_id: &str,
 ) -> Response {
+    let url = &cached.config;
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -202,20 +274,9 @@ async fn handle(
             }
         }
         AuthType::None => {
-            match public_allowed(app, &url).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!("function url request refused: the resource policy does not let everyone invoke it through its URL");
-                    return denied(Some(FORBIDDEN), request_id);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "read the function's policy");
-                    return message(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Internal Server Error",
-                        request_id,
-                    );
-                }
+            if !cached.public {
+                tracing::info!("function url request refused: the resource policy does not let everyone invoke it through its URL");
+                return denied(Some(FORBIDDEN), request_id);
             }
             None
         }

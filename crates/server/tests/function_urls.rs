@@ -53,6 +53,10 @@ const FORBIDDEN: &str = "Forbidden. For troubleshooting Function URL authorizati
 /// The two statements a public URL needs since October 2025.
 fn allow_public(s: &TestServer, name: &str) {
     allow_url_only(s, name);
+    allow_invoke(s, name);
+}
+
+fn allow_invoke(s: &TestServer, name: &str) {
     let r = s.call_json(
         "POST",
         &format!("/2015-03-31/functions/{name}/policy"),
@@ -436,6 +440,28 @@ fn a_public_url_serves_the_20_event_by_host_and_by_path() {
     // The URL listener is no API: Lambda's operations are not served there.
     let api = send(http.get(format!("http://{addr}/2015-03-31/functions")));
     assert_eq!(api.status, 403);
+
+    // Changes take effect at the next request: a permission removed, then the URL deleted.
+    assert_eq!(
+        send(http.get(format!("http://{addr}/lambda-url/{id}/plain"))).status,
+        200
+    );
+    let r = s.call("DELETE", "/2015-03-31/functions/web/policy/invoke", b"");
+    assert_eq!(r.status, 204, "{}", r.body);
+    let revoked = send(http.get(format!("http://{addr}/lambda-url/{id}/plain")));
+    assert_denied(&revoked, json!(FORBIDDEN));
+    allow_invoke(&s, "web");
+    assert_eq!(
+        send(http.get(format!("http://{addr}/lambda-url/{id}/plain"))).status,
+        200
+    );
+    assert_eq!(
+        s.call("DELETE", "/2021-10-31/functions/web/url", b"")
+            .status,
+        204
+    );
+    let deleted = send(http.get(format!("http://{addr}/lambda-url/{id}/plain")));
+    assert_denied(&deleted, Value::Null);
 }
 
 #[test]

@@ -21,7 +21,9 @@ pub(crate) async fn handle(
 ) -> ApiResult<Response> {
     let r = url_ref(&app, &ctx, &name, query.as_deref())?;
     let qualifier = r.qualifier.clone().unwrap_or_default();
-    if !app.urls.delete_url(&r.name, &qualifier).await? {
+    let deleted = app.urls.delete_url(&r.name, &qualifier).await?;
+    app.url_cache.clear();
+    if !deleted {
         return Err(url_missing());
     }
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -41,7 +41,7 @@ pub(crate) async fn handle(
         ..stored
     };
     match app.urls.update_url(&next).await {
-        Ok(()) => {}
+        Ok(()) => app.url_cache.clear(),
         Err(StoreError::NotFound(_)) => return Err(url_missing()),
         Err(e) => return Err(e.into()),
     }

@@ -309,7 +309,7 @@ async fn handle(
     let trace_id = header("x-amzn-trace-id").map_or_else(new_trace_id, str::to_string);
     let event = event(
         app,
-        &url,
+        url,
         &EventInput {
             port: app.url_port,
             trace_id: &trace_id,

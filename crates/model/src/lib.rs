@@ -15,6 +15,7 @@ pub mod function;
 pub mod limits;
 pub mod policy;
 pub mod runtime;
+pub mod schedule;
 pub mod url;
 
 pub use alias::{Alias, AliasConfiguration};

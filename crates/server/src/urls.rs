@@ -151,7 +151,7 @@ fn target(req: &Request) -> Option<(String, String)> {
 
 /// An answer of the URL itself (not the function's): `{"Message": ...}` with `status`.
 fn message(status: StatusCode, text: &str, request_id: &str) -> Response {
-    let mut resp = (status, axum::Json(json!({ "Message": text }))).into_response();
+    let mut resp = message_plain(status, text);
     set(resp.headers_mut(), "x-amzn-RequestId", request_id);
     resp
 }
@@ -689,6 +689,7 @@ fn is_framing(name: &str) -> bool {
     .any(|f| name.eq_ignore_ascii_case(f))
 }
 
+/// `{"Message": <text>}` with `status` (the request id is set by whoever sends it).
 fn message_plain(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({ "Message": text }))).into_response()
 }

@@ -32,11 +32,12 @@ pub(crate) fn url_ref(
     if let Some(q) = given {
         check_qualifier(q)?;
     }
-    let r = FunctionRef::parse(name, NameShape::Namespaced)?;
+    let r = function_ref(app, ctx, name, NameShape::Namespaced, given)?;
+    // A qualifier in the name (`name:alias`) meets the same rule.
     if let Some(q) = r.qualifier.as_deref() {
         check_qualifier(q)?;
     }
-    function_ref(app, ctx, name, NameShape::Namespaced, given)
+    Ok(r)
 }
 
 /// The ARN a URL configuration names: the function's, qualified with its alias.

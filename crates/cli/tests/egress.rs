@@ -575,3 +575,57 @@ fn each_environment_counts_its_traffic() {
     let opened = figure(line, "tcp_connections_opened");
     assert!((4..=8).contains(&opened), "{line}");
 }
+
+/// A port joining and leaving the bridge (as environments do, made and reaped) must not cut off
+/// a warm environment: the bridge keeps one address whatever its ports. Here the port that
+/// comes and goes has the lowest address there is, which an unset bridge address would follow
+/// and then lose, leaving the warm environment sending to an address nobody has.
+#[test]
+fn warm_environments_keep_their_route_as_ports_come_and_go() {
+    let mut ns = Namespaces::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).expect("mkdir");
+    std::fs::write(www.join("ok.txt"), "still here").expect("write");
+    ns.serve_remote(&www);
+    let server = start(&ns, dir.path(), "egress = \"nat\"\ndeny = []");
+    api(
+        &ns,
+        &server,
+        &format!("{}print('{{}}')", deploy_py("warm", "{}")),
+    );
+    let fetch = serde_json::json!({"fetch": "http://198.51.100.1:8080/ok.txt"});
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = invoke(&ns, &server, "warm", fetch.clone());
+        if r["fetch"] == "still here" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never fetched: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = ns.server.as_str();
+    ip(&[
+        "-n",
+        s,
+        "link",
+        "add",
+        "nxlow",
+        "address",
+        "00:00:00:00:00:01",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "nxlowp",
+    ]);
+    ip(&["-n", s, "link", "set", "nxlow", "master", "nimbus0", "up"]);
+    ip(&["-n", s, "link", "set", "nxlowp", "up"]);
+    // The warm environment talks through the bridge while the port is there...
+    let r = invoke(&ns, &server, "warm", fetch.clone());
+    assert_eq!(r["fetch"], "still here", "with the port: {r}");
+    ip(&["-n", s, "link", "del", "nxlow"]);
+    // ...and after it has gone.
+    let r = invoke(&ns, &server, "warm", fetch);
+    assert_eq!(r["fetch"], "still here", "after the port left: {r}");
+}

@@ -440,6 +440,13 @@ async fn check_range_is_free(h: &rtnetlink::Handle, subnet: Cidr) -> Result<(), 
     Ok(())
 }
 
+/// A random unicast address, locally administered (no vendor's), for the bridge.
+fn bridge_mac() -> Vec<u8> {
+    let mut mac: [u8; 6] = rand::random();
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac.to_vec()
+}
+
 fn prefix_mask(prefix: u8) -> u32 {
     if prefix == 0 {
         0
@@ -476,8 +483,12 @@ impl EgressNetwork {
                         .map_err(|e| net_err("remove the old bridge", e))?;
                 }
                 check_range_is_free(&h, subnet).await?;
+                // A bridge whose address is not set follows the lowest address of its ports,
+                // so it changes whenever an environment comes or goes; sandboxes that resolved
+                // the gateway to a departed port's address then lose every connection until
+                // their neighbour entry expires. Set, it never changes.
                 h.link()
-                    .add(LinkBridge::new(&bridge).build())
+                    .add(LinkBridge::new(&bridge).address(bridge_mac()).build())
                     .execute()
                     .await
                     .map_err(|e| net_err(&format!("create bridge {bridge}"), e))?;

@@ -50,6 +50,10 @@ pub enum ErrorCode {
     PolicyLengthExceeded,
     /// 404, modelled, `message`: no provisioned concurrency configuration.
     ProvisionedConcurrencyConfigNotFound,
+    /// 409, EventBridge Scheduler's: the resource exists, or is changing.
+    Conflict,
+    /// 402, EventBridge Scheduler's: a quota reached.
+    ServiceQuotaExceeded,
 }
 
 impl ErrorCode {
@@ -79,6 +83,8 @@ impl ErrorCode {
             Self::ProvisionedConcurrencyConfigNotFound => {
                 "ProvisionedConcurrencyConfigNotFoundException"
             }
+            Self::Conflict => "ConflictException",
+            Self::ServiceQuotaExceeded => "ServiceQuotaExceededException",
         }
     }
 
@@ -91,7 +97,8 @@ impl ErrorCode {
             | Self::PolicyLengthExceeded
             | Self::UnknownOperation => 400,
             Self::ResourceNotFound | Self::ProvisionedConcurrencyConfigNotFound => 404,
-            Self::ResourceConflict => 409,
+            Self::ResourceConflict | Self::Conflict => 409,
+            Self::ServiceQuotaExceeded => 402,
             Self::PreconditionFailed => 412,
             Self::TooManyRequests => 429,
             Self::Service => 500,

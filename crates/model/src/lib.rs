@@ -16,6 +16,7 @@ pub mod limits;
 pub mod policy;
 pub mod runtime;
 pub mod schedule;
+pub mod scheduler;
 pub mod url;
 
 pub use alias::{Alias, AliasConfiguration};

@@ -10,9 +10,11 @@ pub mod code;
 mod error;
 pub mod events;
 pub mod queues;
+pub mod schedules;
 mod sqlite;
 mod sqlite_events;
 mod sqlite_queues;
+mod sqlite_schedules;
 mod sqlite_urls;
 pub mod urls;
 
@@ -24,6 +26,7 @@ pub use events::{Claim, EventStore, EventWrites, NewEvent, Reschedule, StoredEve
 use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
 pub use queues::{QueueStore, QueueStoreError};
+pub use schedules::{Due, DueSchedule, FireSchedule, ScheduleStore};
 pub use sqlite::SqliteStore;
 pub use urls::UrlStore;
 
@@ -155,6 +158,8 @@ pub trait Store: Send + Sync {
 
 #[cfg(test)]
 mod queue_tests;
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

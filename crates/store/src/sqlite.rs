@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "function urls",
         include_str!("../migrations/0009_function_urls.sql"),
     ),
+    (
+        10,
+        "schedules",
+        include_str!("../migrations/0010_schedules.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).

@@ -316,9 +316,7 @@ impl Schedule {
     ///
     /// AWS compat: the notification's `detail` is the string `"{}"`, not an object.
     pub fn payload(&self, due_ms: i64, execution_id: &str, attempt: u32) -> Vec<u8> {
-        let scheduled = timestamp(due_ms)
-            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default();
+        let scheduled = scheduled_time(due_ms);
         let Some(input) = &self.target.input else {
             return json!({
                 "version": "0",
@@ -341,6 +339,13 @@ impl Schedule {
             .replace("<aws.scheduler.attempt-number>", &attempt.to_string())
             .into_bytes()
     }
+}
+
+/// A scheduled time as Scheduler writes it (`2026-01-01T09:30:00Z`).
+pub fn scheduled_time(ms: i64) -> String {
+    timestamp(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }
 
 fn timestamp(ms: i64) -> Option<jiff::Timestamp> {

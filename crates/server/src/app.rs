@@ -61,6 +61,10 @@ pub(crate) struct App {
     pub(crate) url_port: u16,
     /// What URL requests need of the store, in memory.
     pub(crate) url_cache: Arc<crate::urls::UrlCache>,
+    /// EventBridge Scheduler's schedules and groups.
+    pub(crate) schedules: Arc<dyn nimbus_store::ScheduleStore>,
+    /// The task that fires them.
+    pub(crate) scheduler: crate::scheduler::Scheduler,
 }
 
 impl App {

@@ -177,6 +177,18 @@ impl EventQueue {
         wait.await.map_err(|_| gone())?.map_err(EnqueueError::Store)
     }
 
+    /// Whether the queue holds its limit of events.
+    pub(crate) fn is_full(&self) -> bool {
+        self.pending.load(Ordering::SeqCst) >= self.limit
+    }
+
+    /// Counts `n` events another transaction stored (a schedule's firing) and wakes the
+    /// dispatcher for them.
+    pub(crate) fn stored_elsewhere(&self, n: u64) {
+        self.pending.fetch_add(n, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
     /// Claims up to `limit` due events (none if the writer has stopped).
     async fn claim(&self, limit: usize) -> Vec<StoredEvent> {
         let (reply, wait) = oneshot::channel();

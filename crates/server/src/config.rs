@@ -125,6 +125,10 @@ pub struct Config {
     /// Where function URLs are served.
     #[serde(default)]
     pub function_urls: FunctionUrlsSection,
+    /// The clock schedules fire by: the system's (not settable from a file; tests hand in a
+    /// manual one).
+    #[serde(skip)]
+    pub schedule_clock: crate::scheduler::ScheduleClock,
 }
 
 /// Where function URLs listen: their own address (the default, so that public traffic never
@@ -494,6 +498,7 @@ impl Default for Config {
             network: NetworkSection::default(),
             async_invoke: AsyncSection::default(),
             function_urls: FunctionUrlsSection::default(),
+            schedule_clock: crate::scheduler::ScheduleClock::default(),
         }
     }
 }

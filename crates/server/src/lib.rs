@@ -17,6 +17,7 @@ mod listener;
 mod logs;
 mod request;
 mod runtimes;
+mod scheduler;
 mod sessions;
 mod sqs;
 mod urls;
@@ -40,6 +41,7 @@ use tokio::net::TcpListener;
 pub use auth::Credentials;
 pub use config::{Config, ConfigError, Secret};
 pub use nimbus_engine::runtimes::SDK_MANIFEST;
+pub use scheduler::ScheduleClock;
 
 use crate::app::App;
 
@@ -175,6 +177,7 @@ impl Server {
         let db: Arc<dyn Store> = Arc::clone(&sqlite) as Arc<dyn Store>;
         let queue_store: Arc<dyn nimbus_store::QueueStore> = Arc::clone(&sqlite) as _;
         let urls: Arc<dyn nimbus_store::UrlStore> = Arc::clone(&sqlite) as _;
+        let schedules: Arc<dyn nimbus_store::ScheduleStore> = Arc::clone(&sqlite) as _;
         let events: Arc<dyn nimbus_store::EventStore> = sqlite;
         // One server per data directory: claims a crash left are nobody's now.
         let released = events.release_event_claims().await?;
@@ -243,8 +246,12 @@ impl Server {
             url_template: config.function_urls.url.clone(),
             url_port,
             url_cache,
+            schedules,
+            scheduler: scheduler::Scheduler::new(config.schedule_clock.clone()),
         });
         recover(&app).await?;
+        scheduler::ensure_default_group(&app).await?;
+        scheduler::spawn(Arc::clone(&app));
         esm::start_all(&app).await?;
         async_invoke::spawn_dispatcher(
             Arc::clone(&app),
@@ -690,6 +697,27 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/2016-08-19/account-settings/",
             get(api::get_account_settings::handle),
+        )
+        .route("/schedules", get(scheduler::api::list_schedules))
+        .route(
+            "/schedules/{name}",
+            post(scheduler::api::create_schedule)
+                .get(scheduler::api::get_schedule)
+                .put(scheduler::api::update_schedule)
+                .delete(scheduler::api::delete_schedule),
+        )
+        .route("/schedule-groups", get(scheduler::api::list_groups))
+        .route(
+            "/schedule-groups/{name}",
+            post(scheduler::api::create_group)
+                .get(scheduler::api::get_group)
+                .delete(scheduler::api::delete_group),
+        )
+        .route(
+            "/tags/{arn}",
+            post(scheduler::api::tag_resource)
+                .get(scheduler::api::list_tags)
+                .delete(scheduler::api::untag_resource),
         )
         .route(
             "/2017-03-31/tags/{resource}",

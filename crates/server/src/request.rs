@@ -37,6 +37,8 @@ pub(crate) struct Ctx {
 fn service_of(headers: &axum::http::HeaderMap, path: &str) -> &'static str {
     if crate::sqs::is_sqs(headers, path) {
         "sqs"
+    } else if crate::scheduler::api::is_scheduler(path) {
+        "scheduler"
     } else if path == "/" {
         "sts"
     } else {
@@ -72,6 +74,18 @@ pub(crate) fn operation_name(method: &Method, path: &str) -> &'static str {
         ("DELETE", ["", "2017-03-31", "tags", _]) => "UntagResource",
         ("GET", ["", "2017-03-31", "tags", _]) => "ListTags",
         ("POST", [""]) => "STS",
+        ("POST", ["", "schedules", _]) => "CreateSchedule",
+        ("GET", ["", "schedules", _]) => "GetSchedule",
+        ("PUT", ["", "schedules", _]) => "UpdateSchedule",
+        ("DELETE", ["", "schedules", _]) => "DeleteSchedule",
+        ("GET", ["", "schedules"]) => "ListSchedules",
+        ("POST", ["", "schedule-groups", _]) => "CreateScheduleGroup",
+        ("GET", ["", "schedule-groups", _]) => "GetScheduleGroup",
+        ("DELETE", ["", "schedule-groups", _]) => "DeleteScheduleGroup",
+        ("GET", ["", "schedule-groups"]) => "ListScheduleGroups",
+        ("POST", ["", "tags", _]) => "TagResource",
+        ("DELETE", ["", "tags", _]) => "UntagResource",
+        ("GET", ["", "tags", _]) => "ListTagsForResource",
         ("POST", ["", "2015-03-31", "functions", _, "versions"]) => "PublishVersion",
         ("GET", ["", "2015-03-31", "functions", _, "versions"]) => "ListVersionsByFunction",
         ("POST", ["", "2015-03-31", "functions", _, "aliases"]) => "CreateAlias",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use base64::Engine;
-use nimbus_server::auth::sign_request;
+use nimbus_server::auth::{sign_request, sign_request_for};
 use nimbus_server::{Config, Credentials, Server};
 use serde_json::{json, Value};
 
@@ -181,8 +181,41 @@ impl TestServer {
         )
     }
 
+    /// A request to EventBridge Scheduler's API (signed for `scheduler`).
+    #[allow(dead_code)]
+    pub fn call_scheduler(&self, method: &str, path_and_query: &str, body: &Value) -> Resp {
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(body).expect("json")
+        };
+        self.call_signed_for(
+            "scheduler",
+            &creds(),
+            SystemTime::now(),
+            method,
+            path_and_query,
+            &body,
+            &[],
+        )
+    }
+
     fn call_signed(
         &self,
+        creds: &Credentials,
+        at: SystemTime,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        self.call_signed_for("lambda", creds, at, method, path_and_query, body, headers)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call_signed_for(
+        &self,
+        service: &str,
         creds: &Credentials,
         at: SystemTime,
         method: &str,
@@ -194,8 +227,17 @@ impl TestServer {
         let host = self.addr.to_string();
         let mut signed_headers = vec![("host", host.as_str())];
         signed_headers.extend_from_slice(headers);
-        let signed =
-            sign_request(creds, REGION, method, &url, &signed_headers, body, at).expect("sign");
+        let signed = sign_request_for(
+            service,
+            creds,
+            REGION,
+            method,
+            &url,
+            &signed_headers,
+            body,
+            at,
+        )
+        .expect("sign");
         let mut req = self
             .http
             .request(method.parse().expect("method"), &url)

@@ -250,6 +250,96 @@ fn aws_cli_function_lifecycle() {
 
 /// The AWS CLI this suite installs (v2.9) speaks SQS's query protocol: form bodies, XML back.
 #[test]
+fn aws_cli_scheduler() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    let home = dir.path();
+    let group = aws_json(
+        &server,
+        home,
+        &["scheduler", "create-schedule-group", "--name", "cli-jobs"],
+    );
+    assert_eq!(
+        group["ScheduleGroupArn"],
+        "arn:aws:scheduler:us-east-1:000000000000:schedule-group/cli-jobs"
+    );
+    let target = r#"{"Arn":"arn:aws:lambda:us-east-1:000000000000:function:f","RoleArn":"arn:aws:iam::000000000000:role/scheduler","Input":"{\"k\":1}"}"#;
+    let created = aws_json(
+        &server,
+        home,
+        &[
+            "scheduler",
+            "create-schedule",
+            "--name",
+            "nightly",
+            "--group-name",
+            "cli-jobs",
+            "--schedule-expression",
+            "cron(0 3 * * ? *)",
+            "--schedule-expression-timezone",
+            "Europe/London",
+            "--flexible-time-window",
+            "Mode=FLEXIBLE,MaximumWindowInMinutes=15",
+            "--target",
+            target,
+        ],
+    );
+    assert_eq!(
+        created["ScheduleArn"],
+        "arn:aws:scheduler:us-east-1:000000000000:schedule/cli-jobs/nightly"
+    );
+    let got = aws_json(
+        &server,
+        home,
+        &[
+            "scheduler",
+            "get-schedule",
+            "--name",
+            "nightly",
+            "--group-name",
+            "cli-jobs",
+        ],
+    );
+    assert_eq!(got["ScheduleExpressionTimezone"], "Europe/London");
+    assert_eq!(got["FlexibleTimeWindow"]["MaximumWindowInMinutes"], 15);
+    assert_eq!(got["Target"]["Input"], "{\"k\":1}");
+    let listed = aws_json(&server, home, &["scheduler", "list-schedules"]);
+    assert_eq!(listed["Schedules"][0]["Name"], "nightly", "{listed}");
+    let bad = aws(
+        &server,
+        home,
+        &[
+            "scheduler",
+            "create-schedule",
+            "--name",
+            "bad",
+            "--schedule-expression",
+            "cron(0 3 * * * *)",
+            "--flexible-time-window",
+            "Mode=OFF",
+            "--target",
+            target,
+        ],
+    );
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("(ValidationException)")
+            && stderr.contains("Invalid Schedule Expression cron(0 3 * * * *)."),
+        "{stderr}"
+    );
+    assert!(aws(
+        &server,
+        home,
+        &["scheduler", "delete-schedule-group", "--name", "cli-jobs"]
+    )
+    .status
+    .success());
+    let listed = aws_json(&server, home, &["scheduler", "list-schedules"]);
+    assert_eq!(listed["Schedules"], serde_json::json!([]), "{listed}");
+}
+
+#[test]
 fn aws_cli_sqs_query_protocol() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = NimbusProcess::start(&dir.path().join("data"));

@@ -77,6 +77,11 @@ fn boto3_async_invocation_destinations_and_dead_letters() {
 }
 
 #[test]
+fn boto3_scheduler_schedules_groups_and_dead_letters() {
+    run_script("boto3_scheduler.py", "boto3 scheduler: ok");
+}
+
+#[test]
 fn boto3_sqs_event_source_mapping_with_batch_item_failures() {
     run_script("boto3_esm.py", "boto3 esm: ok");
 }

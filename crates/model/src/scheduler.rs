@@ -277,7 +277,8 @@ impl Schedule {
             time_zone: schedule_time_zone(self.time_zone.as_deref()).ok()?,
             start_date: self.start_ms.and_then(timestamp),
             end_date: self.end_ms.and_then(timestamp),
-            created: timestamp(self.created_ms)?,
+            // AWS compat: without a StartDate, a rate counts from its last create or update.
+            created: timestamp(self.modified_ms)?,
         };
         Some((expression, timing))
     }

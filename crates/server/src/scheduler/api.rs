@@ -144,7 +144,8 @@ pub(crate) async fn create_schedule(
     let req: ScheduleRequest = parse(&body)?;
     let s = req.schedule(&name, place(&app, &ctx), None)?;
     require_group(&app, &s.group).await?;
-    let due = super::first_due(&s, place(&app, &ctx).now_ms);
+    // From the very instant it was made at (a rate schedule's first time).
+    let due = super::first_due(&s, s.modified_ms);
     match app.schedules.create_schedule(&s, due).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists(_)) => {
@@ -176,7 +177,7 @@ pub(crate) async fn update_schedule(
         return Err(no_schedule(&name));
     };
     let s = req.schedule(&name, place(&app, &ctx), Some(&old))?;
-    let due = super::first_due(&s, place(&app, &ctx).now_ms);
+    let due = super::first_due(&s, s.modified_ms);
     match app.schedules.update_schedule(&s, due).await {
         Ok(()) => {}
         Err(StoreError::NotFound(_)) => return Err(no_schedule(&name)),

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Read};
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
-use nimbus_server::auth::{read_credentials_file, sign_request};
+use nimbus_server::auth::{read_credentials_file, sign_request_for};
 use nimbus_server::{Config, Credentials};
 use serde_json::Value;
 
@@ -111,7 +111,18 @@ impl Client {
         for (k, v) in extra_headers {
             headers.push(((*k).to_string(), v.clone()));
         }
-        let signed = sign_request(
+        // EventBridge Scheduler's paths are signed for its own service.
+        let first = path_and_query
+            .trim_start_matches('/')
+            .split(['/', '?'])
+            .next()
+            .unwrap_or("");
+        let service = match first {
+            "schedules" | "schedule-groups" | "tags" => "scheduler",
+            _ => "lambda",
+        };
+        let signed = sign_request_for(
+            service,
             &self.creds,
             &self.region,
             method,

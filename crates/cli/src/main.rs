@@ -7,6 +7,7 @@ mod functions;
 mod invoke;
 mod logs;
 mod queues;
+mod schedules;
 mod sdk;
 mod serve;
 mod versions;
@@ -87,6 +88,13 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// List, show, create or delete schedules (EventBridge Scheduler) that invoke functions.
+    Schedules {
+        #[command(subcommand)]
+        command: schedules::SchedulesCommand,
+        #[command(flatten)]
+        target: Target,
+    },
     /// List, show or delete functions.
     Functions {
         #[command(subcommand)]
@@ -108,6 +116,7 @@ fn main() -> std::process::ExitCode {
         Command::Deploy(args) => deploy::run(args),
         Command::Functions { command, target } => functions::run(command, &target),
         Command::Queues { command, target } => queues::run(command, &target),
+        Command::Schedules { command, target } => schedules::run(command, &target),
         Command::Check { data_dir } => serve::check(&data_dir),
         Command::Invoke(args) => invoke::run(args),
         Command::Logs(args) => logs::run(args),

@@ -388,3 +388,92 @@ fn publish_alias_and_concurrency_commands() {
     );
     assert!(ok(client(&server).args(["concurrency", "svc", "--clear"])).contains("none reserved"));
 }
+
+#[test]
+fn schedules_create_list_get_delete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    let code = dir.path().join("src");
+    std::fs::create_dir_all(&code).expect("mkdir");
+    std::fs::write(code.join("app.py"), "def handler(e, c):\n    return e\n").expect("write");
+    ok(client(&server)
+        .args([
+            "deploy",
+            "job",
+            "--runtime",
+            "python3.12",
+            "--handler",
+            "app.handler",
+            "--code",
+        ])
+        .arg(&code));
+    let arn = ok(client(&server).args([
+        "schedules",
+        "create",
+        "nightly",
+        "--expression",
+        "cron(0 3 * * ? *)",
+        "--timezone",
+        "Europe/Paris",
+        "--function",
+        "job",
+        "--input",
+        r#"{"task": "compact"}"#,
+        "--window-minutes",
+        "10",
+    ]));
+    assert_eq!(
+        arn.trim(),
+        "arn:aws:scheduler:us-east-1:000000000000:schedule/default/nightly"
+    );
+    let listed = ok(client(&server).args(["schedules", "list"]));
+    assert!(
+        listed.contains("nightly")
+            && listed.contains("ENABLED")
+            && listed.contains("arn:aws:lambda:us-east-1:000000000000:function:job"),
+        "{listed}"
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(&ok(client(&server).args(["schedules", "get", "nightly"])))
+            .expect("json");
+    assert_eq!(got["ScheduleExpressionTimezone"], "Europe/Paris");
+    assert_eq!(got["FlexibleTimeWindow"]["MaximumWindowInMinutes"], 10);
+    assert_eq!(got["Target"]["Input"], r#"{"task": "compact"}"#);
+    // A function that does not exist fails at once, naming it.
+    let out = client(&server)
+        .args([
+            "schedules",
+            "create",
+            "typo",
+            "--expression",
+            "rate(1 hour)",
+            "--function",
+            "jbo",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("jbo"), "{stderr}");
+    // A bad expression: Scheduler's message.
+    let out = client(&server)
+        .args([
+            "schedules",
+            "create",
+            "bad",
+            "--expression",
+            "rate(1 fortnight)",
+            "--function",
+            "job",
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Invalid Schedule Expression rate(1 fortnight)."),
+        "{stderr}"
+    );
+    ok(client(&server).args(["schedules", "delete", "nightly"]));
+    let listed = ok(client(&server).args(["schedules", "list"]));
+    assert!(!listed.contains("nightly"), "{listed}");
+}

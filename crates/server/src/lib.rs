@@ -689,6 +689,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/_nimbus/queues/{name}/redrive", post(sqs::admin::redrive))
         .route("/_nimbus/logs/{name}", get(logs::read))
         .route("/_nimbus/async", get(async_invoke::status))
+        .route("/_nimbus/schedules", get(scheduler::status))
         .route("/_nimbus/runtimes", get(runtimes::list))
         .route(
             "/2016-08-19/account-settings",

@@ -401,3 +401,77 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+fn status(s: &TestServer) -> Value {
+    let r = s.call("GET", "/_nimbus/schedules", b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+fn count(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().expect("a count")
+}
+
+/// The firing task reads the store once per wake-up: a write, or a time that has come. Many
+/// schedules not yet due cost nothing while time passes; a schedule firing every minute for a
+/// day costs one pass per firing (here its function is gone, so no invocation runs: only the
+/// task's own work is counted).
+#[test]
+fn schedules_cost_no_polling_and_one_pass_per_firing() {
+    let clock = ScheduleClock::manual(T0);
+    let s = start(tempfile::tempdir().expect("tempdir"), &clock);
+    for n in 0..500 {
+        let r = s.call_scheduler(
+            "POST",
+            &format!("/schedules/later-{n}"),
+            &schedule(
+                &format!("cron({} 3 * * ? 2030)", n % 60),
+                target("gone", None),
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let before = status(&s);
+    assert!(count(&before, "Passes") <= 501, "{before}");
+    // Real time passes, the schedules' clock does not: nothing is read.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(count(&status(&s), "Passes"), count(&before, "Passes"));
+
+    let r = s.call_scheduler(
+        "POST",
+        "/schedules/every-minute",
+        &schedule("rate(1 minute)", target("gone", None)),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let wait_for = |n: u64| {
+        let start = Instant::now();
+        loop {
+            let v = status(&s);
+            if count(&v, "Undeliverable") >= n {
+                return v;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{v}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    let first = wait_for(1);
+    let day = 24 * 60;
+    for minute in 1..=day {
+        clock.advance(MINUTE);
+        wait_for(minute + 1);
+    }
+    let after = status(&s);
+    assert_eq!(count(&after, "Undeliverable"), day + 1, "{after}");
+    assert_eq!(count(&after, "Fired"), 0, "{after}");
+    let passes = count(&after, "Passes") - count(&first, "Passes");
+    // One pass per firing, and at most one more per firing for a wake-up that found the
+    // next time not yet come.
+    eprintln!(
+        "scheduler: {} passes for 500 writes; {passes} passes for {day} firings",
+        count(&before, "Passes")
+    );
+    assert!(
+        passes <= 2 * day,
+        "{passes} passes for {day} firings: {after}"
+    );
+}

@@ -12,6 +12,7 @@
 pub(crate) mod api;
 mod clock;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use nimbus_model::scheduler::{AfterCompletion, Schedule, ScheduleGroup, DEFAULT_GROUP};
@@ -34,6 +35,21 @@ pub(crate) struct Scheduler {
     pub(crate) clock: ScheduleClock,
     /// Woken by every write of a schedule.
     wake: Notify,
+    /// What the task has done, for `/_nimbus/schedules`.
+    counts: Counts,
+}
+
+/// The firing task's work since start-up.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Times it read the due schedules (each wake-up).
+    passes: AtomicU64,
+    /// Scheduled times invoked.
+    fired: AtomicU64,
+    /// Scheduled times dead-lettered or dropped (their function gone).
+    undeliverable: AtomicU64,
+    /// Runs of missed times skipped, too old.
+    skipped: AtomicU64,
 }
 
 impl Scheduler {
@@ -41,6 +57,7 @@ impl Scheduler {
         Self {
             clock,
             wake: Notify::new(),
+            counts: Counts::default(),
         }
     }
 
@@ -104,6 +121,7 @@ pub(crate) fn spawn(app: Arc<App>) {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let now = app.scheduler.clock.now_ms();
+            app.scheduler.counts.passes.fetch_add(1, Ordering::Relaxed);
             let due = match app.schedules.due_schedules(now, BATCH).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -157,7 +175,8 @@ async fn fire(app: &App, d: DueSchedule, now: i64) -> Result<(), StoreError> {
         let next = next_due(&s, now.saturating_sub(max_age_ms).max(due.due_ms));
         tracing::warn!(schedule = %s.arn(), missed_since = due.due_ms,
             "schedule times older than the target's MaximumEventAgeInSeconds skipped");
-        app.schedules
+        let moved = app
+            .schedules
             .fire_schedule(&FireSchedule {
                 group: s.group.clone(),
                 name: s.name.clone(),
@@ -167,6 +186,9 @@ async fn fire(app: &App, d: DueSchedule, now: i64) -> Result<(), StoreError> {
                 next,
             })
             .await?;
+        if moved {
+            app.scheduler.counts.skipped.fetch_add(1, Ordering::Relaxed);
+        }
         return Ok(());
     }
     let next = next_due(&s, due.due_ms);
@@ -204,11 +226,37 @@ async fn fire(app: &App, d: DueSchedule, now: i64) -> Result<(), StoreError> {
             next,
         })
         .await?;
+    if fired && !stored {
+        app.scheduler
+            .counts
+            .undeliverable
+            .fetch_add(1, Ordering::Relaxed);
+    }
     if fired && stored {
+        app.scheduler.counts.fired.fetch_add(1, Ordering::Relaxed);
         app.event_queue.stored_elsewhere(1);
         tracing::debug!(schedule = %s.arn(), scheduled = due.due_ms, "schedule fired");
     }
     Ok(())
+}
+
+/// `GET /_nimbus/schedules`: what the firing task has done since start-up, and the next
+/// invocation time the store holds.
+pub(crate) async fn status(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let c = &app.scheduler.counts;
+    let next = app.schedules.next_schedule_fire().await.ok().flatten();
+    axum::Json(serde_json::json!({
+        "Passes": c.passes.load(Ordering::Relaxed),
+        "Fired": c.fired.load(Ordering::Relaxed),
+        "Undeliverable": c.undeliverable.load(Ordering::Relaxed),
+        "Skipped": c.skipped.load(Ordering::Relaxed),
+        "NextFire": next,
+        "Now": app.scheduler.clock.now_ms(),
+    }))
+    .into_response()
 }
 
 /// Whether the target function (and the version or alias its ARN names) exists; if not,

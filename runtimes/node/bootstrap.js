@@ -373,6 +373,110 @@ async function postError(urlPath, doc) {
   });
 }
 
+// Response streaming, as Lambda's Node.js runtime offers it: a handler wrapped by
+// `awslambda.streamifyResponse` is called as `handler(event, responseStream, context)` and its
+// bytes go to the Runtime API as they are written (one chunked POST in the `streaming` response
+// mode; an error after the first byte is reported in the trailers). `HttpResponseStream.from`
+// begins the stream with the HTTP prelude function URLs read (JSON, then 8 NUL bytes).
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+globalThis.awslambda = {
+  streamifyResponse(handler) {
+    handler[STREAMING] = 'response';
+    return handler;
+  },
+  HttpResponseStream: class HttpResponseStream {
+    static from(stream, prelude) {
+      stream.setContentType(HTTP_INTEGRATION);
+      stream.write(JSON.stringify(prelude || {}));
+      stream.write(new Uint8Array(8));
+      return stream;
+    }
+  },
+};
+
+// A header value as it may go on the wire: anything that could end the line is dropped.
+function headerSafe(value, fallback) {
+  const v = String(value);
+  return INVALID_HEADER_VALUE.test(v) || v === '' ? fallback : v;
+}
+
+function responseStream(id) {
+  const { Writable } = require('stream');
+  let contentType = 'application/octet-stream';
+  let socket = null;
+  let answered = null;
+  const open = () => {
+    socket = net.connect({ host: client.host, port: client.port, noDelay: true });
+    answered = new Promise((resolve, reject) => {
+      let head = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d) => {
+        head += d;
+        if (head.includes('\r\n\r\n')) { socket.destroy(); resolve(head); }
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(head));
+    });
+    socket.write(`POST ${BASE}/invocation/${id}/response HTTP/1.1\r\nHost: ${API}\r\n`
+      + 'Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n'
+      + 'Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n'
+      + `Content-Type: ${contentType}\r\n\r\n`, 'latin1');
+  };
+  const stream = new Writable({
+    write(chunk, encoding, cb) {
+      if (socket === null) open();
+      if (chunk.length === 0) return cb();
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      socket.write('\r\n', 'latin1', cb);
+    },
+    final(cb) {
+      if (socket === null) open();
+      socket.write('0\r\n\r\n', 'latin1', cb);
+    },
+  });
+  stream.setContentType = (type) => {
+    if (socket !== null) throw new Error('the content type must be set before the first write');
+    contentType = headerSafe(type, contentType);
+  };
+  stream.started = () => socket !== null;
+  // Ends the stream with the error in its trailers (what was written stays written).
+  stream.fail = (doc) => {
+    if (socket === null) open();
+    const type = headerSafe(doc.errorType, 'Error');
+    const body = Buffer.from(JSON.stringify(doc)).toString('base64');
+    socket.write(`0\r\nLambda-Runtime-Function-Error-Type: ${type}\r\nLambda-Runtime-Function-Error-Body: ${body}\r\n\r\n`, 'latin1');
+  };
+  stream.answered = () => answered;
+  return stream;
+}
+
+async function invokeStreaming(handler, event, context, id, base) {
+  const stream = responseStream(id);
+  try {
+    await handler(event, stream, context);
+    // AWS compat: the handler must end its stream (Lambda's runtime fails it otherwise).
+    if (!stream.writableEnded) throw 'Response stream is not finished.';
+    if (!stream.writableFinished) {
+      await new Promise((resolve, reject) => {
+        stream.once('finish', resolve);
+        stream.once('error', reject);
+      });
+    }
+    await stream.answered();
+  } catch (e) {
+    const doc = errorDoc(e);
+    console.error(`Invoke Error \t${JSON.stringify(doc)}`);
+    if (!stream.started()) {
+      await postError(`${base}/error`, doc);
+      return;
+    }
+    stream.fail(doc);
+    await stream.answered();
+  }
+}
+
 class InitError extends Error {
   constructor(type, message, stack) {
     super(message);
@@ -496,6 +600,10 @@ async function main() {
       event = next.body.length ? JSON.parse(next.body.toString('utf8')) : {};
     } catch (e) {
       await postError(`${base}/error`, { errorType: 'Runtime.UnmarshalError', errorMessage: `Unable to parse event: ${e.message}`, trace: [] });
+      continue;
+    }
+    if (handler[STREAMING] === 'response') {
+      await invokeStreaming(handler, event, context, id, base);
       continue;
     }
     try {

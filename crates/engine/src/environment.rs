@@ -31,6 +31,11 @@ pub(crate) enum InitFailure {
 /// How an invocation ended.
 pub(crate) enum RunResult {
     Response(Bytes),
+    /// The response went to the invocation's sink; `error` when the runtime ended the stream
+    /// with one (its trailers).
+    Streamed {
+        error: Option<(String, Bytes)>,
+    },
     Error {
         error_type: String,
         body: Bytes,
@@ -188,7 +193,12 @@ impl Environment {
     }
 
     /// Runs one invocation until it answers, fails, or passes `deadline`.
-    pub(crate) async fn invoke(&mut self, input: Input, deadline: Instant) -> RunResult {
+    pub(crate) async fn invoke(
+        &mut self,
+        input: Input,
+        sink: Option<(crate::invocation::ResponseSink, String)>,
+        deadline: Instant,
+    ) -> RunResult {
         let (reply, answer) = oneshot::channel();
         let delivered = Arc::new(AtomicBool::new(false));
         let request_id = input.request_id.clone();
@@ -196,6 +206,7 @@ impl Environment {
             delivery: input,
             reply,
             delivered: Arc::clone(&delivered),
+            sink,
         };
         let mut exited = self.exited.clone();
         if self.events.send(event).await.is_err() {
@@ -209,6 +220,7 @@ impl Environment {
             biased;
             outcome = answer => match outcome {
                 Ok(Outcome::Response(b)) => RunResult::Response(b),
+                Ok(Outcome::Streamed { error }) => RunResult::Streamed { error },
                 Ok(Outcome::Error { error_type, body }) => RunResult::Error { error_type, body },
                 Ok(Outcome::ResponseTooLarge) => RunResult::ResponseTooLarge,
                 // The event was dropped untaken: the environment is ending.

@@ -62,6 +62,18 @@ pub(crate) fn ending(result: RunResult, request_id: &str, limit: Duration, oom: 
             status: Status::Ok,
             reusable: true,
         },
+        RunResult::Streamed { error: None } => Ending {
+            payload: Bytes::new(),
+            status: Status::Ok,
+            reusable: true,
+        },
+        RunResult::Streamed {
+            error: Some((error_type, body)),
+        } => Ending {
+            payload: body,
+            status: Status::Error(error_type),
+            reusable: true,
+        },
         RunResult::Error { error_type, body } => Ending {
             payload: body,
             status: Status::Error(error_type),

@@ -74,6 +74,25 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// A part of a streamed response, as the function's runtime sends it.
+#[derive(Debug, Clone)]
+pub enum StreamPart {
+    /// The stream begins: the `Content-Type` the runtime gave it.
+    Start {
+        /// The runtime's `Content-Type`, if any.
+        content_type: Option<String>,
+        /// The version that runs (`X-Amz-Executed-Version`).
+        executed_version: String,
+    },
+    /// The next bytes.
+    Chunk(Bytes),
+}
+
+/// Where a caller that takes streamed responses (InvokeWithResponseStream, a RESPONSE_STREAM
+/// function URL) has them sent, as they arrive. A slow reader slows the function (the
+/// channel is bounded); a reader gone leaves the function running to its end.
+pub type ResponseSink = tokio::sync::mpsc::Sender<StreamPart>;
+
 /// One invocation, as every source hands it to the engine.
 #[derive(Debug, Clone)]
 pub struct InvocationRequest {
@@ -97,6 +116,9 @@ pub struct InvocationRequest {
     pub trace_header: Option<String>,
     /// A limit of the caller's, when shorter than the function's timeout.
     pub deadline: Option<Duration>,
+    /// Where a streamed response goes (`None`: a streamed response is buffered, within the
+    /// buffered limit, as Invoke answers it).
+    pub stream: Option<ResponseSink>,
 }
 
 /// How a function failed, as `X-Amz-Function-Error` says it.
@@ -140,6 +162,9 @@ pub struct InvocationOutcome {
     pub max_memory_used_mb: u64,
     /// The init phase, on a cold start.
     pub init_duration: Option<Duration>,
+    /// Whether the response went to the request's [`ResponseSink`] (then `payload` is empty,
+    /// or, if the stream ended with an error, the error document).
+    pub streamed: bool,
 }
 
 impl InvocationOutcome {

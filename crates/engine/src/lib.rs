@@ -41,7 +41,7 @@ use std::time::Duration;
 pub use error::{EngineError, InvokeError};
 pub use invocation::{
     FunctionError, InvocationOutcome, InvocationRequest, InvocationType, LogType, RequestId,
-    ThrottleReason,
+    ResponseSink, StreamPart, ThrottleReason,
 };
 pub use nimbus_sandbox::cgroup::CpuPolicy;
 /// The egress network's configuration and firewall (from the sandbox crate).
@@ -49,7 +49,7 @@ pub use nimbus_sandbox::egress;
 pub use nimbus_sandbox::net::NetworkUsage;
 pub use provisioned::ProvisionedStatus;
 pub use resolve::{Egress, FunctionSource, FunctionSpec, ResolveError};
-pub use runtime_api::MAX_RESPONSE_BYTES;
+pub use runtime_api::{MAX_RESPONSE_BYTES, MAX_STREAMED_BYTES};
 
 use crate::admission::Admission;
 use crate::clock::{Clock, SystemClock};

@@ -193,6 +193,7 @@ impl Engine {
             memory_mb: f.spec.memory_mb,
             max_memory_used_mb: 0,
             init_duration: None,
+            streamed: false,
         }
     }
 
@@ -394,7 +395,8 @@ impl Engine {
                 req.payload.clone()
             },
         };
-        env.invoke(input, deadline).await
+        let sink = req.stream.clone().map(|s| (s, f.spec.version.clone()));
+        env.invoke(input, sink, deadline).await
     }
 
     /// Stage 5: REPORT and logs, the environment back to its pool or retired, the outcome.
@@ -417,6 +419,7 @@ impl Engine {
         // count is read then, not on every invocation.
         let oom = matches!(result, RunResult::Exited { .. }) && env.oom_killed();
         let id = req.request_id.as_str();
+        let streamed = matches!(result, RunResult::Streamed { .. });
         let ending = finish::ending(result, id, limit, oom);
         // AWS compat: an environment killed for its memory used all of it.
         let max_memory_mb = if oom {
@@ -467,6 +470,7 @@ impl Engine {
             memory_mb: f.spec.memory_mb,
             max_memory_used_mb: max_memory_mb,
             init_duration: init,
+            streamed,
         }
     }
 
@@ -505,6 +509,7 @@ impl Engine {
             memory_mb: f.spec.memory_mb,
             max_memory_used_mb: 0,
             init_duration: None,
+            streamed: false,
         }
     }
 }

@@ -20,8 +20,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::invocation::{ResponseSink, StreamPart};
+
 /// AWS compat: the buffered response limit the runtime side enforces (6 MiB + 100 bytes).
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
+
+/// AWS compat: the most a streamed response carries (200 MiB).
+pub const MAX_STREAMED_BYTES: u64 = 200 * 1024 * 1024;
 
 /// How much of the server one environment's Runtime API may hold.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +47,8 @@ pub(crate) struct Event {
     /// Set when the runtime has taken the event: until then it has not run it, and the
     /// invocation may go to another environment.
     pub(crate) delivered: Arc<AtomicBool>,
+    /// Where a streamed response goes, if the caller takes one, and the version that runs.
+    pub(crate) sink: Option<(ResponseSink, String)>,
 }
 
 /// What `next` hands the runtime.
@@ -59,7 +66,14 @@ pub(crate) struct Delivery {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Response(Bytes),
-    Error { error_type: String, body: Bytes },
+    /// The response went to the invocation's sink; `error` from the stream's trailers.
+    Streamed {
+        error: Option<(String, Bytes)>,
+    },
+    Error {
+        error_type: String,
+        body: Bytes,
+    },
     ResponseTooLarge,
 }
 
@@ -77,6 +91,7 @@ enum Phase {
     Busy {
         request_id: String,
         reply: Option<oneshot::Sender<Outcome>>,
+        sink: Option<(ResponseSink, String)>,
     },
 }
 
@@ -148,15 +163,24 @@ impl RuntimeApi {
         *self.phase() = Phase::Busy {
             request_id: ev.delivery.request_id.clone(),
             reply: Some(ev.reply),
+            sink: ev.sink,
         };
         Some(ev.delivery)
     }
 
-    /// The right to answer invocation `id`, if it is the one in progress and not answered yet.
-    /// Checked before any body is read.
-    pub(crate) fn claim_reply(&self, id: &str) -> Option<ReplySlot> {
+    /// The right to answer invocation `id`, if it is the one in progress and not answered yet,
+    /// with its sink (taken: the answer holds it alone, and drops it when done). Checked
+    /// before any body is read.
+    pub(crate) fn claim_reply(
+        &self,
+        id: &str,
+    ) -> Option<(ReplySlot, Option<(ResponseSink, String)>)> {
         match &mut *self.phase() {
-            Phase::Busy { request_id, reply } if request_id == id => reply.take().map(ReplySlot),
+            Phase::Busy {
+                request_id,
+                reply,
+                sink,
+            } if request_id == id => reply.take().map(|r| (ReplySlot(r), sink.take())),
             _ => None,
         }
     }
@@ -279,9 +303,28 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> HttpResponse {
         (&Method::GET, ["invocation", "next"]) => next(&api).await,
         (&Method::POST, ["invocation", id, kind @ ("response" | "error")]) => {
             let is_error = *kind == "error";
-            let Some(slot) = api.claim_reply(id) else {
+            let Some((slot, sink)) = api.claim_reply(id) else {
                 return invalid_request_id();
             };
+            match response_mode(&req) {
+                Some(Err(())) if !is_error => {
+                    // AWS compat: the emulator's answer to a mode it does not know.
+                    slot.send(Outcome::Error {
+                        error_type: "Runtime.InvalidResponseModeHeader".into(),
+                        body: Bytes::from(
+                            json!({ "errorType": "Runtime.InvalidResponseModeHeader", "errorMessage": "Invalid function response mode" })
+                                .to_string(),
+                        ),
+                    });
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidFunctionResponseMode",
+                        "Invalid function response mode",
+                    );
+                }
+                Some(Ok(())) if !is_error => return stream_response(req, slot, sink).await,
+                _ => {}
+            }
             if declared_too_large(&req) {
                 slot.send(Outcome::ResponseTooLarge);
                 return too_large();
@@ -323,6 +366,150 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> HttpResponse {
         }
         _ => refuse(StatusCode::NOT_FOUND, "NotFound", "no such route"),
     }
+}
+
+/// `Lambda-Runtime-Function-Response-Mode`: none (buffered), `streaming` (chunked, errors in
+/// the trailers), or a mode there is not.
+fn response_mode(req: &Request<Incoming>) -> Option<Result<(), ()>> {
+    let v = req.headers().get("Lambda-Runtime-Function-Response-Mode")?;
+    Some(match v.to_str() {
+        Ok(m) if m.eq_ignore_ascii_case("streaming") => Ok(()),
+        _ => Err(()),
+    })
+}
+
+/// The error a stream's trailers report: `Lambda-Runtime-Function-Error-Type` and the
+/// base64 `Lambda-Runtime-Function-Error-Body` (taken as it is if it is not base64).
+fn trailer_error(trailers: &hyper::HeaderMap) -> Option<(String, Bytes)> {
+    use base64::Engine as _;
+    let error_type = trailers
+        .get("Lambda-Runtime-Function-Error-Type")?
+        .to_str()
+        .ok()?
+        .to_string();
+    let raw = trailers
+        .get("Lambda-Runtime-Function-Error-Body")
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(&raw)
+        .unwrap_or(raw);
+    let body = if body.is_empty() {
+        Bytes::from(
+            json!({ "errorType": error_type, "errorMessage": "the response stream ended with an error" })
+                .to_string(),
+        )
+    } else {
+        Bytes::from(body)
+    };
+    Some((error_type, body))
+}
+
+/// A streamed response: each chunk to the invocation's sink as it arrives (or, with none,
+/// buffered within the buffered limit, as Invoke answers a streaming function), bounded by
+/// [`MAX_STREAMED_BYTES`]; its trailers may end it with an error.
+async fn stream_response(
+    req: Request<Incoming>,
+    slot: ReplySlot,
+    sink_and_version: Option<(ResponseSink, String)>,
+) -> HttpResponse {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut body = req.into_body();
+    let streaming_to_caller = sink_and_version.is_some();
+    let mut sink = None;
+    if let Some((s, executed_version)) = sink_and_version {
+        let start = StreamPart::Start {
+            content_type,
+            executed_version,
+        };
+        // A caller already gone: the function runs on, its answer discarded.
+        sink = s.send(start).await.is_ok().then_some(s);
+    }
+    let mut buffered: Vec<u8> = Vec::new();
+    let mut total: u64 = 0;
+    let mut error = None;
+    loop {
+        let frame = match body.frame().await {
+            None => break,
+            Some(Ok(f)) => f,
+            Some(Err(_)) => {
+                let broke = (
+                    "Runtime.TruncatedResponse".to_string(),
+                    Bytes::from(
+                        json!({ "errorType": "Runtime.TruncatedResponse", "errorMessage": "the runtime's response stream broke off" })
+                            .to_string(),
+                    ),
+                );
+                slot.send(if streaming_to_caller {
+                    Outcome::Streamed { error: Some(broke) }
+                } else {
+                    Outcome::Error {
+                        error_type: broke.0,
+                        body: broke.1,
+                    }
+                });
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "the request body could not be read",
+                );
+            }
+        };
+        let data = match frame.into_data() {
+            Ok(d) => d,
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    error = trailer_error(&t);
+                }
+                continue;
+            }
+        };
+        total += data.len() as u64;
+        if total > MAX_STREAMED_BYTES || (!streaming_to_caller && total > MAX_RESPONSE_BYTES as u64)
+        {
+            let limit = if streaming_to_caller {
+                MAX_STREAMED_BYTES
+            } else {
+                MAX_RESPONSE_BYTES as u64
+            };
+            if streaming_to_caller {
+                slot.send(Outcome::Streamed {
+                    error: Some((
+                        "Function.ResponseSizeTooLarge".into(),
+                        Bytes::from(json!({
+                            "errorType": "Function.ResponseSizeTooLarge",
+                            "errorMessage": format!("Response payload size exceeded maximum allowed payload size ({limit} bytes)."),
+                        }).to_string()),
+                    )),
+                });
+            } else {
+                slot.send(Outcome::ResponseTooLarge);
+            }
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &format!("Exceeded maximum allowed payload size ({limit} bytes)."),
+            );
+        }
+        if let Some(s) = &sink {
+            if s.send(StreamPart::Chunk(data)).await.is_err() {
+                sink = None;
+            }
+        } else if !streaming_to_caller {
+            buffered.extend_from_slice(&data);
+        }
+    }
+    drop(sink);
+    slot.send(match (streaming_to_caller, error) {
+        (true, error) => Outcome::Streamed { error },
+        (false, Some((error_type, body))) => Outcome::Error { error_type, body },
+        (false, None) => Outcome::Response(Bytes::from(buffered)),
+    });
+    accepted()
 }
 
 async fn next(api: &RuntimeApi) -> HttpResponse {

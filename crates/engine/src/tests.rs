@@ -143,7 +143,7 @@ fn echo() -> Script {
         Box::pin(async move {
             while let Some(ev) = api.next().await {
                 control.print(&format!("handling {}", ev.request_id));
-                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                if let Some((slot, _)) = api.claim_reply(&ev.request_id) {
                     slot.send(Outcome::Response(ev.payload));
                 }
             }
@@ -334,6 +334,7 @@ fn request(id: &str) -> InvocationRequest {
         log_type: LogType::Tail,
         trace_header: None,
         deadline: None,
+        stream: None,
     }
 }
 
@@ -346,7 +347,7 @@ fn released_one_by_one(release: &Arc<Notify>) -> Script {
         Box::pin(async move {
             while let Some(ev) = api.next().await {
                 release.notified().await;
-                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                if let Some((slot, _)) = api.claim_reply(&ev.request_id) {
                     slot.send(Outcome::Response(ev.payload));
                 }
             }
@@ -398,7 +399,7 @@ async fn a_disconnected_caller_does_not_stop_the_invocation() {
             while let Some(ev) = api.next().await {
                 got.notify_one();
                 release.notified().await;
-                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                if let Some((slot, _)) = api.claim_reply(&ev.request_id) {
                     slot.send(Outcome::Response(Bytes::from_static(b"done")));
                 }
             }
@@ -430,7 +431,7 @@ async fn a_runtime_that_exits_after_answering_is_not_reused() {
     let script: Script = Arc::new(|api, control| {
         Box::pin(async move {
             if let Some(ev) = api.next().await {
-                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                if let Some((slot, _)) = api.claim_reply(&ev.request_id) {
                     slot.send(Outcome::Response(ev.payload));
                 }
                 control.exit("exit status 0");
@@ -457,7 +458,7 @@ async fn a_runtime_that_exits_before_taking_the_event_hands_it_on() {
     let script: Script = Arc::new(|api, control| {
         Box::pin(async move {
             if let Some(ev) = api.next().await {
-                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                if let Some((slot, _)) = api.claim_reply(&ev.request_id) {
                     slot.send(Outcome::Response(ev.payload));
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -918,7 +919,7 @@ async fn init_phases_take_turns_and_each_gets_its_full_limit() {
         Box::pin(async move {
             release.notified().await;
             while let Some(ev) = api.next().await {
-                if let Some(slot) = api.claim_reply(&ev.request_id) {
+                if let Some((slot, _)) = api.claim_reply(&ev.request_id) {
                     slot.send(Outcome::Response(ev.payload));
                 }
             }

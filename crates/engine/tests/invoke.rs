@@ -99,6 +99,7 @@ impl Runner {
                 log_type: LogType::Tail,
                 trace_header: None,
                 deadline: None,
+                stream: None,
             })
             .await?;
         Ok(Out {

@@ -38,6 +38,7 @@ pub(crate) mod get_policy;
 pub(crate) mod get_provisioned_concurrency_config;
 pub(crate) mod invoke;
 pub(crate) mod invoke_async;
+pub(crate) mod invoke_with_response_stream;
 pub(crate) mod list_aliases;
 pub(crate) mod list_event_source_mappings;
 pub(crate) mod list_function_event_invoke_configs;

@@ -380,6 +380,7 @@ async fn run(
         log_type: LogType::None,
         trace_header: e.trace_header.clone(),
         deadline: None,
+        stream: None,
     };
     let backoff = || {
         let ms = BACKOFF_START_MS

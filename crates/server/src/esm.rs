@@ -355,6 +355,7 @@ async fn run_batch(app: &Arc<App>, m: &EventSourceMapping, queue: &str, batch: V
             log_type: LogType::None,
             trace_header: None,
             deadline: None,
+            stream: None,
         };
         match app.engine.invoke(req).await {
             Ok(o) if o.function_error.is_none() => {

@@ -20,6 +20,7 @@ mod runtimes;
 mod scheduler;
 mod sessions;
 mod sqs;
+mod streaming;
 mod urls;
 
 use std::collections::HashSet;
@@ -598,6 +599,10 @@ fn router(app: Arc<App>) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(api::invoke::handle),
+        )
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(api::invoke_with_response_stream::handle),
         )
         .route(
             "/2015-03-31/event-source-mappings",

@@ -169,6 +169,7 @@ fn body_limit(op: &'static str) -> (usize, &'static str) {
     match op {
         "CreateFunction" | "UpdateFunctionCode" => (MAX_CODE_REQUEST_BYTES, op),
         "Invoke" => (crate::api::invoke::MAX_PAYLOAD_BYTES, "InvokeFunction"),
+        "InvokeWithResponseStream" => (crate::api::invoke::MAX_PAYLOAD_BYTES, op),
         "SQS" => (crate::sqs::MAX_REQUEST_BYTES, op),
         // Configuration, tags and the like: small JSON documents.
         _ => (1 << 20, op),

@@ -20,7 +20,7 @@ use nimbus_engine::{
     ResolveError,
 };
 use nimbus_model::policy::Statement;
-use nimbus_model::url::{is_url_id, AuthType, CorsVerdict, FunctionUrlConfig};
+use nimbus_model::url::{is_url_id, AuthType, CorsVerdict, FunctionUrlConfig, InvokeMode};
 use nimbus_model::ErrorCode;
 use serde_json::{json, Map, Value};
 
@@ -342,10 +342,34 @@ async fn handle(
         log_type: LogType::None,
         trace_header: Some(trace_id.clone()),
         deadline: None,
+        stream: None,
     };
-    let mut resp = match app.engine.invoke(invocation).await {
-        Ok(outcome) => respond(outcome),
-        Err(e) => refusal(&e),
+    let mut resp = if url.invoke_mode == InvokeMode::ResponseStream {
+        match crate::streaming::begin(app, invocation).await {
+            // AWS compat: a function that does not stream, behind a streaming URL: its
+            // payload is the body as it is (not read as an HTTP response).
+            Ok(crate::streaming::Begun::Finished(outcome)) => {
+                if outcome.function_error.is_some() {
+                    internal_error()
+                } else {
+                    let mut resp = (StatusCode::OK, outcome.payload).into_response();
+                    set(resp.headers_mut(), "content-type", "application/json");
+                    resp
+                }
+            }
+            Ok(crate::streaming::Begun::Streaming {
+                content_type,
+                parts,
+                done,
+                ..
+            }) => streamed(content_type, parts, done).await,
+            Err(e) => refusal(&e),
+        }
+    } else {
+        match app.engine.invoke(invocation).await {
+            Ok(outcome) => respond(outcome),
+            Err(e) => refusal(&e),
+        }
     };
     let h = resp.headers_mut();
     // AWS compat: the configuration's headers join the function's own (which may repeat
@@ -605,45 +629,123 @@ fn event(app: &App, url: &FunctionUrlConfig, i: &EventInput<'_>) -> Value {
 }
 
 /// The function's answer as the URL's response.
-fn respond(outcome: InvocationOutcome) -> Response {
-    if outcome.function_error.is_some() {
-        return internal_error();
+/// AWS compat: the content type of a streamed response that begins with an HTTP prelude
+/// (`awslambda.HttpResponseStream.from`): JSON `{statusCode, headers, cookies}`, 8 NUL
+/// bytes, then the body.
+const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
+
+/// The most a prelude may be before its 8 NULs.
+const MAX_PRELUDE: usize = 64 * 1024;
+
+/// A RESPONSE_STREAM URL's answer to a function that streams: the status and headers from
+/// its prelude (or 200 and the stream's content type), then its bytes as they come. A failure
+/// once the body has begun can only cut it short.
+async fn streamed(
+    content_type: Option<String>,
+    mut parts: tokio::sync::mpsc::Receiver<nimbus_engine::StreamPart>,
+    mut done: crate::streaming::Completion,
+) -> Response {
+    let mut outcome = None;
+    let mut first = Bytes::new();
+    let mut head = Response::new(axum::body::Body::empty());
+    if content_type.as_deref() == Some(HTTP_INTEGRATION) {
+        let mut prelude = Vec::new();
+        let split = loop {
+            if let Some(at) = prelude.windows(8).position(|w| w == [0u8; 8]) {
+                break Some(at);
+            }
+            if prelude.len() > MAX_PRELUDE {
+                break None;
+            }
+            match crate::streaming::next_chunk(&mut parts, &mut done, &mut outcome).await {
+                Some(b) => prelude.extend_from_slice(&b),
+                None => break None,
+            }
+        };
+        let Some(at) = split else {
+            return match outcome {
+                // AWS compat: a stream typed as HTTP that ended without its delimiter (a
+                // handler that wrote nothing, or only ended the stream): its bytes, 200.
+                Some(Ok(o)) if o.function_error.is_none() => {
+                    let mut resp = (StatusCode::OK, prelude).into_response();
+                    set(
+                        resp.headers_mut(),
+                        "content-type",
+                        "application/octet-stream",
+                    );
+                    resp
+                }
+                _ => internal_error(),
+            };
+        };
+        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&prelude[..at]) else {
+            return internal_error();
+        };
+        let status = match obj.get("statusCode") {
+            None => Some(StatusCode::OK),
+            Some(_) => status_of(&obj),
+        };
+        let Some(status) = status else {
+            return internal_error();
+        };
+        *head.status_mut() = status;
+        if !apply_headers(&obj, head.headers_mut()) {
+            set(
+                head.headers_mut(),
+                "content-type",
+                "application/octet-stream",
+            );
+        }
+        first = Bytes::copy_from_slice(&prelude[at + 8..]);
+    } else {
+        set(
+            head.headers_mut(),
+            "content-type",
+            content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream"),
+        );
     }
-    let parsed: Option<Value> = serde_json::from_slice(&outcome.payload).ok();
-    let Some(Value::Object(obj)) = parsed.as_ref().filter(|v| v.get("statusCode").is_some()) else {
-        // Any other JSON (or none): 200, the payload as the body.
-        let mut resp = (StatusCode::OK, outcome.payload).into_response();
-        set(resp.headers_mut(), "content-type", "application/json");
-        return resp;
-    };
-    let status = obj
-        .get("statusCode")
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        if !first.is_empty() && tx.send(first).await.is_err() {
+            return;
+        }
+        while let Some(b) = crate::streaming::next_chunk(&mut parts, &mut done, &mut outcome).await
+        {
+            if tx.send(b).await.is_err() {
+                // The client has gone: the function runs on, its answer unread.
+                return;
+            }
+        }
+        if let Some(Ok(o)) = &outcome {
+            if o.function_error.is_some() {
+                tracing::debug!(error_type = ?o.error_type, "a streamed URL response ended with an error");
+            }
+        }
+    });
+    let (parts_, _) = head.into_parts();
+    Response::from_parts(
+        parts_,
+        axum::body::Body::new(crate::streaming::ChannelBody(rx)),
+    )
+}
+
+/// A response's `statusCode`, if it is one (100-599).
+fn status_of(obj: &Map<String, Value>) -> Option<StatusCode> {
+    obj.get("statusCode")
         .and_then(|s| {
             s.as_u64()
                 .or_else(|| s.as_str().and_then(|t| t.parse().ok()))
         })
         .and_then(|n| u16::try_from(n).ok())
         .filter(|n| (100..=599).contains(n))
-        .and_then(|n| StatusCode::from_u16(n).ok());
-    let Some(status) = status else {
-        return internal_error();
-    };
-    let body = match obj.get("body") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => {
-            if obj.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
-                match base64::engine::general_purpose::STANDARD.decode(s) {
-                    Ok(b) => b,
-                    Err(_) => return internal_error(),
-                }
-            } else {
-                s.clone().into_bytes()
-            }
-        }
-        Some(other) => other.to_string().into_bytes(),
-    };
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
+        .and_then(|n| StatusCode::from_u16(n).ok())
+}
+
+/// A response's `headers` and `cookies` onto `h` (framing headers are the server's); whether
+/// it set a content type.
+fn apply_headers(obj: &Map<String, Value>, h: &mut HeaderMap) -> bool {
     let mut typed = false;
     if let Some(Value::Object(headers)) = obj.get("headers") {
         for (k, v) in headers {
@@ -667,7 +769,40 @@ fn respond(outcome: InvocationOutcome) -> Response {
             append(h, "set-cookie", c);
         }
     }
-    if !typed {
+    typed
+}
+
+fn respond(outcome: InvocationOutcome) -> Response {
+    if outcome.function_error.is_some() {
+        return internal_error();
+    }
+    let parsed: Option<Value> = serde_json::from_slice(&outcome.payload).ok();
+    let Some(Value::Object(obj)) = parsed.as_ref().filter(|v| v.get("statusCode").is_some()) else {
+        // Any other JSON (or none): 200, the payload as the body.
+        let mut resp = (StatusCode::OK, outcome.payload).into_response();
+        set(resp.headers_mut(), "content-type", "application/json");
+        return resp;
+    };
+    let Some(status) = status_of(obj) else {
+        return internal_error();
+    };
+    let body = match obj.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => {
+            if obj.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+                match base64::engine::general_purpose::STANDARD.decode(s) {
+                    Ok(b) => b,
+                    Err(_) => return internal_error(),
+                }
+            } else {
+                s.clone().into_bytes()
+            }
+        }
+        Some(other) => other.to_string().into_bytes(),
+    };
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    if !apply_headers(obj, h) {
         set(h, "content-type", "application/json");
     }
     resp

@@ -123,6 +123,7 @@ pub(crate) fn decode(
         log_type,
         trace_header: header(headers, "X-Amzn-Trace-Id").map(str::to_string),
         deadline: None,
+        stream: None,
     })
 }
 

@@ -181,6 +181,43 @@ impl TestServer {
         )
     }
 
+    /// A signed Lambda request whose response is returned unread (to read a stream as it
+    /// comes).
+    #[allow(dead_code)]
+    pub fn call_unread(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> reqwest::blocking::Response {
+        let url = self.url(path_and_query);
+        let host = self.addr.to_string();
+        let mut signed_headers = vec![("host", host.as_str())];
+        signed_headers.extend_from_slice(headers);
+        let signed = sign_request(
+            &creds(),
+            REGION,
+            method,
+            &url,
+            &signed_headers,
+            body,
+            SystemTime::now(),
+        )
+        .expect("sign");
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), &url)
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        for (k, v) in signed {
+            req = req.header(k, v);
+        }
+        req.send().expect("request")
+    }
+
     /// A request to EventBridge Scheduler's API (signed for `scheduler`).
     #[allow(dead_code)]
     pub fn call_scheduler(&self, method: &str, path_and_query: &str, body: &Value) -> Resp {

@@ -77,6 +77,11 @@ fn boto3_async_invocation_destinations_and_dead_letters() {
 }
 
 #[test]
+fn boto3_invoke_with_response_stream() {
+    run_script("boto3_streaming.py", "boto3 streaming: ok");
+}
+
+#[test]
 fn boto3_scheduler_schedules_groups_and_dead_letters() {
     run_script("boto3_scheduler.py", "boto3 scheduler: ok");
 }

@@ -73,9 +73,35 @@ pub(crate) async fn begin(app: &App, mut req: InvocationRequest) -> Result<Begun
     }
 }
 
-/// The next chunk of a stream, or, once it has ended, `None` (after the invocation ended:
-/// every chunk it sent is taken before).
+/// The most [`next_chunk`] joins of the chunks already waiting.
+const JOIN_BYTES: usize = 64 * 1024;
+
+/// The next bytes of a stream (what has arrived, joined up to 64 KiB, so that a function
+/// writing a byte at a time costs one message per read, not one per byte), or, once it has
+/// ended, `None` (after the invocation ended: every chunk it sent is taken before).
 pub(crate) async fn next_chunk(
+    parts: &mut mpsc::Receiver<StreamPart>,
+    done: &mut Completion,
+    outcome: &mut Option<Result<InvocationOutcome, InvokeError>>,
+) -> Option<Bytes> {
+    let first = one_chunk(parts, done, outcome).await?;
+    if first.len() >= JOIN_BYTES {
+        return Some(first);
+    }
+    let mut joined: Option<Vec<u8>> = None;
+    while joined.as_ref().map_or(first.len(), Vec::len) < JOIN_BYTES {
+        match parts.try_recv() {
+            Ok(StreamPart::Chunk(b)) => joined
+                .get_or_insert_with(|| first.to_vec())
+                .extend_from_slice(&b),
+            Ok(StreamPart::Start { .. }) => {}
+            Err(_) => break,
+        }
+    }
+    Some(joined.map_or(first, Bytes::from))
+}
+
+async fn one_chunk(
     parts: &mut mpsc::Receiver<StreamPart>,
     done: &mut Completion,
     outcome: &mut Option<Result<InvocationOutcome, InvokeError>>,

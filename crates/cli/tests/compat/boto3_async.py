@@ -12,6 +12,8 @@ import zipfile
 import boto3
 from botocore.config import Config
 
+import sqs_helpers
+
 kw = dict(
     endpoint_url=os.environ["NIMBUS_TEST_ENDPOINT"],
     region_name="us-east-1",
@@ -39,20 +41,11 @@ def create(name, code, **extra):
 
 
 def queue(name):
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
+    return sqs_helpers.queue(sqs, name)
 
 
 def receive_one(url, within=90):
-    deadline = time.time() + within
-    while time.time() < deadline:
-        r = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, MaxNumberOfMessages=1,
-                                MessageAttributeNames=["All"])
-        for m in r.get("Messages", []):
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-            return m
-    raise AssertionError(f"nothing arrived in {url} within {within} s")
+    return sqs_helpers.receive_one(sqs, url, within)
 
 
 ok_url, ok_arn = queue("on-success")

@@ -14,6 +14,8 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+import sqs_helpers
+
 kw = dict(
     endpoint_url=os.environ["NIMBUS_TEST_ENDPOINT"],
     region_name="us-east-1",
@@ -41,20 +43,11 @@ def expect_error(code, message, fn, **kwargs):
 
 
 def queue(name):
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
+    return sqs_helpers.queue(sqs, name)
 
 
 def receive_one(url, within=60):
-    deadline = time.time() + within
-    while time.time() < deadline:
-        r = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, MaxNumberOfMessages=1,
-                                MessageAttributeNames=["All"])
-        for m in r.get("Messages", []):
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-            return m
-    raise AssertionError(f"nothing arrived in {url} within {within} s")
+    return sqs_helpers.receive_one(sqs, url, within)
 
 
 buf = io.BytesIO()

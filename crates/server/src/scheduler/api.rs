@@ -467,6 +467,15 @@ async fn tagged_group(app: &App, ctx: &Ctx, arn: &str) -> Result<ScheduleGroup> 
         .ok_or_else(|| no_group(name))
 }
 
+/// Stores a group's new tags (it may have been deleted meanwhile).
+async fn save_tags(app: &App, g: &ScheduleGroup) -> Result<Response> {
+    match app.schedules.update_group(g).await {
+        Ok(()) => Ok(ok(json!({}))),
+        Err(StoreError::NotFound(_)) => Err(no_group(&g.name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// TagResource: `POST /tags/{ResourceArn}`.
 pub(crate) async fn tag_resource(
     State(app): State<Arc<App>>,
@@ -495,11 +504,7 @@ pub(crate) async fn tag_resource(
             "A schedule group can have at most 200 tags.".into(),
         ));
     }
-    match app.schedules.update_group(&g).await {
-        Ok(()) => Ok(ok(json!({}))),
-        Err(StoreError::NotFound(_)) => Err(no_group(&g.name)),
-        Err(e) => Err(e.into()),
-    }
+    save_tags(&app, &g).await
 }
 
 /// UntagResource: `DELETE /tags/{ResourceArn}?TagKeys=...`.
@@ -516,11 +521,7 @@ pub(crate) async fn untag_resource(
             g.tags.remove(v);
         }
     }
-    match app.schedules.update_group(&g).await {
-        Ok(()) => Ok(ok(json!({}))),
-        Err(StoreError::NotFound(_)) => Err(no_group(&g.name)),
-        Err(e) => Err(e.into()),
-    }
+    save_tags(&app, &g).await
 }
 
 /// ListTagsForResource: `GET /tags/{ResourceArn}`.

@@ -191,18 +191,44 @@ impl TestServer {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> reqwest::blocking::Response {
+        self.signed(
+            "lambda",
+            &creds(),
+            SystemTime::now(),
+            method,
+            path_and_query,
+            body,
+            headers,
+        )
+        .send()
+        .expect("request")
+    }
+
+    /// A request signed for `service`, ready to send.
+    #[allow(clippy::too_many_arguments)]
+    fn signed(
+        &self,
+        service: &str,
+        creds: &Credentials,
+        at: SystemTime,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> reqwest::blocking::RequestBuilder {
         let url = self.url(path_and_query);
         let host = self.addr.to_string();
         let mut signed_headers = vec![("host", host.as_str())];
         signed_headers.extend_from_slice(headers);
-        let signed = sign_request(
-            &creds(),
+        let signed = sign_request_for(
+            service,
+            creds,
             REGION,
             method,
             &url,
             &signed_headers,
             body,
-            SystemTime::now(),
+            at,
         )
         .expect("sign");
         let mut req = self
@@ -215,7 +241,7 @@ impl TestServer {
         for (k, v) in signed {
             req = req.header(k, v);
         }
-        req.send().expect("request")
+        req
     }
 
     /// A request to EventBridge Scheduler's API (signed for `scheduler`).
@@ -260,32 +286,10 @@ impl TestServer {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> Resp {
-        let url = self.url(path_and_query);
-        let host = self.addr.to_string();
-        let mut signed_headers = vec![("host", host.as_str())];
-        signed_headers.extend_from_slice(headers);
-        let signed = sign_request_for(
-            service,
-            creds,
-            REGION,
-            method,
-            &url,
-            &signed_headers,
-            body,
-            at,
-        )
-        .expect("sign");
-        let mut req = self
-            .http
-            .request(method.parse().expect("method"), &url)
-            .body(body.to_vec());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        for (k, v) in signed {
-            req = req.header(k, v);
-        }
-        let resp = req.send().expect("request");
+        let resp = self
+            .signed(service, creds, at, method, path_and_query, body, headers)
+            .send()
+            .expect("request");
         let status = resp.status().as_u16();
         let error_type = resp
             .headers()

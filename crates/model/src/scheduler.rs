@@ -775,6 +775,16 @@ impl ScheduleRequest {
                 "Member must have length greater than or equal to 1",
             );
         }
+        if let Some(i) = t.input.as_deref() {
+            // What an asynchronous invocation can carry (its context attributes filled in
+            // add at most a few hundred bytes).
+            let limit = crate::event_invoke::MAX_ASYNC_PAYLOAD_BYTES - 4096;
+            if i.len() > limit {
+                errors.push_raw(&format!(
+                    "Value at 'target.input' failed to satisfy constraint: Member must have length less than or equal to {limit}"
+                ));
+            }
+        }
         let retry = t.retry_policy.unwrap_or_default();
         let max_age = in_range(
             errors,
@@ -971,6 +981,10 @@ mod tests {
             e.message,
             "The target ARN provided does not match the current region us-east-1."
         );
+        let mut body = basic("rate(1 hour)");
+        body["Target"]["Input"] = json!(format!("\"{}\"", "x".repeat(1 << 20)));
+        let e = request(body).schedule("x", place(), None).expect_err("big");
+        assert!(e.message.contains("'target.input'"), "{}", e.message);
         let mut body = basic("rate(1 hour)");
         body["Target"]["Input"] = json!("{not json");
         let e = request(body)

@@ -9,10 +9,12 @@
 pub mod code;
 mod error;
 pub mod events;
+pub mod log_queries;
 pub mod queues;
 pub mod schedules;
 mod sqlite;
 mod sqlite_events;
+mod sqlite_logs;
 mod sqlite_queues;
 mod sqlite_schedules;
 mod sqlite_urls;
@@ -23,6 +25,7 @@ use std::pin::Pin;
 
 pub use error::{CodeError, StoreError};
 pub use events::{Claim, EventStore, EventWrites, NewEvent, Reschedule, StoredEvent};
+pub use log_queries::{EventQuery, LogGroupSummary, LogQueries, LogStreamSummary, StreamOrder};
 use nimbus_model::policy::Policy;
 use nimbus_model::{Alias, Function};
 pub use queues::{QueueStore, QueueStoreError};

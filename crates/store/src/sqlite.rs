@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedules",
         include_str!("../migrations/0010_schedules.sql"),
     ),
+    (
+        11,
+        "log streams",
+        include_str!("../migrations/0011_log_streams.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
@@ -614,6 +619,45 @@ impl Store for SqliteStore {
                     .await
                     .map_err(db("append logs"))?;
             }
+            // Each stream's summary, in the same transaction.
+            let now = i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis()),
+            )
+            .unwrap_or(i64::MAX);
+            let mut streams: std::collections::BTreeMap<(&str, &str), (i64, i64, i64)> =
+                std::collections::BTreeMap::new();
+            for e in events {
+                let bytes = i64::try_from(e.message.len()).unwrap_or(i64::MAX);
+                let s = streams
+                    .entry((e.group.as_str(), e.stream.as_str()))
+                    .or_insert((e.timestamp_ms, e.timestamp_ms, 0));
+                s.0 = s.0.min(e.timestamp_ms);
+                s.1 = s.1.max(e.timestamp_ms);
+                s.2 += bytes;
+            }
+            for ((group, stream), (first, last, bytes)) in streams {
+                sqlx::query(
+                    "INSERT INTO log_streams (log_group, log_stream, created_ms, first_ms, last_ms, ingested_ms, bytes)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (log_group, log_stream) DO UPDATE SET
+                         first_ms = min(first_ms, excluded.first_ms),
+                         last_ms = max(last_ms, excluded.last_ms),
+                         ingested_ms = excluded.ingested_ms,
+                         bytes = bytes + excluded.bytes",
+                )
+                .bind(group)
+                .bind(stream)
+                .bind(first)
+                .bind(first)
+                .bind(last)
+                .bind(now)
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("append logs"))?;
+            }
             tx.commit().await.map_err(db("append logs"))
         })
     }
@@ -652,11 +696,19 @@ impl Store for SqliteStore {
 
     fn expire_logs(&self, before_ms: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
+            let mut tx = self.writer.begin().await.map_err(db("expire logs"))?;
             let res = sqlx::query("DELETE FROM log_events WHERE ts_ms < ?")
                 .bind(before_ms)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await
                 .map_err(db("expire logs"))?;
+            // Streams left with no event go too.
+            sqlx::query("DELETE FROM log_streams WHERE last_ms < ?")
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("expire logs"))?;
+            tx.commit().await.map_err(db("expire logs"))?;
             Ok(res.rows_affected())
         })
     }

@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::process::Command;
 use std::thread;
 
 use serde_json::Value;
@@ -249,6 +250,185 @@ fn aws_cli_function_lifecycle() {
 }
 
 /// The AWS CLI this suite installs (v2.9) speaks SQS's query protocol: form bodies, XML back.
+#[test]
+fn aws_cli_logs_tail_follow_and_filter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    let home = dir.path();
+    let zip_path = dir.path().join("fn.zip");
+    std::fs::write(
+        &zip_path,
+        support::zip_of(&[(
+            "app.py",
+            b"def handler(event, context):\n    print('said ' + event['say'])\n    return 1\n",
+        )]),
+    )
+    .expect("write zip");
+    let fileb = format!("fileb://{}", zip_path.display());
+    aws_json(
+        &server,
+        home,
+        &[
+            "lambda",
+            "create-function",
+            "--function-name",
+            "talker",
+            "--runtime",
+            "python3.12",
+            "--role",
+            support::ROLE,
+            "--handler",
+            "app.handler",
+            "--zip-file",
+            &fileb,
+        ],
+    );
+    assert!(aws(
+        &server,
+        home,
+        &[
+            "lambda",
+            "wait",
+            "function-active-v2",
+            "--function-name",
+            "talker"
+        ]
+    )
+    .status
+    .success());
+    let invoke = |say: &str| {
+        let out = dir.path().join("out.json");
+        let payload = format!("{{\"say\": \"{say}\"}}");
+        let o = aws(
+            &server,
+            home,
+            &[
+                "lambda",
+                "invoke",
+                "--function-name",
+                "talker",
+                "--cli-binary-format",
+                "raw-in-base64-out",
+                "--payload",
+                &payload,
+                out.to_str().expect("utf-8"),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    invoke("first");
+    // The group exists once the log writer has stored the first lines (as on AWS, after the
+    // first invocation's logs arrive).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !String::from_utf8_lossy(
+        &aws(
+            &server,
+            home,
+            &[
+                "logs",
+                "filter-log-events",
+                "--log-group-name",
+                "/aws/lambda/talker",
+            ],
+        )
+        .stdout,
+    )
+    .contains("said first")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first lines never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // `aws logs tail --follow` polls FilterLogEvents: the first invocation's line, then a new
+    // one's, as they are stored.
+    let mut cmd = Command::new(support::aws_cli());
+    support::client_env(&mut cmd, &server, home);
+    // Its lines as it prints them (Python buffers a pipe otherwise).
+    cmd.env("PYTHONUNBUFFERED", "1");
+    cmd.args([
+        "--endpoint-url",
+        &server.endpoint(),
+        "logs",
+        "tail",
+        "/aws/lambda/talker",
+        "--follow",
+        "--since",
+        "1h",
+        "--format",
+        "short",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut tail = cmd.spawn().expect("aws logs tail");
+    let stdout = tail.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |text: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("aws logs tail never printed {text:?}"),
+            }
+        }
+    };
+    wait_for("said first");
+    invoke("second");
+    wait_for("said second");
+    let _ = tail.kill();
+    let _ = tail.wait();
+    let filtered = aws_json(
+        &server,
+        home,
+        &[
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            "/aws/lambda/talker",
+            "--filter-pattern",
+            "said -first",
+        ],
+    );
+    let events = filtered["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{filtered}");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("said second")),
+        "{filtered}"
+    );
+    let streams = aws_json(
+        &server,
+        home,
+        &[
+            "logs",
+            "describe-log-streams",
+            "--log-group-name",
+            "/aws/lambda/talker",
+        ],
+    );
+    assert!(
+        streams["logStreams"][0]["logStreamName"]
+            .as_str()
+            .is_some_and(|n| n.contains("[$LATEST]")),
+        "{streams}"
+    );
+}
+
 #[test]
 fn aws_cli_scheduler() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -13,6 +13,7 @@ pub mod event_invoke;
 pub mod filter;
 pub mod function;
 pub mod limits;
+pub mod log_filter;
 pub mod policy;
 pub mod runtime;
 pub mod schedule;

@@ -65,6 +65,10 @@ pub(crate) struct App {
     pub(crate) schedules: Arc<dyn nimbus_store::ScheduleStore>,
     /// The task that fires them.
     pub(crate) scheduler: crate::scheduler::Scheduler,
+    /// The stored logs, as the CloudWatch Logs API reads them.
+    pub(crate) log_queries: Arc<dyn nimbus_store::LogQueries>,
+    /// `log_retention_days`: every log group's retention.
+    pub(crate) log_retention_days: u32,
 }
 
 impl App {

@@ -10,6 +10,7 @@ mod app;
 mod async_invoke;
 pub mod auth;
 pub mod config;
+mod cwlogs;
 mod error;
 mod esm;
 mod functions;
@@ -179,6 +180,7 @@ impl Server {
         let queue_store: Arc<dyn nimbus_store::QueueStore> = Arc::clone(&sqlite) as _;
         let urls: Arc<dyn nimbus_store::UrlStore> = Arc::clone(&sqlite) as _;
         let schedules: Arc<dyn nimbus_store::ScheduleStore> = Arc::clone(&sqlite) as _;
+        let log_queries: Arc<dyn nimbus_store::LogQueries> = Arc::clone(&sqlite) as _;
         let events: Arc<dyn nimbus_store::EventStore> = sqlite;
         // One server per data directory: claims a crash left are nobody's now.
         let released = events.release_event_claims().await?;
@@ -249,6 +251,8 @@ impl Server {
             url_cache,
             schedules,
             scheduler: scheduler::Scheduler::new(config.schedule_clock.clone()),
+            log_queries,
+            log_retention_days: config.log_retention_days,
         });
         recover(&app).await?;
         scheduler::ensure_default_group(&app).await?;
@@ -524,7 +528,8 @@ pub async fn check_data_dir(data_dir: &Path) -> Result<Vec<String>, ServerError>
     Ok(problems)
 }
 
-/// `POST /`: STS or SQS, as the middleware decided from the target and the signature's scope.
+/// `POST /`: STS, SQS or CloudWatch Logs, as the middleware decided from the target and the
+/// signature's scope.
 async fn post_root(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
     axum::Extension(ctx): axum::Extension<request::Ctx>,
@@ -534,6 +539,9 @@ async fn post_root(
 ) -> Response {
     if service.0 == "sqs" {
         return sqs::handle(app, ctx, headers, "/".to_string(), body).await;
+    }
+    if service.0 == "logs" {
+        return cwlogs::handle(app, ctx, headers, body).await;
     }
     api::sts::handle(axum::extract::State(app), axum::Extension(ctx), body).await
 }

@@ -37,6 +37,8 @@ pub(crate) struct Ctx {
 fn service_of(headers: &axum::http::HeaderMap, path: &str) -> &'static str {
     if crate::sqs::is_sqs(headers, path) {
         "sqs"
+    } else if path == "/" && crate::cwlogs::is_logs(headers) {
+        "logs"
     } else if crate::scheduler::api::is_scheduler(path) {
         "scheduler"
     } else if path == "/" {
@@ -220,6 +222,7 @@ pub(crate) async fn authenticate(
     let request_id = uuid::Uuid::new_v4().to_string();
     let op = match service_of(req.headers(), req.uri().path()) {
         "sqs" => "SQS",
+        "logs" => "Logs",
         _ => operation_name(req.method(), req.uri().path()),
     };
     let span = tracing::info_span!(

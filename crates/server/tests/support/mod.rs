@@ -244,6 +244,24 @@ impl TestServer {
         req
     }
 
+    /// A JSON-protocol request (`POST /`, `X-Amz-Target: <target>`) signed for `service`.
+    #[allow(dead_code)]
+    pub fn call_json_target(&self, service: &str, target: &str, body: &Value) -> Resp {
+        let body = serde_json::to_vec(body).expect("json");
+        self.call_signed_for(
+            service,
+            &creds(),
+            SystemTime::now(),
+            "POST",
+            "/",
+            &body,
+            &[
+                ("x-amz-target", target),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+        )
+    }
+
     /// A request to EventBridge Scheduler's API (signed for `scheduler`).
     #[allow(dead_code)]
     pub fn call_scheduler(&self, method: &str, path_and_query: &str, body: &Value) -> Resp {

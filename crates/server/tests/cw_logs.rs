@@ -1,0 +1,205 @@
+//! The CloudWatch Logs API against the real server: a function's log group and streams as
+//! Lambda names them, GetLogEvents' tokens in both directions, FilterLogEvents with term and
+//! JSON patterns and paging, and AWS's errors.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{zip_of, Resp, TestServer};
+
+/// Prints what the event asks, one line each (a JSON line among them).
+const LOGGER: &[u8] = b"import json\ndef handler(event, context):\n    for line in event['lines']:\n        print(line)\n    print(json.dumps({'level': event.get('level', 'INFO'), 'n': len(event['lines'])}))\n    return 'ok'\n";
+
+fn logs(s: &TestServer, op: &str, body: &Value) -> Resp {
+    s.call_json_target("logs", &format!("Logs_20140328.{op}"), body)
+}
+
+/// FilterLogEvents until `want` events match (the log writer batches).
+fn filter_until(s: &TestServer, body: &Value, want: usize) -> Value {
+    let start = Instant::now();
+    loop {
+        let r = logs(s, "FilterLogEvents", body);
+        // The group exists once the writer has stored its first events.
+        let not_yet = r.status == 400 && r.body["__type"] == "ResourceNotFoundException";
+        assert!(r.status == 200 || not_yet, "{}", r.body);
+        if r.body["events"].as_array().map_or(0, Vec::len) >= want {
+            return r.body;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", r.body);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn messages(v: &Value) -> Vec<String> {
+    v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            e["message"]
+                .as_str()
+                .expect("message")
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_functions_logs_read_through_the_logs_api() {
+    let s = TestServer::start();
+    s.create("talker", &zip_of(&[("app.py", LOGGER)]));
+    let lines: Vec<String> = (0..30)
+        .map(|i| format!("line {i} ERROR={}", i % 3 == 0))
+        .collect();
+    let r = s.call_json(
+        "POST",
+        "/2015-03-31/functions/talker/invocations",
+        &json!({ "lines": lines, "level": "ERROR" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let group = "/aws/lambda/talker";
+    // INIT_START, START, 30 lines, the JSON line, END, REPORT.
+    let all = filter_until(&s, &json!({ "logGroupName": group }), 35);
+    let got = messages(&all);
+    assert!(got[0].starts_with("INIT_START "), "{got:?}");
+    assert!(got[1].starts_with("START RequestId: "), "{got:?}");
+    assert!(
+        got.last().expect("last").starts_with("REPORT RequestId: "),
+        "{got:?}"
+    );
+
+    // Groups and streams.
+    let r = logs(
+        &s,
+        "DescribeLogGroups",
+        &json!({ "logGroupNamePrefix": "/aws/lambda/" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let g = &r.body["logGroups"][0];
+    assert_eq!(g["logGroupName"], group);
+    assert_eq!(
+        g["arn"],
+        format!("arn:aws:logs:us-east-1:000000000000:log-group:{group}:*")
+    );
+    assert!(g["retentionInDays"].as_u64().is_some(), "{g}");
+    let r = logs(
+        &s,
+        "DescribeLogStreams",
+        &json!({ "logGroupName": group, "orderBy": "LastEventTime", "descending": true }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let stream = r.body["logStreams"][0]["logStreamName"]
+        .as_str()
+        .expect("stream")
+        .to_string();
+    // Lambda's stream name: YYYY/MM/DD/[$LATEST]<32 hex>.
+    assert!(
+        stream.contains("/[$LATEST]") && stream.len() == 11 + 9 + 32,
+        "{stream}"
+    );
+
+    // GetLogEvents: the newest page by default, then back, then forward to the end.
+    let r = logs(
+        &s,
+        "GetLogEvents",
+        &json!({ "logGroupName": group, "logStreamName": stream, "limit": 10 }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(messages(&r.body)[9].starts_with("REPORT"), "{}", r.body);
+    let back = r.body["nextBackwardToken"].as_str().expect("b").to_string();
+    let r = logs(
+        &s,
+        "GetLogEvents",
+        &json!({ "logGroupName": group, "logStreamName": stream, "limit": 10, "nextToken": back }),
+    );
+    assert_eq!(messages(&r.body).len(), 10, "{}", r.body);
+    let r = logs(
+        &s,
+        "GetLogEvents",
+        &json!({ "logGroupName": group, "logStreamName": stream, "startFromHead": true, "limit": 40 }),
+    );
+    assert_eq!(messages(&r.body), got);
+    let fwd = r.body["nextForwardToken"].as_str().expect("f").to_string();
+    let r = logs(
+        &s,
+        "GetLogEvents",
+        &json!({ "logGroupName": group, "logStreamName": stream, "nextToken": fwd }),
+    );
+    assert!(messages(&r.body).is_empty(), "{}", r.body);
+    // At the end the same token comes back: clients stop on it.
+    assert_eq!(r.body["nextForwardToken"], fwd);
+
+    // Patterns: terms, alternatives, exclusions, JSON selectors.
+    let m = messages(&filter_until(
+        &s,
+        &json!({ "logGroupName": group, "filterPattern": "\"ERROR=true\"" }),
+        10,
+    ));
+    assert_eq!(m.len(), 10, "{m:?}");
+    let m = messages(&filter_until(
+        &s,
+        &json!({ "logGroupName": group, "filterPattern": "?START ?END -INIT_START" }),
+        2,
+    ));
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(
+        m[0].starts_with("START") && m[1].starts_with("END"),
+        "{m:?}"
+    );
+    let m = messages(&filter_until(
+        &s,
+        &json!({ "logGroupName": group, "filterPattern": "{ $.level = \"ERROR\" && $.n >= 30 }" }),
+        1,
+    ));
+    assert_eq!(m, [r#"{"level": "ERROR", "n": 30}"#]);
+    // Paging: pages of 7 until the token runs out, every event once.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = json!({ "logGroupName": group, "limit": 7 });
+        if let Some(t) = &token {
+            body["nextToken"] = json!(t);
+        }
+        let r = logs(&s, "FilterLogEvents", &body);
+        seen.extend(messages(&r.body));
+        match r.body["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, got);
+
+    // AWS's errors.
+    let r = logs(
+        &s,
+        "FilterLogEvents",
+        &json!({ "logGroupName": "/aws/lambda/nope" }),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["__type"], "ResourceNotFoundException");
+    assert_eq!(r.body["message"], "The specified log group does not exist.");
+    let r = logs(
+        &s,
+        "GetLogEvents",
+        &json!({ "logGroupName": group, "logStreamName": "nope" }),
+    );
+    assert_eq!(
+        r.body["message"],
+        "The specified log stream does not exist."
+    );
+    let r = logs(
+        &s,
+        "DescribeLogStreams",
+        &json!({ "logGroupName": group, "orderBy": "LastEventTime", "logStreamNamePrefix": "2" }),
+    );
+    assert_eq!(r.body["__type"], "InvalidParameterException", "{}", r.body);
+    let r = logs(
+        &s,
+        "FilterLogEvents",
+        &json!({ "logGroupName": group, "filterPattern": "{ $.level = }" }),
+    );
+    assert_eq!(r.body["__type"], "InvalidParameterException", "{}", r.body);
+}

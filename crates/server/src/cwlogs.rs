@@ -400,6 +400,15 @@ async fn filter_events(app: &App, input: Value) -> Result<Value> {
             "logStreamNames and logStreamNamePrefix are mutually exclusive parameters.",
         ));
     }
+    if r.log_stream_names
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.len() > 100)
+    {
+        // AWS compat: the model's 1-100.
+        return Err(invalid(
+            "1 validation error detected: Value at 'logStreamNames' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1",
+        ));
+    }
     let n = limit(r.limit, 10_000, "limit")?;
     let pattern = FilterPattern::parse(r.filter_pattern.as_deref().unwrap_or(""))
         .map_err(|e| invalid(e.to_string()))?;

@@ -196,6 +196,13 @@ fn a_functions_logs_read_through_the_logs_api() {
         &json!({ "logGroupName": group, "orderBy": "LastEventTime", "logStreamNamePrefix": "2" }),
     );
     assert_eq!(r.body["__type"], "InvalidParameterException", "{}", r.body);
+    let many: Vec<String> = (0..101).map(|i| format!("s{i}")).collect();
+    let r = logs(
+        &s,
+        "FilterLogEvents",
+        &json!({ "logGroupName": group, "logStreamNames": many }),
+    );
+    assert_eq!(r.body["__type"], "InvalidParameterException", "{}", r.body);
     let r = logs(
         &s,
         "FilterLogEvents",

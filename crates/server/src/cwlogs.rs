@@ -98,6 +98,10 @@ pub(crate) async fn handle(app: Arc<App>, ctx: Ctx, headers: HeaderMap, body: By
         "DescribeLogStreams" => describe_streams(&app, &ctx, input).await,
         "GetLogEvents" => get_events(&app, input).await,
         "FilterLogEvents" => filter_events(&app, input).await,
+        "CreateLogGroup" => create_group(&app, input).await,
+        "DeleteLogGroup" => delete_group(&app, input).await,
+        "PutRetentionPolicy" => put_retention(&app, input).await,
+        "DeleteRetentionPolicy" => delete_retention(&app, input).await,
         other => Err(LogsError {
             kind: "UnknownOperationException",
             message: format!("Nimbus does not support the Logs operation {other} yet"),
@@ -170,6 +174,101 @@ async fn group_exists(app: &App, group: &str) -> Result<()> {
     }
 }
 
+/// AWS compat: the retention periods PutRetentionPolicy takes.
+const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// A log group name as the model allows it: 1-512 of `[.-_/#A-Za-z0-9]`.
+fn check_group_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 512
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_/#".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+        )))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupRequest {
+    log_group_name: Option<String>,
+    log_group_identifier: Option<String>,
+    retention_in_days: Option<i64>,
+}
+
+async fn create_group(app: &App, input: Value) -> Result<Value> {
+    let r: GroupRequest = parse(input)?;
+    let name = group_of(r.log_group_name, None)?;
+    check_group_name(&name)?;
+    match app
+        .log_queries
+        .create_log_group(&name, crate::app::now_ms())
+        .await
+    {
+        Ok(()) => Ok(json!({})),
+        Err(StoreError::AlreadyExists(_)) => Err(LogsError {
+            kind: "ResourceAlreadyExistsException",
+            message: "The specified log group already exists".into(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_group(app: &App, input: Value) -> Result<Value> {
+    let r: GroupRequest = parse(input)?;
+    let name = group_of(r.log_group_name, None)?;
+    if app.log_queries.delete_log_group(&name).await? {
+        Ok(json!({}))
+    } else {
+        Err(no_group())
+    }
+}
+
+async fn set_retention(app: &App, name: &str, days: Option<u32>) -> Result<Value> {
+    match app
+        .log_queries
+        .set_log_retention(name, days, crate::app::now_ms())
+        .await
+    {
+        Ok(()) => Ok(json!({})),
+        Err(StoreError::NotFound(_)) => Err(no_group()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn put_retention(app: &App, input: Value) -> Result<Value> {
+    let r: GroupRequest = parse(input)?;
+    let name = group_of(r.log_group_name, r.log_group_identifier)?;
+    let days = r
+        .retention_in_days
+        .and_then(|d| u32::try_from(d).ok())
+        .filter(|d| RETENTION_DAYS.contains(d))
+        .ok_or_else(|| {
+            let given = r
+                .retention_in_days
+                .map_or_else(|| "null".to_string(), |d| d.to_string());
+            let set = RETENTION_DAYS.map(|d| d.to_string()).join(", ");
+            invalid(format!(
+                "1 validation error detected: Value '{given}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [{set}]"
+            ))
+        })?;
+    set_retention(app, &name, Some(days)).await
+}
+
+async fn delete_retention(app: &App, input: Value) -> Result<Value> {
+    let r: GroupRequest = parse(input)?;
+    let name = group_of(r.log_group_name, r.log_group_identifier)?;
+    set_retention(app, &name, None).await
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DescribeGroups {
@@ -195,7 +294,7 @@ async fn describe_groups(app: &App, ctx: &Ctx, input: Value) -> Result<Value> {
             json!({
                 "logGroupName": g.name,
                 "creationTime": g.created_ms,
-                "retentionInDays": app.log_retention_days,
+                "retentionInDays": g.retention_days.unwrap_or(app.log_retention_days),
                 "metricFilterCount": 0,
                 "arn": format!("{arn}:*"),
                 "logGroupArn": arn,

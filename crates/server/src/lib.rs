@@ -181,6 +181,11 @@ impl Server {
         let urls: Arc<dyn nimbus_store::UrlStore> = Arc::clone(&sqlite) as _;
         let schedules: Arc<dyn nimbus_store::ScheduleStore> = Arc::clone(&sqlite) as _;
         let log_queries: Arc<dyn nimbus_store::LogQueries> = Arc::clone(&sqlite) as _;
+        logs::spawn_retention(
+            Arc::clone(&db),
+            Arc::clone(&log_queries),
+            config.log_retention_days,
+        );
         let events: Arc<dyn nimbus_store::EventStore> = sqlite;
         // One server per data directory: claims a crash left are nobody's now.
         let released = events.release_event_claims().await?;
@@ -207,7 +212,7 @@ impl Server {
                 config::EgressMode::Nat => nimbus_engine::Egress::Nat,
             },
         });
-        let engine = start_engine(&config, &data_dir, Arc::clone(&db), Arc::new(logs), source)?;
+        let engine = start_engine(&config, &data_dir, Arc::new(logs), source)?;
         let sessions = Arc::new(sessions::Sessions::new(std::time::Duration::from_secs(
             config.credentials_ttl_seconds,
         )));
@@ -359,11 +364,10 @@ impl Server {
     }
 }
 
-/// The engine with its launcher, runtimes, log writer and background tasks.
+/// The engine with its launcher, runtimes and log sink.
 fn start_engine(
     config: &Config,
     data_dir: &Path,
-    store: Arc<dyn Store>,
     logs: Arc<dyn nimbus_engine::logs::LogSink>,
     source: Arc<dyn nimbus_engine::FunctionSource>,
 ) -> Result<Arc<nimbus_engine::Engine>, ServerError> {
@@ -430,7 +434,6 @@ fn start_engine(
             Arc::new(launcher)
         }
     };
-    logs::spawn_retention(Arc::clone(&store), config.log_retention_days);
     let engine = nimbus_engine::Engine::new(
         nimbus_engine::EngineConfig {
             keep_alive: std::time::Duration::from_secs(config.keep_alive_seconds),

@@ -119,11 +119,29 @@ pub(crate) fn spawn_writer(store: Arc<dyn Store>) -> (LogWriter, StoreLogs) {
 }
 
 /// Deletes events older than `days`, hourly.
-pub(crate) fn spawn_retention(store: Arc<dyn Store>, days: u32) {
+pub(crate) fn spawn_retention(
+    store: Arc<dyn Store>,
+    groups: Arc<dyn nimbus_store::LogQueries>,
+    days: u32,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
+            // Groups with a retention policy of their own (PutRetentionPolicy) first.
+            match groups.log_retentions().await {
+                Ok(own) => {
+                    for (group, days) in own {
+                        let before = now_ms() - i64::from(days) * 86_400_000;
+                        match groups.expire_group_logs(&group, before).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(group, expired = n, "old log events deleted"),
+                            Err(e) => tracing::warn!(error = %e, "could not expire log events"),
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read log retentions"),
+            }
             let before = now_ms() - i64::from(days) * 86_400_000;
             match store.expire_logs(before).await {
                 Ok(0) => {}

@@ -210,3 +210,85 @@ fn a_functions_logs_read_through_the_logs_api() {
     );
     assert_eq!(r.body["__type"], "InvalidParameterException", "{}", r.body);
 }
+
+#[test]
+fn log_groups_are_made_given_a_retention_and_deleted() {
+    let s = TestServer::start();
+    let r = logs(
+        &s,
+        "CreateLogGroup",
+        &json!({ "logGroupName": "/app/jobs" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = logs(
+        &s,
+        "CreateLogGroup",
+        &json!({ "logGroupName": "/app/jobs" }),
+    );
+    assert_eq!(
+        r.body["__type"], "ResourceAlreadyExistsException",
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["message"], "The specified log group already exists");
+    let r = logs(&s, "CreateLogGroup", &json!({ "logGroupName": "bad name" }));
+    assert_eq!(r.body["__type"], "InvalidParameterException", "{}", r.body);
+    let r = logs(
+        &s,
+        "PutRetentionPolicy",
+        &json!({ "logGroupName": "/app/jobs", "retentionInDays": 2 }),
+    );
+    assert_eq!(r.body["__type"], "InvalidParameterException", "{}", r.body);
+    assert!(r.message().contains("[1, 3, 5, 7, 14"), "{}", r.body);
+    let r = logs(
+        &s,
+        "PutRetentionPolicy",
+        &json!({ "logGroupName": "/app/jobs", "retentionInDays": 14 }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = logs(
+        &s,
+        "DescribeLogGroups",
+        &json!({ "logGroupNamePrefix": "/app/" }),
+    );
+    assert_eq!(
+        r.body["logGroups"][0]["logGroupName"], "/app/jobs",
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["logGroups"][0]["retentionInDays"], 14, "{}", r.body);
+    let r = logs(
+        &s,
+        "DeleteRetentionPolicy",
+        &json!({ "logGroupName": "/app/jobs" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = logs(
+        &s,
+        "DescribeLogGroups",
+        &json!({ "logGroupNamePrefix": "/app/" }),
+    );
+    // Without its own, the server's retention.
+    assert_eq!(r.body["logGroups"][0]["retentionInDays"], 30, "{}", r.body);
+    let r = logs(
+        &s,
+        "PutRetentionPolicy",
+        &json!({ "logGroupName": "/app/none", "retentionInDays": 14 }),
+    );
+    assert_eq!(r.body["__type"], "ResourceNotFoundException", "{}", r.body);
+    assert_eq!(
+        logs(
+            &s,
+            "DeleteLogGroup",
+            &json!({ "logGroupName": "/app/jobs" })
+        )
+        .status,
+        200
+    );
+    let r = logs(
+        &s,
+        "DeleteLogGroup",
+        &json!({ "logGroupName": "/app/jobs" }),
+    );
+    assert_eq!(r.body["__type"], "ResourceNotFoundException", "{}", r.body);
+}

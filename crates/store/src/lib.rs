@@ -153,7 +153,8 @@ pub trait Store: Send + Sync {
         after_id: i64,
         limit: usize,
     ) -> StoreFuture<'a, Vec<LogRecord>>;
-    /// Deletes events older than `before_ms`; returns how many.
+    /// Deletes events older than `before_ms`, but those of groups with a retention policy of
+    /// their own (`LogQueries::expire_group_logs`); returns how many.
     fn expire_logs(&self, before_ms: i64) -> StoreFuture<'_, u64>;
     /// Runs the backend's own consistency check; returns its complaints (empty when sound).
     fn integrity_check(&self) -> StoreFuture<'_, Vec<String>>;

@@ -12,6 +12,8 @@ pub struct LogGroupSummary {
     pub created_ms: i64,
     /// The bytes of its events' messages.
     pub bytes: i64,
+    /// Its own retention (PutRetentionPolicy), days.
+    pub retention_days: Option<u32>,
 }
 
 /// A log stream.
@@ -59,8 +61,24 @@ pub struct EventQuery {
     pub newest: bool,
 }
 
-/// Reads of the stored logs. Every method is atomic.
+/// Reads of the stored logs, and the settings of log groups. Every method is atomic.
 pub trait LogQueries: Send + Sync {
+    /// Makes an empty group: `AlreadyExists` if there is one of the name (made, or written to).
+    fn create_log_group<'a>(&'a self, name: &'a str, created_ms: i64) -> StoreFuture<'a, ()>;
+    /// Deletes a group with its streams and events; whether there was one.
+    fn delete_log_group<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+    /// Sets (or, with `None`, removes) a group's own retention: `NotFound` if there is no such
+    /// group.
+    fn set_log_retention<'a>(
+        &'a self,
+        name: &'a str,
+        days: Option<u32>,
+        now_ms: i64,
+    ) -> StoreFuture<'a, ()>;
+    /// Every group with a retention of its own, and its days.
+    fn log_retentions(&self) -> StoreFuture<'_, Vec<(String, u32)>>;
+    /// Deletes `group`'s events older than `before_ms`; returns how many.
+    fn expire_group_logs<'a>(&'a self, group: &'a str, before_ms: i64) -> StoreFuture<'a, u64>;
     /// Up to `limit` groups in name order after `after`, named with `prefix`.
     fn log_groups<'a>(
         &'a self,

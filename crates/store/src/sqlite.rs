@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "log streams",
         include_str!("../migrations/0011_log_streams.sql"),
     ),
+    (
+        12,
+        "log groups",
+        include_str!("../migrations/0012_log_groups.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).
@@ -697,17 +702,24 @@ impl Store for SqliteStore {
     fn expire_logs(&self, before_ms: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let mut tx = self.writer.begin().await.map_err(db("expire logs"))?;
-            let res = sqlx::query("DELETE FROM log_events WHERE ts_ms < ?")
-                .bind(before_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("expire logs"))?;
+            // Groups with a retention of their own keep theirs (see expire_group_logs).
+            let res = sqlx::query(
+                "DELETE FROM log_events WHERE ts_ms < ? AND log_group NOT IN
+                     (SELECT name FROM log_groups WHERE retention_days IS NOT NULL)",
+            )
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("expire logs"))?;
             // Streams left with no event go too.
-            sqlx::query("DELETE FROM log_streams WHERE last_ms < ?")
-                .bind(before_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("expire logs"))?;
+            sqlx::query(
+                "DELETE FROM log_streams WHERE last_ms < ? AND log_group NOT IN
+                     (SELECT name FROM log_groups WHERE retention_days IS NOT NULL)",
+            )
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("expire logs"))?;
             tx.commit().await.map_err(db("expire logs"))?;
             Ok(res.rows_affected())
         })

@@ -4,13 +4,131 @@ use sqlx::Row;
 
 use crate::log_queries::{EventQuery, LogGroupSummary, LogQueries, LogStreamSummary, StreamOrder};
 use crate::sqlite::db;
-use crate::{LogRecord, SqliteStore, StoreFuture};
+use crate::{LogRecord, SqliteStore, StoreError, StoreFuture};
 
 fn limit_of(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl LogQueries for SqliteStore {
+    fn create_log_group<'a>(&'a self, name: &'a str, created_ms: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.writer.begin().await.map_err(db("create log group"))?;
+            let written: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM log_streams WHERE log_group = ? LIMIT 1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db("create log group"))?;
+            let made = sqlx::query(
+                "INSERT INTO log_groups (name, created_ms) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .bind(created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("create log group"))?;
+            if written.is_some() || made.rows_affected() == 0 {
+                return Err(StoreError::AlreadyExists(name.to_string()));
+            }
+            tx.commit().await.map_err(db("create log group"))
+        })
+    }
+
+    fn delete_log_group<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut tx = self.writer.begin().await.map_err(db("delete log group"))?;
+            let mut any = false;
+            for sql in [
+                "DELETE FROM log_groups WHERE name = ?",
+                "DELETE FROM log_streams WHERE log_group = ?",
+                "DELETE FROM log_events WHERE log_group = ?",
+            ] {
+                let res = sqlx::query(sql)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("delete log group"))?;
+                any |= res.rows_affected() > 0;
+            }
+            tx.commit().await.map_err(db("delete log group"))?;
+            Ok(any)
+        })
+    }
+
+    fn set_log_retention<'a>(
+        &'a self,
+        name: &'a str,
+        days: Option<u32>,
+        now_ms: i64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.writer.begin().await.map_err(db("set log retention"))?;
+            let created: Option<i64> = sqlx::query_scalar(
+                "SELECT min(created) FROM (
+                     SELECT created_ms AS created FROM log_streams WHERE log_group = ?
+                     UNION ALL SELECT created_ms FROM log_groups WHERE name = ?)",
+            )
+            .bind(name)
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("set log retention"))?;
+            if created.is_none() {
+                return Err(StoreError::NotFound(name.to_string()));
+            }
+            sqlx::query(
+                "INSERT INTO log_groups (name, created_ms, retention_days) VALUES (?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET retention_days = excluded.retention_days",
+            )
+            .bind(name)
+            .bind(created.unwrap_or(now_ms))
+            .bind(days.map(i64::from))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("set log retention"))?;
+            tx.commit().await.map_err(db("set log retention"))
+        })
+    }
+
+    fn log_retentions(&self) -> StoreFuture<'_, Vec<(String, u32)>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT name, retention_days FROM log_groups WHERE retention_days IS NOT NULL",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("log retentions"))?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    let days: i64 = r.get(1);
+                    Some((r.get(0), u32::try_from(days).ok()?))
+                })
+                .collect())
+        })
+    }
+
+    fn expire_group_logs<'a>(&'a self, group: &'a str, before_ms: i64) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let mut tx = self.writer.begin().await.map_err(db("expire group logs"))?;
+            let res = sqlx::query("DELETE FROM log_events WHERE log_group = ? AND ts_ms < ?")
+                .bind(group)
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("expire group logs"))?;
+            sqlx::query("DELETE FROM log_streams WHERE log_group = ? AND last_ms < ?")
+                .bind(group)
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("expire group logs"))?;
+            tx.commit().await.map_err(db("expire group logs"))?;
+            Ok(res.rows_affected())
+        })
+    }
+
     fn log_groups<'a>(
         &'a self,
         prefix: Option<&'a str>,
@@ -19,9 +137,12 @@ impl LogQueries for SqliteStore {
     ) -> StoreFuture<'a, Vec<LogGroupSummary>> {
         Box::pin(async move {
             let rows = sqlx::query(
-                "SELECT log_group, min(created_ms), sum(bytes) FROM log_streams
-                 WHERE log_group > ? AND (? IS NULL OR substr(log_group, 1, length(?)) = ?)
-                 GROUP BY log_group ORDER BY log_group LIMIT ?",
+                "SELECT name, min(created), sum(bytes), max(retention) FROM (
+                     SELECT log_group AS name, created_ms AS created, bytes, NULL AS retention FROM log_streams
+                     UNION ALL
+                     SELECT name, created_ms, 0, retention_days FROM log_groups)
+                 WHERE name > ? AND (? IS NULL OR substr(name, 1, length(?)) = ?)
+                 GROUP BY name ORDER BY name LIMIT ?",
             )
             .bind(after.unwrap_or(""))
             .bind(prefix)
@@ -37,6 +158,9 @@ impl LogQueries for SqliteStore {
                     name: r.get(0),
                     created_ms: r.get(1),
                     bytes: r.get(2),
+                    retention_days: r
+                        .get::<Option<i64>, _>(3)
+                        .and_then(|d| u32::try_from(d).ok()),
                 })
                 .collect())
         })
@@ -239,8 +363,52 @@ mod tests {
             .map(|e| e.message)
             .collect();
         assert_eq!(got, ["two", "three"]);
-        assert_eq!(store.expire_logs(25).await.expect("expire"), 3);
+        // A group of its own retention keeps its events past the default's.
+        store
+            .set_log_retention("/aws/lambda/b", Some(30), 0)
+            .await
+            .expect("retention");
+        assert_eq!(store.expire_logs(25).await.expect("expire"), 2);
         let left = store.log_groups(None, None, 10).await.expect("groups");
-        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert_eq!(left[1].retention_days, Some(30));
+        assert_eq!(
+            store.log_retentions().await.expect("r"),
+            [("/aws/lambda/b".to_string(), 30)]
+        );
+        assert_eq!(
+            store
+                .expire_group_logs("/aws/lambda/b", 25)
+                .await
+                .expect("group"),
+            1
+        );
+        // Made groups: a name taken (made or written) is refused; deletion takes everything.
+        store.create_log_group("/made", 7).await.expect("create");
+        assert!(matches!(
+            store.create_log_group("/made", 7).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        assert!(matches!(
+            store.create_log_group("/aws/lambda/a", 7).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        assert!(matches!(
+            store.set_log_retention("/nope", Some(1), 0).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(store
+            .delete_log_group("/aws/lambda/a")
+            .await
+            .expect("delete"));
+        assert!(store
+            .log_events("/aws/lambda/a", &EventQuery::default(), 10)
+            .await
+            .expect("events")
+            .is_empty());
+        assert!(!store
+            .delete_log_group("/aws/lambda/a")
+            .await
+            .expect("again"));
     }
 }

@@ -19,6 +19,8 @@ command -v nsenter >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/curl ] || missing+=(curl)
 # ip: the network namespaces the egress tests (and the isolation tests with nat) run in.
 command -v ip >/dev/null || missing+=(iproute2)
+# prometheus: a real Prometheus scrapes the server in the metrics test.
+[ -x /usr/bin/prometheus ] || missing+=(prometheus)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"

@@ -23,6 +23,7 @@ pub mod invocation;
 mod launch_spec;
 pub mod launcher;
 pub mod logs;
+pub mod observe;
 mod output;
 mod pipeline;
 mod pool;
@@ -118,6 +119,8 @@ pub struct Engine {
     inits: tokio::sync::Semaphore,
     /// Available host memory, MiB (`/proc/meminfo`'s MemAvailable; tests replace it).
     memory_probe: std::sync::RwLock<Arc<dyn Fn() -> Option<u64> + Send + Sync>>,
+    /// Told every invocation's figures, once it is set.
+    observer: std::sync::OnceLock<Arc<dyn observe::Observer>>,
 }
 
 /// MemAvailable of `/proc/meminfo`, MiB.
@@ -171,7 +174,20 @@ impl Engine {
             services: std::sync::RwLock::new(None),
             provisioned: provisioned::Provisioned::default(),
             memory_probe: std::sync::RwLock::new(Arc::new(available_memory_mib)),
+            observer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on, every invocation's figures go to `observer` (set once; later calls are
+    /// ignored).
+    pub fn set_observer(&self, observer: Arc<dyn observe::Observer>) {
+        let _ = self.observer.set(observer);
+    }
+
+    pub(crate) fn observe(&self, figures: &observe::InvocationFigures<'_>) {
+        if let Some(o) = self.observer.get() {
+            o.invocation(figures);
+        }
     }
 
     /// From now on, new environments get credentials and an API endpoint from `services`.

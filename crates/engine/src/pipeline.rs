@@ -83,10 +83,18 @@ impl Engine {
         if req.invocation_type == InvocationType::DryRun {
             return Ok(self.dry_run(&f));
         }
-        let permit = self
+        let permit = match self
             .admission
             .admit(&f.spec.name, f.spec.reserved_concurrency)
-            .map_err(InvokeError::Throttled)?;
+        {
+            Ok(p) => p,
+            Err(reason) => {
+                if let Some(o) = self.observer.get() {
+                    o.throttled(&f.spec.name, reason.as_str());
+                }
+                return Err(InvokeError::Throttled(reason));
+            }
+        };
         let key = PoolKey {
             function: f.spec.name.as_str().into(),
             version: f.spec.version.as_str().into(),
@@ -458,6 +466,16 @@ impl Engine {
             self.retire(env);
         }
         drop(permit);
+        let billed_ms = u64::try_from(logs::billed_ms(duration)).unwrap_or(u64::MAX);
+        self.observe(&crate::observe::InvocationFigures {
+            function: &f.spec.name,
+            version: &f.spec.version,
+            duration,
+            init,
+            error: function_failed,
+            billed_ms,
+            memory_mb: f.spec.memory_mb,
+        });
         InvocationOutcome {
             status: 200,
             payload: ending.payload,
@@ -466,7 +484,7 @@ impl Engine {
             executed_version: f.spec.version.clone(),
             log: (req.log_type == LogType::Tail).then_some(log),
             duration,
-            billed_ms: u64::try_from(logs::billed_ms(duration)).unwrap_or(u64::MAX),
+            billed_ms,
             memory_mb: f.spec.memory_mb,
             max_memory_used_mb: max_memory_mb,
             init_duration: init,
@@ -497,6 +515,15 @@ impl Engine {
             stream,
             logs::events(&log, self.clock.epoch_ms()),
         );
+        self.observe(&crate::observe::InvocationFigures {
+            function: &f.spec.name,
+            version: &f.spec.version,
+            duration: Duration::ZERO,
+            init: None,
+            error: true,
+            billed_ms: 0,
+            memory_mb: f.spec.memory_mb,
+        });
         InvocationOutcome {
             status: 200,
             error_type: ending.error_type(),

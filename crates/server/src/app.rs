@@ -69,6 +69,10 @@ pub(crate) struct App {
     pub(crate) log_queries: Arc<dyn nimbus_store::LogQueries>,
     /// `log_retention_days`: every log group's retention.
     pub(crate) log_retention_days: u32,
+    /// Prometheus metrics, counted by the engine's observer.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// `metrics.token`: the bearer token scrapers may send.
+    pub(crate) metrics_token: Option<String>,
 }
 
 impl App {

@@ -177,6 +177,11 @@ impl EventQueue {
         wait.await.map_err(|_| gone())?.map_err(EnqueueError::Store)
     }
 
+    /// Events stored and not yet done with.
+    pub(crate) fn pending(&self) -> u64 {
+        self.pending.load(Ordering::SeqCst)
+    }
+
     /// Whether the queue holds its limit of events.
     pub(crate) fn is_full(&self) -> bool {
         self.pending.load(Ordering::SeqCst) >= self.limit

@@ -125,6 +125,9 @@ pub struct Config {
     /// Where function URLs are served.
     #[serde(default)]
     pub function_urls: FunctionUrlsSection,
+    /// `/metrics` (Prometheus).
+    #[serde(default)]
+    pub metrics: MetricsSection,
     /// The clock schedules fire by: the system's (not settable from a file; tests hand in a
     /// manual one).
     #[serde(skip)]
@@ -162,6 +165,15 @@ impl<'de> Deserialize<'de> for UrlListen {
         let s = String::deserialize(d)?;
         Self::parse(&s).map_err(serde::de::Error::custom)
     }
+}
+
+/// `[metrics]`: who may scrape `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// A bearer token Prometheus sends (`authorization: { credentials: ... }`); without one,
+    /// or besides it, a SigV4-signed request of the account's keys is let in.
+    pub token: Option<Secret>,
 }
 
 /// `[function_urls]`.
@@ -498,6 +510,7 @@ impl Default for Config {
             network: NetworkSection::default(),
             async_invoke: AsyncSection::default(),
             function_urls: FunctionUrlsSection::default(),
+            metrics: MetricsSection::default(),
             schedule_clock: crate::scheduler::ScheduleClock::default(),
         }
     }

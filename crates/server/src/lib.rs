@@ -16,6 +16,7 @@ mod esm;
 mod functions;
 mod listener;
 mod logs;
+mod metrics;
 mod request;
 mod runtimes;
 mod scheduler;
@@ -258,7 +259,11 @@ impl Server {
             scheduler: scheduler::Scheduler::new(config.schedule_clock.clone()),
             log_queries,
             log_retention_days: config.log_retention_days,
+            metrics: Arc::new(metrics::Metrics::new()),
+            metrics_token: config.metrics.token.as_ref().map(|t| t.0.clone()),
         });
+        app.engine
+            .set_observer(Arc::clone(&app.metrics) as Arc<dyn nimbus_engine::observe::Observer>);
         recover(&app).await?;
         scheduler::ensure_default_group(&app).await?;
         scheduler::spawn(Arc::clone(&app));
@@ -751,6 +756,7 @@ fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics::scrape))
         .route("/_nimbus/code/{sha}", get(api::code_location::download))
         .merge(api)
         .with_state(app)

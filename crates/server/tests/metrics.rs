@@ -155,3 +155,62 @@ fn a_real_prometheus_scrapes_the_invocation_count_and_p99() {
     // Every invocation slept 40 ms and took well under 64 ms (the next bucket bound).
     assert!((0.032..=0.128).contains(&p99), "p99 {p99}");
 }
+
+/// The Grafana dashboard kept in the repo queries only metrics the server exposes.
+#[test]
+fn the_grafana_dashboard_reads_metrics_the_server_exposes() {
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/nimbus-lambda.json"
+    ))
+    .expect("dashboard");
+    let v: Value = serde_json::from_str(&dashboard).expect("dashboard JSON");
+    let s = server();
+    s.create("worker", &zip_of(&[("app.py", WORKER)]));
+    let r = s.call_json(
+        "POST",
+        "/2015-03-31/functions/worker/invocations",
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, text) = scrape(&s, Some(&format!("Bearer {TOKEN}")));
+    // Every family the server declares (`# TYPE`), with the sample names its type gives
+    // (a family with no sample yet, such as throttles, counts too).
+    let mut exposed = std::collections::HashSet::new();
+    for line in text.lines() {
+        let mut parts = line.split(' ');
+        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            match kind {
+                "counter" => {
+                    exposed.insert(format!("{name}_total"));
+                }
+                "histogram" => {
+                    for suffix in ["_bucket", "_sum", "_count"] {
+                        exposed.insert(format!("{name}{suffix}"));
+                    }
+                }
+                _ => {
+                    exposed.insert(name.to_string());
+                }
+            }
+        }
+    }
+    let mut checked = 0;
+    for panel in v["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("lambda_") || word.starts_with("nimbus_") {
+                    assert!(
+                        exposed.contains(word),
+                        "the dashboard queries {word}, which /metrics does not expose"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 9, "{checked}");
+}

@@ -122,8 +122,12 @@ fn a_rate_schedule_fires_once_per_period_across_a_restart() {
     std::thread::sleep(Duration::from_millis(500));
     let got_later = lines(&log, 7);
     assert_eq!(got_later.len(), 7, "fired twice: {got_later:?}");
+    // The two late fires are queued together and asynchronous invocations carry no order
+    // (as on Lambda), so they may run either way round: compare as a set, each exactly once.
     let expected: Vec<String> = (0..7).map(|n| at(T0 + n * MINUTE)).collect();
-    assert_eq!(times(&got), expected);
+    let mut fired = times(&got);
+    fired.sort();
+    assert_eq!(fired, expected);
     drop(s);
 }
 

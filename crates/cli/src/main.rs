@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod cost;
 mod deploy;
 mod functions;
 mod invoke;
@@ -62,6 +63,8 @@ enum Command {
     Invoke(invoke::InvokeArgs),
     /// Print a function's log events.
     Logs(logs::LogsArgs),
+    /// What invocations were billed (GB-seconds, requests) and cost, from the ledger.
+    Cost(cost::CostArgs),
     /// Publish a function's $LATEST as a new version.
     Publish(versions::PublishArgs),
     /// Point, list or delete aliases (weighted: --weight VERSION=SHARE).
@@ -120,6 +123,7 @@ fn main() -> std::process::ExitCode {
         Command::Check { data_dir } => serve::check(&data_dir),
         Command::Invoke(args) => invoke::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Cost(args) => cost::run(args),
         Command::Runtimes { target } => functions::runtimes(&target),
         Command::Sdk(args) => sdk::run(args),
         Command::Publish(args) => versions::publish(args),

@@ -49,7 +49,7 @@ pub use nimbus_sandbox::cgroup::CpuPolicy;
 pub use nimbus_sandbox::egress;
 pub use nimbus_sandbox::net::NetworkUsage;
 pub use provisioned::ProvisionedStatus;
-pub use resolve::{Egress, FunctionSource, FunctionSpec, ResolveError};
+pub use resolve::{Egress, FunctionSource, FunctionSpec, LogControls, ResolveError};
 pub use runtime_api::{MAX_RESPONSE_BYTES, MAX_STREAMED_BYTES};
 
 use crate::admission::Admission;

@@ -32,9 +32,12 @@ fn millis(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// AWS compat: billed duration is the duration rounded up to the next whole millisecond.
-pub(crate) fn billed_ms(d: Duration) -> u128 {
-    d.as_micros().div_ceil(1000).max(1)
+/// AWS compat: billed duration is the duration rounded up to the next whole millisecond; an
+/// on-demand cold start's init phase is billed with its first invocation (Lambda bills the
+/// INIT phase of every function since August 2025).
+pub(crate) fn billed_ms(duration: Duration, init: Option<Duration>) -> u64 {
+    let d = duration + init.unwrap_or_default();
+    u64::try_from(d.as_micros().div_ceil(1000).max(1)).unwrap_or(u64::MAX)
 }
 
 pub(crate) fn start_line(request_id: &str, version: &str) -> String {
@@ -52,6 +55,8 @@ pub(crate) struct Report<'a> {
     pub(crate) memory_mb: u32,
     pub(crate) max_memory_mb: u64,
     pub(crate) init: Option<Duration>,
+    /// What is billed: [`billed_ms`] of the duration and init.
+    pub(crate) billed_ms: u64,
     /// `timeout` or `error` (with the error type) when the platform ended the invocation.
     pub(crate) status: Option<(&'a str, Option<&'a str>)>,
 }
@@ -62,7 +67,7 @@ pub(crate) fn report_line(r: &Report<'_>) -> String {
         "REPORT RequestId: {}\tDuration: {}\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
         r.request_id,
         millis(r.duration),
-        billed_ms(r.duration),
+        r.billed_ms,
         r.memory_mb,
         r.max_memory_mb
     );
@@ -115,15 +120,20 @@ mod tests {
             memory_mb: 128,
             max_memory_mb: 36,
             init: Some(Duration::from_micros(110_104)),
+            billed_ms: billed_ms(
+                Duration::from_micros(3_001),
+                Some(Duration::from_micros(110_104)),
+            ),
             status: None,
         };
         assert_eq!(
             report_line(&r),
-            "REPORT RequestId: id\tDuration: 3.00 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\tMax Memory Used: 36 MB\tInit Duration: 110.10 ms\t"
+            "REPORT RequestId: id\tDuration: 3.00 ms\tBilled Duration: 114 ms\tMemory Size: 128 MB\tMax Memory Used: 36 MB\tInit Duration: 110.10 ms\t"
         );
         let warm = Report {
             init: None,
             duration: Duration::from_millis(2),
+            billed_ms: billed_ms(Duration::from_millis(2), None),
             status: Some(("timeout", None)),
             ..r
         };
@@ -135,9 +145,13 @@ mod tests {
 
     #[test]
     fn billing_rounds_up() {
-        assert_eq!(billed_ms(Duration::from_micros(1)), 1);
-        assert_eq!(billed_ms(Duration::from_micros(1000)), 1);
-        assert_eq!(billed_ms(Duration::from_micros(1001)), 2);
+        assert_eq!(billed_ms(Duration::from_micros(1), None), 1);
+        assert_eq!(billed_ms(Duration::ZERO, None), 1);
+        assert_eq!(billed_ms(Duration::from_micros(1000), None), 1);
+        assert_eq!(billed_ms(Duration::from_micros(1001), None), 2);
+        // The init phase is billed with the invocation, and rounded once, with it.
+        let init = Some(Duration::from_micros(100_400));
+        assert_eq!(billed_ms(Duration::from_micros(2_300), init), 103);
     }
 
     #[test]

@@ -20,6 +20,14 @@ pub struct InvocationFigures<'a> {
     pub billed_ms: u64,
     /// `MemorySize`, MB.
     pub memory_mb: u32,
+    /// `x86_64` or `arm64`.
+    pub architecture: &'a str,
+    /// `EphemeralStorage.Size`, MB.
+    pub ephemeral_mb: u32,
+    /// Whether it ran on a provisioned-concurrency environment.
+    pub provisioned: bool,
+    /// When it ended, epoch ms.
+    pub epoch_ms: i64,
 }
 
 /// Receives the engine's figures. Called on the invocation's own task: keep it quick.
@@ -28,4 +36,21 @@ pub trait Observer: Send + Sync {
     fn invocation(&self, figures: &InvocationFigures<'_>);
     /// An invocation was refused for concurrency (`reason`: Lambda's throttle reason).
     fn throttled(&self, function: &str, reason: &str);
+}
+
+/// Several observers, each told everything, in order.
+pub struct Observers(pub Vec<std::sync::Arc<dyn Observer>>);
+
+impl Observer for Observers {
+    fn invocation(&self, figures: &InvocationFigures<'_>) {
+        for o in &self.0 {
+            o.invocation(figures);
+        }
+    }
+
+    fn throttled(&self, function: &str, reason: &str) {
+        for o in &self.0 {
+            o.throttled(function, reason);
+        }
+    }
 }

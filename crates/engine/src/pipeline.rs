@@ -36,6 +36,8 @@ pub(crate) enum Claimed {
         stream: String,
         ending: Ending,
         output: String,
+        /// How long the failed init ran (billed, as Lambda bills a failed init).
+        took: Duration,
     },
 }
 
@@ -151,7 +153,8 @@ impl Engine {
                 stream,
                 ending,
                 output,
-            } => Err(self.finish_init_failure(f, req, &stream, ending, &output)),
+                took,
+            } => Err(self.finish_init_failure(f, req, &stream, ending, &output, took)),
         }
     }
 
@@ -273,6 +276,7 @@ impl Engine {
                 stream,
                 ending: finish::init_ending(failure, request_id),
                 output: String::new(),
+                took: Duration::ZERO,
             });
         }
         let mut launch = launch_spec(&*self.launcher, spec, &rt, &env_id, &stream);
@@ -315,6 +319,7 @@ impl Engine {
                 message: init_start_line(self.launcher.name(), spec, &rt),
             }],
         );
+        let init_started = Instant::now();
         let launched = Environment::start(
             Arc::clone(&self.launcher),
             launch,
@@ -359,6 +364,7 @@ impl Engine {
                 stream,
                 ending: finish::init_ending(failure, request_id),
                 output,
+                took: init_started.elapsed(),
             }),
         }
     }
@@ -436,12 +442,15 @@ impl Engine {
             env.max_memory_mb()
         };
         let init = env.init_duration.take();
+        let provisioned = env.provisioned.is_some();
+        let billed_ms = logs::billed_ms(duration, init);
         let report = Report {
             request_id: id,
             duration,
             memory_mb: f.spec.memory_mb,
             max_memory_mb,
             init,
+            billed_ms,
             status: finish::report_status(&ending.status),
         };
         let log = finish::framed_log(&f.spec.version, &output, &report, false);
@@ -466,7 +475,6 @@ impl Engine {
             self.retire(env);
         }
         drop(permit);
-        let billed_ms = u64::try_from(logs::billed_ms(duration)).unwrap_or(u64::MAX);
         self.observe(&crate::observe::InvocationFigures {
             function: &f.spec.name,
             version: &f.spec.version,
@@ -475,6 +483,10 @@ impl Engine {
             error: function_failed,
             billed_ms,
             memory_mb: f.spec.memory_mb,
+            architecture: &f.spec.architecture,
+            ephemeral_mb: f.spec.ephemeral_mb,
+            provisioned,
+            epoch_ms: self.clock.epoch_ms(),
         });
         InvocationOutcome {
             status: 200,
@@ -499,14 +511,18 @@ impl Engine {
         stream: &str,
         ending: Ending,
         output: &str,
+        took: Duration,
     ) -> InvocationOutcome {
         let id = req.request_id.as_str();
+        // AWS compat: the failed init is retried within the invocation, whose duration it is.
+        let billed_ms = logs::billed_ms(took, None);
         let report = Report {
             request_id: id,
-            duration: Duration::ZERO,
+            duration: took,
             memory_mb: f.spec.memory_mb,
             max_memory_mb: 0,
             init: None,
+            billed_ms,
             status: finish::report_status(&ending.status),
         };
         let log = finish::framed_log(&f.spec.version, output, &report, true);
@@ -518,11 +534,15 @@ impl Engine {
         self.observe(&crate::observe::InvocationFigures {
             function: &f.spec.name,
             version: &f.spec.version,
-            duration: Duration::ZERO,
+            duration: took,
             init: None,
             error: true,
-            billed_ms: 0,
+            billed_ms,
             memory_mb: f.spec.memory_mb,
+            architecture: &f.spec.architecture,
+            ephemeral_mb: f.spec.ephemeral_mb,
+            provisioned: false,
+            epoch_ms: self.clock.epoch_ms(),
         });
         InvocationOutcome {
             status: 200,
@@ -531,8 +551,8 @@ impl Engine {
             function_error: Some(FunctionError::Unhandled),
             executed_version: f.spec.version.clone(),
             log: (req.log_type == LogType::Tail).then_some(log),
-            duration: Duration::ZERO,
-            billed_ms: 0,
+            duration: took,
+            billed_ms,
             memory_mb: f.spec.memory_mb,
             max_memory_used_mb: 0,
             init_duration: None,

@@ -47,6 +47,21 @@ pub struct FunctionSpec {
     pub role: String,
     /// Whether its environments may reach the world.
     pub egress: Egress,
+    /// `x86_64` or `arm64` (environments run the host's; the cost ledger prices by this).
+    pub architecture: String,
+    /// Lambda's advanced logging controls.
+    pub logging: LogControls,
+}
+
+/// Lambda's advanced logging controls (`LoggingConfig`), as environments apply them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct LogControls {
+    /// `LogFormat: JSON`: platform lines as JSON records, runtimes' logs as JSON.
+    pub json: bool,
+    /// `ApplicationLogLevel` (JSON only): the runtimes' logs below it are dropped.
+    pub application_level: Option<String>,
+    /// `SystemLogLevel` (JSON only): the platform's records below it are dropped.
+    pub system_level: Option<String>,
 }
 
 /// What an environment's network reaches beyond its own loopback (and Nimbus's API).
@@ -83,6 +98,21 @@ impl Generation {
         field(spec.log_group.as_bytes());
         field(spec.role.as_bytes());
         field(&[u8::from(spec.egress == Egress::Nat)]);
+        field(&[u8::from(spec.logging.json)]);
+        field(
+            spec.logging
+                .application_level
+                .as_deref()
+                .unwrap_or("")
+                .as_bytes(),
+        );
+        field(
+            spec.logging
+                .system_level
+                .as_deref()
+                .unwrap_or("")
+                .as_bytes(),
+        );
         for (k, v) in &spec.environment {
             field(k.as_bytes());
             field(v.as_bytes());
@@ -333,6 +363,8 @@ mod tests {
             reserved_concurrency: None,
             role: "arn:aws:iam::000000000000:role/test".into(),
             egress: Default::default(),
+            architecture: "x86_64".into(),
+            logging: LogControls::default(),
         }
     }
 

@@ -280,6 +280,8 @@ fn spec(code: &Path, timeout: Duration) -> FunctionSpec {
         reserved_concurrency: None,
         role: "arn:aws:iam::000000000000:role/test".into(),
         egress: Default::default(),
+        architecture: "x86_64".into(),
+        logging: Default::default(),
     }
 }
 

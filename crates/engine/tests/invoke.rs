@@ -165,6 +165,8 @@ fn spec(code: &Path, handler: &str, timeout_ms: u64) -> FunctionSpec {
         reserved_concurrency: None,
         role: "arn:aws:iam::000000000000:role/test".into(),
         egress: Default::default(),
+        architecture: "x86_64".into(),
+        logging: Default::default(),
     }
 }
 

@@ -73,6 +73,10 @@ pub(crate) struct App {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// `metrics.token`: the bearer token scrapers may send.
     pub(crate) metrics_token: Option<String>,
+    /// The cost ledger, told of every invocation by the engine's observer.
+    pub(crate) ledger: Arc<crate::cost::Ledger>,
+    /// What the ledger's figures are priced at.
+    pub(crate) prices: crate::config::PriceTable,
 }
 
 impl App {

@@ -128,6 +128,9 @@ pub struct Config {
     /// `/metrics` (Prometheus).
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// What `nimbus cost` charges (default: Lambda's published us-east-1 prices).
+    #[serde(default)]
+    pub prices: PriceTable,
     /// The clock schedules fire by: the system's (not settable from a file; tests hand in a
     /// manual one).
     #[serde(skip)]
@@ -174,6 +177,81 @@ pub struct MetricsSection {
     /// A bearer token Prometheus sends (`authorization: { credentials: ... }`); without one,
     /// or besides it, a SigV4-signed request of the account's keys is let in.
     pub token: Option<Secret>,
+}
+
+/// A price in the table: compared by its bits, so that the configuration stays `Eq`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(transparent)]
+pub struct Price(pub f64);
+
+impl PartialEq for Price {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Price {}
+
+/// `[prices]`: what the cost ledger charges. The defaults are Lambda's published prices
+/// (us-east-1, the first tier of duration): requests, duration per GB-second on each
+/// architecture, on demand and on provisioned-concurrency environments (whose provisioned
+/// hours are not in the ledger), and ephemeral storage above the free 512 MB.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PriceTable {
+    /// The currency the prices are in.
+    pub currency: String,
+    /// Per million requests.
+    pub requests_per_million: Price,
+    /// Per GB-second, x86_64, on demand.
+    pub x86_64_gb_second: Price,
+    /// Per GB-second, arm64, on demand.
+    pub arm64_gb_second: Price,
+    /// Per GB-second, x86_64, on a provisioned-concurrency environment.
+    pub provisioned_x86_64_gb_second: Price,
+    /// Per GB-second, arm64, on a provisioned-concurrency environment.
+    pub provisioned_arm64_gb_second: Price,
+    /// Per GB-second of ephemeral storage above 512 MB.
+    pub ephemeral_gb_second: Price,
+}
+
+impl Default for PriceTable {
+    fn default() -> Self {
+        Self {
+            currency: "USD".into(),
+            requests_per_million: Price(0.20),
+            x86_64_gb_second: Price(0.000_016_666_7),
+            arm64_gb_second: Price(0.000_013_333_4),
+            provisioned_x86_64_gb_second: Price(0.000_009_722_2),
+            provisioned_arm64_gb_second: Price(0.000_007_777_8),
+            ephemeral_gb_second: Price(0.000_000_030_9),
+        }
+    }
+}
+
+impl PriceTable {
+    /// The duration price of an invocation.
+    pub fn gb_second(&self, architecture: &str, provisioned: bool) -> f64 {
+        let p = match (architecture, provisioned) {
+            ("arm64", false) => self.arm64_gb_second,
+            ("arm64", true) => self.provisioned_arm64_gb_second,
+            (_, false) => self.x86_64_gb_second,
+            (_, true) => self.provisioned_x86_64_gb_second,
+        };
+        p.0
+    }
+
+    /// The table as `GET /_nimbus/costs` shows it.
+    pub fn wire(&self) -> serde_json::Value {
+        serde_json::json!({
+            "RequestsPerMillion": self.requests_per_million.0,
+            "X86_64GbSecond": self.x86_64_gb_second.0,
+            "Arm64GbSecond": self.arm64_gb_second.0,
+            "ProvisionedX86_64GbSecond": self.provisioned_x86_64_gb_second.0,
+            "ProvisionedArm64GbSecond": self.provisioned_arm64_gb_second.0,
+            "EphemeralStorageGbSecond": self.ephemeral_gb_second.0,
+        })
+    }
 }
 
 /// `[function_urls]`.
@@ -511,6 +589,7 @@ impl Default for Config {
             async_invoke: AsyncSection::default(),
             function_urls: FunctionUrlsSection::default(),
             metrics: MetricsSection::default(),
+            prices: PriceTable::default(),
             schedule_clock: crate::scheduler::ScheduleClock::default(),
         }
     }
@@ -550,6 +629,28 @@ impl Config {
 
     /// Checks every value; called once before anything starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.prices;
+        for (key, price) in [
+            ("prices.requests_per_million", p.requests_per_million),
+            ("prices.x86_64_gb_second", p.x86_64_gb_second),
+            ("prices.arm64_gb_second", p.arm64_gb_second),
+            (
+                "prices.provisioned_x86_64_gb_second",
+                p.provisioned_x86_64_gb_second,
+            ),
+            (
+                "prices.provisioned_arm64_gb_second",
+                p.provisioned_arm64_gb_second,
+            ),
+            ("prices.ephemeral_gb_second", p.ephemeral_gb_second),
+        ] {
+            if !(price.0.is_finite() && price.0 >= 0.0) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("{} is not a price (a number, 0 or more)", price.0),
+                });
+            }
+        }
         if !self.function_urls.url.contains("{id}") {
             return Err(ConfigError::Invalid {
                 key: "function_urls.url",
@@ -735,6 +836,19 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
+        let priced = Config::from_toml("[prices]\narm64_gb_second = 0.00001\ncurrency = \"EUR\"")
+            .expect("prices");
+        assert_eq!(priced.prices.arm64_gb_second, Price(0.00001));
+        assert_eq!(priced.prices.currency, "EUR");
+        assert_eq!(priced.prices.x86_64_gb_second, Price(0.000_016_666_7));
+        let negative = Config::from_toml("[prices]\nx86_64_gb_second = -1.0").expect("parses");
+        assert!(matches!(
+            negative.validate(),
+            Err(ConfigError::Invalid {
+                key: "prices.x86_64_gb_second",
+                ..
+            })
+        ));
         let e = Config::from_toml("listn = \"127.0.0.1:1\"").expect_err("unknown key");
         assert!(e.contains("listn"), "{e}");
         let c = Config::from_toml("account_id = \"12\"").expect("parses");

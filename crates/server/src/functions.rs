@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_engine::resolve::{ResolveError, Routing, RoutingFuture, SourceFuture};
-use nimbus_engine::{Egress, Engine, FunctionSource, FunctionSpec};
+use nimbus_engine::{Egress, Engine, FunctionSource, FunctionSpec, LogControls};
 use nimbus_model::{function_arn, Alias, Function, LambdaError};
 use nimbus_store::code::CodeStore;
 use nimbus_store::{LogRecord, Store, StoreFuture, Usage};
@@ -59,6 +59,18 @@ pub(crate) fn function_spec(
             Some("none") => Egress::None,
             _ => egress,
         },
+        architecture: s.architecture.clone(),
+        logging: log_controls(&s.logging),
+    }
+}
+
+/// The controls of a stored `LoggingConfig`: levels apply to the JSON format only.
+fn log_controls(l: &nimbus_model::function::LoggingConfig) -> LogControls {
+    let json = l.log_format.as_deref() == Some("JSON");
+    LogControls {
+        json,
+        application_level: l.application_log_level.clone().filter(|_| json),
+        system_level: l.system_log_level.clone().filter(|_| json),
     }
 }
 

@@ -10,6 +10,7 @@ mod app;
 mod async_invoke;
 pub mod auth;
 pub mod config;
+mod cost;
 mod cwlogs;
 mod error;
 mod esm;
@@ -86,6 +87,9 @@ pub enum ServerError {
     /// Recovery of unfinished work at start-up failed.
     #[error("recover unfinished work: {0}")]
     Recover(String),
+    /// The cost ledger's journal could not be opened or folded.
+    #[error("cost ledger: {0}")]
+    Ledger(String),
 }
 
 /// Where the server keeps its state, and how clients reach it.
@@ -182,6 +186,13 @@ impl Server {
         let urls: Arc<dyn nimbus_store::UrlStore> = Arc::clone(&sqlite) as _;
         let schedules: Arc<dyn nimbus_store::ScheduleStore> = Arc::clone(&sqlite) as _;
         let log_queries: Arc<dyn nimbus_store::LogQueries> = Arc::clone(&sqlite) as _;
+        let ledger = cost::Ledger::open(
+            &data_dir.join("cost-journal"),
+            Arc::clone(&sqlite) as Arc<dyn nimbus_store::costs::CostStore>,
+        )
+        .await
+        .map_err(|e| ServerError::Ledger(e.to_string()))?;
+        ledger.spawn_folding(std::time::Duration::from_secs(5));
         logs::spawn_retention(
             Arc::clone(&db),
             Arc::clone(&log_queries),
@@ -261,9 +272,14 @@ impl Server {
             log_retention_days: config.log_retention_days,
             metrics: Arc::new(metrics::Metrics::new()),
             metrics_token: config.metrics.token.as_ref().map(|t| t.0.clone()),
+            ledger,
+            prices: config.prices.clone(),
         });
         app.engine
-            .set_observer(Arc::clone(&app.metrics) as Arc<dyn nimbus_engine::observe::Observer>);
+            .set_observer(Arc::new(nimbus_engine::observe::Observers(vec![
+                Arc::clone(&app.metrics) as Arc<dyn nimbus_engine::observe::Observer>,
+                Arc::clone(&app.ledger) as Arc<dyn nimbus_engine::observe::Observer>,
+            ])));
         recover(&app).await?;
         scheduler::ensure_default_group(&app).await?;
         scheduler::spawn(Arc::clone(&app));
@@ -711,6 +727,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/_nimbus/logs/{name}", get(logs::read))
         .route("/_nimbus/async", get(async_invoke::status))
         .route("/_nimbus/schedules", get(scheduler::status))
+        .route("/_nimbus/costs", get(cost::report))
         .route("/_nimbus/runtimes", get(runtimes::list))
         .route(
             "/2016-08-19/account-settings",

@@ -7,12 +7,14 @@
 #![warn(missing_docs)]
 
 pub mod code;
+pub mod costs;
 mod error;
 pub mod events;
 pub mod log_queries;
 pub mod queues;
 pub mod schedules;
 mod sqlite;
+mod sqlite_costs;
 mod sqlite_events;
 mod sqlite_logs;
 mod sqlite_queues;

@@ -73,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "log groups",
         include_str!("../migrations/0012_log_groups.sql"),
     ),
+    (
+        13,
+        "cost ledger",
+        include_str!("../migrations/0013_cost_ledger.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as the migrator takes them (compiled in: no files to find at run time).

@@ -342,15 +342,71 @@ function request(method, urlPath, body, headers) {
   return client.request(method, urlPath, body, headers);
 }
 
-// AWS compat: console lines as Lambda's Node runtime writes them: time, request id, level, message.
+// AWS compat: console lines as Lambda's Node runtime writes them: time, request id, level, message;
+// with LoggingConfig's JSON format, one JSON object a line, and the methods below
+// AWS_LAMBDA_LOG_LEVEL silent.
 let currentRequestId;
+const LOG_JSON = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+const LEVEL_ORDER = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+
+// An Error as Lambda's JSON logs show one.
+function errorFields(e) {
+  return {
+    errorType: (e && e.constructor && e.constructor.name) || 'UnknownError',
+    errorMessage: e.message,
+    stackTrace: typeof e.stack === 'string' ? e.stack.split('\n') : e.stack,
+  };
+}
+
+function jsonReplacer(_key, value) {
+  return value instanceof Error ? Object.assign(errorFields(value), value) : value;
+}
+
+function jsonLine(level, args) {
+  const doc = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
+  if (args.length === 1) {
+    doc.message = args[0];
+    try {
+      return JSON.stringify(doc, jsonReplacer);
+    } catch (_) {
+      doc.message = util.format(args[0]);
+      return JSON.stringify(doc);
+    }
+  }
+  doc.message = util.format(...args);
+  const err = args.find((a) => a instanceof Error);
+  if (err) Object.assign(doc, errorFields(err));
+  return JSON.stringify(doc);
+}
+
 function patchConsole() {
-  const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' };
+  const levels = { trace: 'TRACE', debug: 'DEBUG', log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'FATAL' };
+  const wanted = (process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase();
+  const min = LOG_JSON && LEVEL_ORDER.includes(wanted) ? LEVEL_ORDER.indexOf(wanted) : 0;
   for (const [name, level] of Object.entries(levels)) {
-    console[name] = (...args) => {
-      const msg = util.format(...args).replace(/\n/g, '\r');
-      process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || 'undefined'}\t${level}\t${msg}\n`);
-    };
+    if (LEVEL_ORDER.indexOf(level) < min) {
+      console[name] = () => {};
+    } else if (LOG_JSON) {
+      console[name] = (...args) => {
+        process.stdout.write(`${jsonLine(level, args)}\n`);
+      };
+    } else {
+      console[name] = (...args) => {
+        const msg = util.format(...args).replace(/\n/g, '\r');
+        process.stdout.write(`${new Date().toISOString()}\t${currentRequestId || 'undefined'}\t${level}\t${msg}\n`);
+      };
+    }
+  }
+}
+
+// The log line of an invocation's error (always written: ERROR is above every level but FATAL).
+function logInvokeError(doc) {
+  if (LOG_JSON) {
+    const line = { timestamp: new Date().toISOString(), level: 'ERROR', requestId: currentRequestId,
+      message: { errorType: doc.errorType, errorMessage: doc.errorMessage, stackTrace: doc.trace } };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+  } else {
+    console.error(`Invoke Error \t${JSON.stringify(doc)}`);
   }
 }
 
@@ -467,7 +523,7 @@ async function invokeStreaming(handler, event, context, id, base) {
     await stream.answered();
   } catch (e) {
     const doc = errorDoc(e);
-    console.error(`Invoke Error \t${JSON.stringify(doc)}`);
+    logInvokeError(doc);
     if (!stream.started()) {
       await postError(`${base}/error`, doc);
       return;
@@ -612,7 +668,7 @@ async function main() {
       await request('POST', `${base}/response`, body === undefined ? 'null' : body, { 'Content-Type': 'application/json' });
     } catch (e) {
       const doc = errorDoc(e);
-      console.error(`Invoke Error \t${JSON.stringify(doc)}`);
+      logInvokeError(doc);
       await postError(`${base}/error`, doc);
     }
   }

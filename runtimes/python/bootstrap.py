@@ -13,6 +13,77 @@ import time
 
 API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 BASE = "/2018-06-01/runtime"
+# Lambda's logging controls (LoggingConfig): the format, and in JSON the application log level.
+_LOG_JSON = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+_LOG_LEVEL = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+_request_id = ""
+_logging_ready = False
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# LogRecord attributes that are not a caller's `extra` fields.
+_RECORD_FIELDS = frozenset((
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info",
+    "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated",
+    "thread", "threadName", "processName", "process", "taskName", "aws_request_id", "message",
+    "asctime",
+))
+
+
+def _setup_logging():
+    """Lambda's handler on the root logger: each record one log event on stdout, as Lambda's
+    Python runtime writes it (`[LEVEL]\ttime\trequest id\tmessage`, or a JSON object), and in
+    JSON the root logger at AWS_LAMBDA_LOG_LEVEL. Set up when the function's code has imported
+    `logging` (always, in JSON), so that functions that never log never pay for the import."""
+    global _logging_ready
+    _logging_ready = True
+    import logging
+
+    def text(record):
+        t = time.gmtime(record.created)
+        line = "[%s]\t%s.%03dZ\t%s\t%s" % (
+            record.levelname, time.strftime("%Y-%m-%dT%H:%M:%S", t), record.msecs,
+            _request_id, record.getMessage())
+        if record.exc_info:
+            import traceback
+            line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        # One event per record: its lines joined with \r, as the error log's are.
+        return line.replace("\n", "\r")
+
+    def structured(record):
+        doc = {
+            "timestamp": time.strftime(_TIME_FORMAT, time.gmtime(record.created)),
+            "level": record.levelname,
+            "message": record.msg if isinstance(record.msg, dict) and not record.args
+            else record.getMessage(),
+            "logger": record.name,
+            "requestId": _request_id or None,
+        }
+        if record.exc_info:
+            import traceback
+            doc["errorType"] = record.exc_info[0].__name__
+            doc["errorMessage"] = str(record.exc_info[1])
+            doc["stackTrace"] = traceback.format_tb(record.exc_info[2])
+            doc["location"] = "%s:%s:%s" % (record.pathname, record.funcName, record.lineno)
+        for k, v in record.__dict__.items():
+            if k not in _RECORD_FIELDS and k not in doc:
+                doc[k] = v
+        return json.dumps({k: v for k, v in doc.items() if v is not None},
+                          default=str, ensure_ascii=False)
+
+    class LambdaHandler(logging.Handler):
+        def emit(self, record):
+            try:
+                line = structured(record) if _LOG_JSON else text(record)
+            except Exception:
+                self.handleError(record)
+                return
+            sys.stdout.write(line + "\n")
+
+    root = logging.getLogger()
+    root.addHandler(LambdaHandler())
+    if _LOG_JSON:
+        level = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(_LOG_LEVEL, _LOG_LEVEL)
+        if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            root.setLevel(level)
 
 
 class _RuntimeApi:
@@ -104,6 +175,11 @@ def _error_doc(exc, request_id, error_type=None, message=None, tb=True):
 
 
 def _log_error(doc):
+    if _LOG_JSON:
+        record = {"timestamp": time.strftime(_TIME_FORMAT, time.gmtime()), "level": "ERROR"}
+        record.update(doc)
+        print(json.dumps(record, default=str), flush=True)
+        return
     # AWS compat: one log event for the whole error, its lines joined with \r.
     lines = ["[ERROR] %s: %s" % (doc["errorType"], doc["errorMessage"])]
     if doc["stackTrace"]:
@@ -203,6 +279,8 @@ def main():
     if sdk:
         sys.path.insert(1, sdk)
     os.chdir(task_root)
+    if _LOG_JSON:
+        _setup_logging()
     try:
         handler = _load_handler(os.environ["_HANDLER"])
     except _InitError as e:
@@ -211,11 +289,15 @@ def main():
         _post_error("/init/error", doc)
         sys.exit(1)
 
+    global _request_id
     while True:
+        if not _logging_ready and "logging" in sys.modules:
+            _setup_logging()
         status, headers, body = _request("GET", "/invocation/next")
         if status != 200:
             sys.exit("runtime API answered %d to next" % status)
         request_id = headers.get("lambda-runtime-aws-request-id")
+        _request_id = request_id or ""
         trace = headers.get("lambda-runtime-trace-id")
         if trace:
             os.environ["_X_AMZN_TRACE_ID"] = trace

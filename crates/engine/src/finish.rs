@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use serde_json::json;
 
 use crate::environment::{InitFailure, RunResult};
+use crate::log_format::{self, Format, Level};
 use crate::logs::{self, Report};
 use crate::runtime_api::MAX_RESPONSE_BYTES;
 
@@ -136,13 +137,27 @@ pub(crate) fn init_ending(failure: InitFailure, request_id: &str) -> Ending {
     }
 }
 
-/// The invocation's log: what the runtime wrote, framed by START, END and REPORT.
+/// The invocation's log: what the runtime wrote, framed by START, END and REPORT (or, in the
+/// JSON format, by `platform.start`, `platform.runtimeDone` and `platform.report` records, and
+/// filtered by the log levels); `start_ms` is when it began.
 pub(crate) fn framed_log(
     version: &str,
     output: &str,
     report: &Report<'_>,
     output_before_start: bool,
+    format: &Format,
+    start_ms: i64,
 ) -> String {
+    if format.json {
+        return json_log(
+            version,
+            output,
+            report,
+            output_before_start,
+            format,
+            start_ms,
+        );
+    }
     let id = report.request_id;
     let mut log = String::with_capacity(output.len() + 256);
     if output_before_start {
@@ -157,6 +172,38 @@ pub(crate) fn framed_log(
     log.push('\n');
     log.push_str(&logs::report_line(report));
     log.push('\n');
+    log
+}
+
+fn json_log(
+    version: &str,
+    output: &str,
+    report: &Report<'_>,
+    output_before_start: bool,
+    format: &Format,
+    start_ms: i64,
+) -> String {
+    let output = format.application(output);
+    let end_ms = start_ms.saturating_add(i64::try_from(report.duration.as_millis()).unwrap_or(0));
+    let mut log = String::with_capacity(output.len() + 512);
+    if output_before_start {
+        push_lines(&mut log, &output);
+    }
+    if format.system(Level::Info) {
+        log.push_str(&log_format::start(start_ms, report.request_id, version));
+        log.push('\n');
+    }
+    if !output_before_start {
+        push_lines(&mut log, &output);
+    }
+    if format.system(Level::Debug) {
+        log.push_str(&log_format::runtime_done(end_ms, report));
+        log.push('\n');
+    }
+    if format.system(Level::Info) {
+        log.push_str(&log_format::report(end_ms, report));
+        log.push('\n');
+    }
     log
 }
 

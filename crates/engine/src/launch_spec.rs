@@ -89,6 +89,13 @@ pub(crate) fn launch_spec(
     set("_HANDLER", f.handler.clone());
     set("LAMBDA_TASK_ROOT", task);
     set("LAMBDA_RUNTIME_DIR", rt_dir);
+    // AWS compat: the runtimes read the logging controls from these (JSON format only).
+    if f.logging.json {
+        set("AWS_LAMBDA_LOG_FORMAT", "JSON".into());
+        if let Some(level) = &f.logging.application_level {
+            set("AWS_LAMBDA_LOG_LEVEL", level.clone());
+        }
+    }
     LaunchSpec {
         env_id: env_id.to_string(),
         argv,
@@ -114,6 +121,33 @@ pub(crate) fn init_start_line(launcher: &str, f: &FunctionSpec, rt: &RuntimeInfo
     format!(
         "INIT_START Runtime Version: {family}.nimbus\tRuntime Version ARN: arn:aws:lambda:{}::runtime:{digest}\tInterpreter: {interpreter}\tLauncher: {launcher}",
         f.region
+    )
+}
+
+/// `platform.initStart`, the JSON format's `INIT_START`.
+pub(crate) fn init_start_record(
+    f: &FunctionSpec,
+    rt: &RuntimeInfo,
+    provisioned: bool,
+    epoch_ms: i64,
+) -> String {
+    let interpreter = rt
+        .interpreter
+        .as_ref()
+        .map_or_else(|| "bootstrap".to_string(), |p| p.display().to_string());
+    let family = f.runtime.trim_end_matches(".x");
+    let digest = hex::encode(Sha256::digest(format!("{}|{interpreter}", f.runtime)));
+    crate::log_format::record(
+        epoch_ms,
+        "platform.initStart",
+        &serde_json::json!({
+            "initializationType": if provisioned { "provisioned-concurrency" } else { "on-demand" },
+            "phase": "init",
+            "runtimeVersion": format!("{family}.nimbus"),
+            "runtimeVersionArn": format!("arn:aws:lambda:{}::runtime:{digest}", f.region),
+            "functionName": f.name,
+            "functionVersion": f.version,
+        }),
     )
 }
 

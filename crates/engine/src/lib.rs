@@ -22,6 +22,7 @@ mod finish;
 pub mod invocation;
 mod launch_spec;
 pub mod launcher;
+mod log_format;
 pub mod logs;
 pub mod observe;
 mod output;

@@ -20,7 +20,8 @@ use crate::finish::{self, Ending};
 use crate::invocation::{
     FunctionError, InvocationOutcome, InvocationRequest, InvocationType, LogType,
 };
-use crate::launch_spec::{init_start_line, launch_spec, missing_bootstrap};
+use crate::launch_spec::{init_start_line, init_start_record, launch_spec, missing_bootstrap};
+use crate::log_format::{Format, Level};
 use crate::logs::{self, LogEvent, Report};
 use crate::pool::PoolKey;
 use crate::resolve::ResolvedFunction;
@@ -311,14 +312,27 @@ impl Engine {
             .acquire()
             .await
             .map_err(|_| InvokeError::Capacity("the engine is shutting down".to_string()))?;
-        self.logs.write(
-            &spec.log_group,
-            &stream,
-            vec![LogEvent {
-                timestamp_ms: self.clock.epoch_ms(),
-                message: init_start_line(self.launcher.name(), spec, &rt),
-            }],
-        );
+        let format = Format::of(&spec.logging);
+        let now = self.clock.epoch_ms();
+        if !format.json {
+            self.logs.write(
+                &spec.log_group,
+                &stream,
+                vec![LogEvent {
+                    timestamp_ms: now,
+                    message: init_start_line(self.launcher.name(), spec, &rt),
+                }],
+            );
+        } else if format.system(Level::Info) {
+            self.logs.write(
+                &spec.log_group,
+                &stream,
+                vec![LogEvent {
+                    timestamp_ms: now,
+                    message: init_start_record(spec, &rt, provisioned, now),
+                }],
+            );
+        }
         let init_started = Instant::now();
         let launched = Environment::start(
             Arc::clone(&self.launcher),
@@ -356,7 +370,7 @@ impl Engine {
                 self.logs.write(
                     &spec.log_group,
                     &stream,
-                    logs::events(&init_output, self.clock.epoch_ms()),
+                    logs::events(&format.application(&init_output), self.clock.epoch_ms()),
                 );
                 Ok(Claimed::Cold(env))
             }
@@ -453,7 +467,8 @@ impl Engine {
             billed_ms,
             status: finish::report_status(&ending.status),
         };
-        let log = finish::framed_log(&f.spec.version, &output, &report, false);
+        let format = Format::of(&f.spec.logging);
+        let log = finish::framed_log(&f.spec.version, &output, &report, false, &format, start_ms);
         self.logs.write(
             &f.spec.log_group,
             &env.log_stream,
@@ -525,12 +540,11 @@ impl Engine {
             billed_ms,
             status: finish::report_status(&ending.status),
         };
-        let log = finish::framed_log(&f.spec.version, output, &report, true);
-        self.logs.write(
-            &f.spec.log_group,
-            stream,
-            logs::events(&log, self.clock.epoch_ms()),
-        );
+        let now = self.clock.epoch_ms();
+        let format = Format::of(&f.spec.logging);
+        let log = finish::framed_log(&f.spec.version, output, &report, true, &format, now);
+        self.logs
+            .write(&f.spec.log_group, stream, logs::events(&log, now));
         self.observe(&crate::observe::InvocationFigures {
             function: &f.spec.name,
             version: &f.spec.version,

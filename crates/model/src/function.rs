@@ -68,6 +68,47 @@ pub struct LoggingConfig {
     pub log_group: Option<String>,
 }
 
+/// `ApplicationLogLevel`'s values, most detail first.
+pub const APPLICATION_LOG_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+
+/// `SystemLogLevel`'s values, most detail first.
+pub const SYSTEM_LOG_LEVELS: [&str; 3] = ["DEBUG", "INFO", "WARN"];
+
+impl LoggingConfig {
+    /// `self` (the stored configuration) with `change` applied: what `change` names replaces
+    /// what is stored. Levels belong to the JSON format: they default to INFO there, are
+    /// dropped when the format goes back to Text, and may not be set with Text.
+    pub fn merged(&self, change: &LoggingConfig) -> Result<LoggingConfig, LambdaError> {
+        let format = change
+            .log_format
+            .clone()
+            .or_else(|| self.log_format.clone())
+            .unwrap_or_else(|| "Text".to_string());
+        let json = format == "JSON";
+        if !json && (change.application_log_level.is_some() || change.system_log_level.is_some()) {
+            return Err(LambdaError::invalid_parameter(
+                "ApplicationLogLevel and SystemLogLevel can be set only for functions whose LogFormat is JSON.",
+            ));
+        }
+        let level = |new: &Option<String>, old: &Option<String>| {
+            json.then(|| {
+                new.clone()
+                    .or_else(|| old.clone())
+                    .unwrap_or_else(|| "INFO".to_string())
+            })
+        };
+        Ok(LoggingConfig {
+            log_format: Some(format.clone()),
+            application_log_level: level(
+                &change.application_log_level,
+                &self.application_log_level,
+            ),
+            system_log_level: level(&change.system_log_level, &self.system_log_level),
+            log_group: change.log_group.clone().or_else(|| self.log_group.clone()),
+        })
+    }
+}
+
 /// The code package a function runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeRef {
@@ -652,6 +693,48 @@ fn validate_changes(c: &Changes<'_>) -> Result<(), LambdaError> {
                 );
             }
         }
+        if let Some(level) = l.application_log_level.as_deref() {
+            if !APPLICATION_LOG_LEVELS.contains(&level) {
+                v.push(
+                    level,
+                    "loggingConfig.applicationLogLevel",
+                    "Member must satisfy enum value set: [TRACE, DEBUG, INFO, WARN, ERROR, FATAL]",
+                );
+            }
+        }
+        if let Some(level) = l.system_log_level.as_deref() {
+            if !SYSTEM_LOG_LEVELS.contains(&level) {
+                v.push(
+                    level,
+                    "loggingConfig.systemLogLevel",
+                    "Member must satisfy enum value set: [DEBUG, INFO, WARN]",
+                );
+            }
+        }
+        if let Some(g) = l.log_group.as_deref() {
+            if g.is_empty() {
+                v.push(
+                    g,
+                    "loggingConfig.logGroup",
+                    "Member must have length greater than or equal to 1",
+                );
+            } else if g.len() > 512 {
+                v.push(
+                    g,
+                    "loggingConfig.logGroup",
+                    "Member must have length less than or equal to 512",
+                );
+            } else if !g
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_/#".contains(&b))
+            {
+                v.push(
+                    g,
+                    "loggingConfig.logGroup",
+                    "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
+                );
+            }
+        }
     }
     v.finish()?;
 
@@ -785,7 +868,10 @@ impl CreateFunctionRequest {
                 .and_then(|d| d.target_arn.clone())
                 .filter(|t| !t.is_empty()),
             kms_key_arn: self.kms_key_arn.clone().filter(|k| !k.is_empty()),
-            logging: self.logging_config.clone().unwrap_or_default(),
+            logging: match &self.logging_config {
+                Some(l) => LoggingConfig::default().merged(l)?,
+                None => LoggingConfig::default(),
+            },
         })
     }
 }
@@ -858,7 +944,7 @@ impl UpdateFunctionConfigurationRequest {
             settings.kms_key_arn = Some(k.clone()).filter(|k| !k.is_empty());
         }
         if let Some(l) = &self.logging_config {
-            settings.logging = l.clone();
+            settings.logging = settings.logging.merged(l)?;
         }
         Ok(())
     }

@@ -64,13 +64,15 @@ pub(crate) fn function_spec(
     }
 }
 
-/// The controls of a stored `LoggingConfig`: levels apply to the JSON format only.
+/// The controls of a stored `LoggingConfig`: levels apply to the JSON format only, INFO
+/// unless set.
 fn log_controls(l: &nimbus_model::function::LoggingConfig) -> LogControls {
     let json = l.log_format.as_deref() == Some("JSON");
+    let level = |l: &Option<String>| json.then(|| l.clone().unwrap_or_else(|| "INFO".into()));
     LogControls {
         json,
-        application_level: l.application_log_level.clone().filter(|_| json),
-        system_level: l.system_log_level.clone().filter(|_| json),
+        application_level: level(&l.application_log_level),
+        system_level: level(&l.system_log_level),
     }
 }
 

@@ -30,11 +30,12 @@ fi
 
 # Python packages in a private environment built on the machine's interpreter (never a shim).
 venv="$PWD/.venv-test"
-# boto3 drives the API; awslambdaric (AWS's Python runtime interface client) runs as a function.
-if ! "$venv/bin/python" -c 'import boto3, awslambdaric' 2>/dev/null; then
-    echo "test.sh: installing boto3 and awslambdaric into $venv"
+# boto3 drives the API; awslambdaric (AWS's Python runtime interface client) runs as a function;
+# opentelemetry-proto (OpenTelemetry's own OTLP schema) decodes what the traces test receives.
+if ! "$venv/bin/python" -c 'import boto3, awslambdaric, opentelemetry.proto' 2>/dev/null; then
+    echo "test.sh: installing boto3, awslambdaric and opentelemetry-proto into $venv"
     [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric
+    "$venv/bin/pip" install --quiet --disable-pip-version-check boto3 awslambdaric opentelemetry-proto
 fi
 
 # awslambdaric again, as a function bundles it: a plain directory to zip into a package.

@@ -58,6 +58,8 @@ pub(crate) struct Environment {
     env_id: String,
     pub(crate) log_stream: String,
     /// Set on a cold start, reported (and cleared) by the first invocation.
+    /// When its sandbox was launched (its init phase began), by the wall clock.
+    pub(crate) launched_at: Option<std::time::SystemTime>,
     pub(crate) init_duration: Option<Duration>,
     pub(crate) output: Arc<Output>,
     events: mpsc::Sender<Event>,
@@ -127,6 +129,7 @@ impl Environment {
         let launched = tokio::task::spawn_blocking(move || launcher.launch(&spec))
             .await
             .map_err(|e| std::io::Error::other(format!("launch task: {e}")))??;
+        let launched_at = std::time::SystemTime::now();
         let output = Output::start(launched.output)?;
         let (api, events, init) = RuntimeApi::new();
         let api_task = match launched.endpoint {
@@ -151,6 +154,7 @@ impl Environment {
         let mut env = Self {
             env_id,
             log_stream,
+            launched_at: Some(launched_at),
             init_duration: None,
             output,
             events,

@@ -36,6 +36,7 @@ pub mod sandbox_launcher;
 pub mod services;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 use std::sync::Arc;
 use std::time::Duration;

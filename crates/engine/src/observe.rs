@@ -28,6 +28,10 @@ pub struct InvocationFigures<'a> {
     pub provisioned: bool,
     /// When it ended, epoch ms.
     pub epoch_ms: i64,
+    /// Its request id.
+    pub request_id: &'a str,
+    /// Its stages, when its function's tracing is Active (and it was sampled).
+    pub trace: Option<&'a crate::trace::TraceRecord>,
 }
 
 /// Receives the engine's figures. Called on the invocation's own task: keep it quick.

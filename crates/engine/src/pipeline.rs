@@ -7,7 +7,7 @@
 //! logs and REPORT are written and its environment reused all the same.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use nimbus_model::State;
 use tokio::time::Instant;
@@ -26,6 +26,7 @@ use crate::logs::{self, LogEvent, Report};
 use crate::pool::PoolKey;
 use crate::resolve::ResolvedFunction;
 use crate::services::{self, HeldCredentials};
+use crate::trace::{Timeline, TraceContext, TraceRecord};
 use crate::Engine;
 
 /// An environment claimed for one invocation.
@@ -40,6 +41,17 @@ pub(crate) enum Claimed {
         /// How long the failed init ran (billed, as Lambda bills a failed init).
         took: Duration,
     },
+}
+
+/// A recorded invocation's stages so far, for its trace.
+pub(crate) struct Stages {
+    context: TraceContext,
+    arrived: SystemTime,
+    admitted: SystemTime,
+    launched: Option<SystemTime>,
+    claimed: SystemTime,
+    dispatched: SystemTime,
+    cold: bool,
 }
 
 fn hex32() -> String {
@@ -82,6 +94,7 @@ impl Engine {
     }
 
     async fn run(&self, req: InvocationRequest) -> Result<InvocationOutcome, InvokeError> {
+        let arrived = SystemTime::now();
         let f = self.checked(&req).await?;
         if req.invocation_type == InvocationType::DryRun {
             return Ok(self.dry_run(&f));
@@ -103,11 +116,19 @@ impl Engine {
             version: f.spec.version.as_str().into(),
             generation: f.generation.clone(),
         };
+        let trace = TraceContext::of(
+            req.trace_header.as_deref(),
+            f.spec.tracing_active,
+            u64::try_from(self.clock.epoch_ms() / 1000).unwrap_or(0),
+        );
+        let admitted = SystemTime::now();
         let claimed = self.claim(&f, &key, &req).await?;
+        let mut cold = matches!(claimed, Claimed::Cold(_));
         let mut env = match self.ready(claimed, &f, &req) {
             Ok(env) => env,
             Err(outcome) => return Ok(outcome),
         };
+        let mut claimed_at = SystemTime::now();
         let started = Instant::now();
         let start_ms = self.clock.epoch_ms();
         let limit = match req.deadline {
@@ -115,7 +136,7 @@ impl Engine {
             _ => f.spec.timeout,
         };
         let mut result = self
-            .dispatch(&mut env, &f, &req, start_ms, started + limit)
+            .dispatch(&mut env, &f, &req, start_ms, started + limit, &trace)
             .await;
         // The runtime exited before it took the event: the function never saw it, so a fresh
         // environment gets it (once).
@@ -129,15 +150,28 @@ impl Engine {
             tracing::debug!("environment ended before it took the event: cold start");
             self.retire(env);
             let claimed = self.cold_start(&f, &req).await?;
+            cold = true;
             env = match self.ready(claimed, &f, &req) {
                 Ok(env) => env,
                 Err(outcome) => return Ok(outcome),
             };
+            claimed_at = SystemTime::now();
             result = self
-                .dispatch(&mut env, &f, &req, start_ms, started + limit)
+                .dispatch(&mut env, &f, &req, start_ms, started + limit, &trace)
                 .await;
         }
-        Ok(self.finish(&f, key, env, &req, result, started, start_ms, limit, permit))
+        let stages = trace.recorded.then(|| Stages {
+            context: trace,
+            arrived,
+            admitted,
+            launched: if cold { env.launched_at } else { None },
+            claimed: claimed_at,
+            dispatched: SystemTime::now(),
+            cold,
+        });
+        Ok(self.finish(
+            &f, key, env, &req, result, started, start_ms, limit, permit, stages,
+        ))
     }
 
     /// The environment to dispatch to, or, when its init failed, the invocation's outcome.
@@ -391,6 +425,7 @@ impl Engine {
         req: &InvocationRequest,
         start_ms: i64,
         deadline: Instant,
+        trace: &TraceContext,
     ) -> RunResult {
         let limit_ms = i64::try_from(
             deadline
@@ -402,15 +437,7 @@ impl Engine {
             Some(q) => format!("{}:{q}", f.arn),
             None => f.arn.clone(),
         };
-        let trace_id = match &req.trace_header {
-            Some(t) => t.clone(),
-            None => format!(
-                "Root=1-{:08x}-{};Parent={:016x};Sampled=0",
-                start_ms / 1000,
-                &hex32()[..24],
-                rand::random::<u64>()
-            ),
-        };
+        let trace_id = trace.runtime_header();
         let input = Input {
             request_id: req.request_id.to_string(),
             deadline_ms: start_ms.saturating_add(limit_ms),
@@ -440,6 +467,7 @@ impl Engine {
         start_ms: i64,
         limit: Duration,
         permit: Permit,
+        stages: Option<Stages>,
     ) -> InvocationOutcome {
         let duration = started.elapsed();
         let output = env.output.take();
@@ -490,6 +518,23 @@ impl Engine {
             self.retire(env);
         }
         drop(permit);
+        let trace = stages.map(|s| TraceRecord {
+            timeline: Timeline {
+                start: s.arrived,
+                admitted: s.admitted,
+                launched: s.launched,
+                claimed: s.claimed,
+                dispatched: s.dispatched,
+                end: SystemTime::now(),
+            },
+            context: s.context,
+            request_id: req.request_id.to_string(),
+            invoked_arn: match &req.qualifier {
+                Some(q) => format!("{}:{q}", f.arn),
+                None => f.arn.clone(),
+            },
+            cold: s.cold,
+        });
         self.observe(&crate::observe::InvocationFigures {
             function: &f.spec.name,
             version: &f.spec.version,
@@ -502,6 +547,8 @@ impl Engine {
             ephemeral_mb: f.spec.ephemeral_mb,
             provisioned,
             epoch_ms: self.clock.epoch_ms(),
+            request_id: id,
+            trace: trace.as_ref(),
         });
         InvocationOutcome {
             status: 200,
@@ -557,6 +604,8 @@ impl Engine {
             ephemeral_mb: f.spec.ephemeral_mb,
             provisioned: false,
             epoch_ms: self.clock.epoch_ms(),
+            request_id: id,
+            trace: None,
         });
         InvocationOutcome {
             status: 200,

@@ -51,6 +51,8 @@ pub struct FunctionSpec {
     pub architecture: String,
     /// Lambda's advanced logging controls.
     pub logging: LogControls,
+    /// `TracingConfig: Active`: its invocations' spans are recorded.
+    pub tracing_active: bool,
 }
 
 /// Lambda's advanced logging controls (`LoggingConfig`), as environments apply them.
@@ -365,6 +367,7 @@ mod tests {
             egress: Default::default(),
             architecture: "x86_64".into(),
             logging: LogControls::default(),
+            tracing_active: false,
         }
     }
 

@@ -282,6 +282,7 @@ fn spec(code: &Path, timeout: Duration) -> FunctionSpec {
         egress: Default::default(),
         architecture: "x86_64".into(),
         logging: Default::default(),
+        tracing_active: false,
     }
 }
 

@@ -167,6 +167,7 @@ fn spec(code: &Path, handler: &str, timeout_ms: u64) -> FunctionSpec {
         egress: Default::default(),
         architecture: "x86_64".into(),
         logging: Default::default(),
+        tracing_active: false,
     }
 }
 

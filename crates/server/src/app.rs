@@ -77,6 +77,8 @@ pub(crate) struct App {
     pub(crate) ledger: Arc<crate::cost::Ledger>,
     /// What the ledger's figures are priced at.
     pub(crate) prices: crate::config::PriceTable,
+    /// The exporter of Active-tracing invocations' spans, when `[traces]` names an endpoint.
+    pub(crate) tracer: Option<Arc<crate::traces::Tracer>>,
 }
 
 impl App {

@@ -131,6 +131,9 @@ pub struct Config {
     /// What `nimbus cost` charges (default: Lambda's published us-east-1 prices).
     #[serde(default)]
     pub prices: PriceTable,
+    /// Where the spans of Active-tracing functions' invocations are exported (OTLP/HTTP).
+    #[serde(default)]
+    pub traces: TracesSection,
     /// The clock schedules fire by: the system's (not settable from a file; tests hand in a
     /// manual one).
     #[serde(skip)]
@@ -177,6 +180,30 @@ pub struct MetricsSection {
     /// A bearer token Prometheus sends (`authorization: { credentials: ... }`); without one,
     /// or besides it, a SigV4-signed request of the account's keys is let in.
     pub token: Option<Secret>,
+}
+
+/// `[traces]`: OpenTelemetry export of the invocations of functions whose `TracingConfig` is
+/// `Active`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracesSection {
+    /// An OTLP/HTTP receiver (`http://host:4318`; spans are posted to `/v1/traces`). None: no
+    /// spans are recorded (the trace header is still continued to functions).
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the spans.
+    pub service_name: String,
+    /// How long spans wait to be sent in a batch, ms.
+    pub export_interval_ms: u64,
+}
+
+impl Default for TracesSection {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "nimbus".into(),
+            export_interval_ms: 1000,
+        }
+    }
 }
 
 /// A price in the table: compared by its bits, so that the configuration stays `Eq`.
@@ -590,6 +617,7 @@ impl Default for Config {
             function_urls: FunctionUrlsSection::default(),
             metrics: MetricsSection::default(),
             prices: PriceTable::default(),
+            traces: TracesSection::default(),
             schedule_clock: crate::scheduler::ScheduleClock::default(),
         }
     }

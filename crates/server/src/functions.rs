@@ -61,6 +61,7 @@ pub(crate) fn function_spec(
         },
         architecture: s.architecture.clone(),
         logging: log_controls(&s.logging),
+        tracing_active: s.tracing_mode == "Active",
     }
 }
 

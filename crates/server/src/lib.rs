@@ -24,6 +24,7 @@ mod scheduler;
 mod sessions;
 mod sqs;
 mod streaming;
+mod traces;
 mod urls;
 
 use std::collections::HashSet;
@@ -90,6 +91,9 @@ pub enum ServerError {
     /// The cost ledger's journal could not be opened or folded.
     #[error("cost ledger: {0}")]
     Ledger(String),
+    /// The trace exporter could not be made.
+    #[error("traces: {0}")]
+    Traces(String),
 }
 
 /// Where the server keeps its state, and how clients reach it.
@@ -193,6 +197,9 @@ impl Server {
         .await
         .map_err(|e| ServerError::Ledger(e.to_string()))?;
         ledger.spawn_folding(std::time::Duration::from_secs(5));
+        let tracer = traces::Tracer::start(&config.traces)
+            .map_err(ServerError::Traces)?
+            .map(Arc::new);
         logs::spawn_retention(
             Arc::clone(&db),
             Arc::clone(&log_queries),
@@ -274,12 +281,15 @@ impl Server {
             metrics_token: config.metrics.token.as_ref().map(|t| t.0.clone()),
             ledger,
             prices: config.prices.clone(),
+            tracer,
         });
+        let mut observers: Vec<Arc<dyn nimbus_engine::observe::Observer>> =
+            vec![Arc::clone(&app.metrics) as _, Arc::clone(&app.ledger) as _];
+        if let Some(t) = &app.tracer {
+            observers.push(Arc::clone(t) as _);
+        }
         app.engine
-            .set_observer(Arc::new(nimbus_engine::observe::Observers(vec![
-                Arc::clone(&app.metrics) as Arc<dyn nimbus_engine::observe::Observer>,
-                Arc::clone(&app.ledger) as Arc<dyn nimbus_engine::observe::Observer>,
-            ])));
+            .set_observer(Arc::new(nimbus_engine::observe::Observers(observers)));
         recover(&app).await?;
         scheduler::ensure_default_group(&app).await?;
         scheduler::spawn(Arc::clone(&app));
@@ -379,8 +389,15 @@ impl Server {
         }
         // Environments still running finish their invocations with the connections; then all end.
         app.engine.shutdown(std::time::Duration::from_secs(2)).await;
-        // Every log event handed over so far is stored before the server stops.
+        // Every log event handed over so far is stored before the server stops, every
+        // invocation is in the cost ledger's rows, and queued spans are sent.
         app.log_writer.flush().await;
+        if let Err(e) = app.ledger.fold().await {
+            tracing::warn!(error = %e, "cost journal: not folded at shutdown (it is at the next start)");
+        }
+        if let Some(t) = app.tracer.clone() {
+            let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+        }
         Ok(())
     }
 }

@@ -320,6 +320,19 @@ impl Engine {
         self.admission.set_unreserved(limit);
     }
 
+    /// How many init phases are running now.
+    pub fn initializing(&self) -> usize {
+        self.config
+            .max_concurrent_inits
+            .max(1)
+            .saturating_sub(self.inits.available_permits())
+    }
+
+    /// Connections open to the Runtime APIs of this process's environments.
+    pub fn runtime_api_connections() -> usize {
+        runtime_api::open_connections()
+    }
+
     /// How many invocations hold a permit of the unreserved concurrency now.
     pub fn running(&self) -> u32 {
         self.admission.running_unreserved()

@@ -35,6 +35,20 @@ impl Pools {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Idle provisioned-concurrency environments, by the target (function, qualifier) they
+    /// belong to.
+    pub(crate) fn idle_provisioned(&self) -> HashMap<(String, String), u32> {
+        let mut n = HashMap::new();
+        for list in self.lock().values() {
+            for i in list {
+                if let Some(slot) = &i.env.provisioned {
+                    *n.entry(slot.key().clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        n
+    }
+
     /// The most recently used live environment of `key`, and the dead ones found on the way.
     pub(crate) fn take(&self, key: &PoolKey) -> (Option<Environment>, Vec<Environment>) {
         let mut dead = Vec::new();

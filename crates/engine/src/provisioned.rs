@@ -32,6 +32,13 @@ pub(crate) struct Slot {
     allocated: Arc<AtomicU32>,
 }
 
+impl Slot {
+    /// The target it belongs to: (function, qualifier).
+    pub(crate) fn key(&self) -> &(String, String) {
+        &self.key
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         self.allocated.fetch_sub(1, Ordering::AcqRel);
@@ -109,6 +116,30 @@ impl Engine {
         self.pools.demote_unwanted(&self.provisioned);
         let engine = Arc::clone(self);
         tokio::spawn(async move { engine.provision().await });
+    }
+
+    /// Every target's levels: (function, qualifier, requested, allocated, busy), busy being
+    /// its allocated environments not idle now.
+    pub fn provisioned_levels(&self) -> Vec<(String, String, u32, u32, u32)> {
+        let idle = self.pools.idle_provisioned();
+        self.provisioned
+            .targets()
+            .iter()
+            .map(|((function, qualifier), t)| {
+                let allocated = t.allocated.load(Ordering::Acquire).min(t.requested);
+                let idle = idle
+                    .get(&(function.clone(), qualifier.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                (
+                    function.clone(),
+                    qualifier.clone(),
+                    t.requested,
+                    allocated,
+                    allocated.saturating_sub(idle),
+                )
+            })
+            .collect()
     }
 
     /// How the target of `function` at `qualifier` stands, if there is one.

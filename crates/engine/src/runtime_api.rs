@@ -538,6 +538,29 @@ async fn next(api: &RuntimeApi) -> HttpResponse {
     r
 }
 
+/// Connections open to every environment's Runtime API in this process.
+static OPEN_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+pub(crate) fn open_connections() -> usize {
+    OPEN_CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Counts one open connection while it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Serves `api` on `listener` until the task is aborted; aborting it ends every connection.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
@@ -563,7 +586,9 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let api = Arc::clone(&api);
+        let open = OpenConnection::new();
         connections.spawn(async move {
+            let _open = open;
             let service = hyper::service::service_fn(move |req| {
                 let api = Arc::clone(&api);
                 async move { Ok::<_, Infallible>(handle(api, req).await) }

@@ -75,7 +75,12 @@ pub(crate) struct EventQueue {
 impl EventQueue {
     /// Starts the group-commit writer over `store`, which holds `pending` events; it takes
     /// at most `limit`.
-    pub(crate) fn spawn(store: Arc<dyn EventStore>, pending: u64, limit: u64) -> Self {
+    pub(crate) fn spawn(
+        store: Arc<dyn EventStore>,
+        pending: u64,
+        limit: u64,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<Op>(MAX_BATCH);
         let wake = Arc::new(Notify::new());
         let woken = Arc::clone(&wake);
@@ -115,6 +120,7 @@ impl EventQueue {
                 }
                 let began = std::time::Instant::now();
                 let result = store.write_events(&writes).await.map_err(Arc::new);
+                metrics.store_commit(crate::metrics::StoreWriter::Events, began.elapsed());
                 tracing::trace!(
                     enqueued = writes.enqueue.len(),
                     rescheduled = writes.reschedule.len(),
@@ -310,6 +316,9 @@ async fn dispatch(app: &App, config: DispatchConfig, ev: StoredEvent) {
         EventInvokeConfig::max_age_seconds,
     );
     let expires_ms = e.enqueued_ms + i64::from(max_age) * 1_000;
+    let age_ms = u64::try_from(now_ms().saturating_sub(e.enqueued_ms)).unwrap_or(0);
+    app.metrics
+        .event_dispatched(&e.function, std::time::Duration::from_millis(age_ms));
     let next = if now_ms() >= expires_ms {
         Next::Failed(Condition::EventAgeExceeded, None)
     } else {
@@ -336,11 +345,12 @@ async fn dispatch(app: &App, config: DispatchConfig, ev: StoredEvent) {
         Next::Dropped => {
             tracing::warn!(function = %e.function, qualifier, request_id = %e.request_id,
                 "asynchronous event dropped: the function is gone");
+            app.metrics.event_dropped(&e.function);
             true
         }
         Next::Succeeded(outcome) => {
             let target = settings.as_ref().and_then(|s| s.on_success.as_deref());
-            hand_on(
+            let handed = hand_on(
                 app,
                 &ev,
                 qualifier,
@@ -348,14 +358,31 @@ async fn dispatch(app: &App, config: DispatchConfig, ev: StoredEvent) {
                 Condition::Success,
                 Some(&outcome),
             )
-            .await
+            .await;
+            if !handed {
+                app.metrics.destination_failure(&e.function);
+            }
+            handed
         }
         Next::Failed(condition, outcome) => {
             let target = settings.as_ref().and_then(|s| s.on_failure.as_deref());
             tracing::info!(function = %e.function, request_id = %e.request_id, ?condition,
                 attempts = ev.attempts, "asynchronous invocation failed");
-            hand_on(app, &ev, qualifier, target, condition, outcome.as_ref()).await
-                && dead_letter(app, &ev, qualifier, outcome.as_ref()).await
+            let handed = hand_on(app, &ev, qualifier, target, condition, outcome.as_ref()).await;
+            if !handed {
+                app.metrics.destination_failure(&e.function);
+            }
+            let done = handed && {
+                let sent = dead_letter(app, &ev, qualifier, outcome.as_ref()).await;
+                if !sent {
+                    app.metrics.dead_letter_error(&e.function);
+                }
+                sent
+            };
+            if done {
+                app.metrics.event_dropped(&e.function);
+            }
+            done
         }
     };
     if done {

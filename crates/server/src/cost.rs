@@ -30,6 +30,7 @@ pub(crate) struct Ledger {
     folding: tokio::sync::Mutex<()>,
     /// Appends that failed (the disk full, say): invocations the ledger does not have.
     pub(crate) lost: AtomicU64,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Ledger {
@@ -38,6 +39,7 @@ impl Ledger {
     pub(crate) async fn open(
         dir: &std::path::Path,
         store: Arc<dyn CostStore>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Arc<Self>, ApiError> {
         let position = store.cost_position().await?;
         let journal = CostJournal::open(dir, position)
@@ -47,6 +49,7 @@ impl Ledger {
             store,
             folding: tokio::sync::Mutex::new(()),
             lost: AtomicU64::new(0),
+            metrics,
         });
         let folded = ledger.fold().await?;
         if folded > 0 {
@@ -71,7 +74,10 @@ impl Ledger {
             return Ok(0);
         }
         let rows = sum_rows(entries.iter().map(CostRow::from));
+        let began = std::time::Instant::now();
         self.store.fold_costs(&rows, from, to).await?;
+        self.metrics
+            .store_commit(crate::metrics::StoreWriter::Costs, began.elapsed());
         if let Err(e) = self.journal.remove_before(to) {
             tracing::warn!(error = %e, "cost journal: could not remove folded files");
         }

@@ -190,9 +190,11 @@ impl Server {
         let urls: Arc<dyn nimbus_store::UrlStore> = Arc::clone(&sqlite) as _;
         let schedules: Arc<dyn nimbus_store::ScheduleStore> = Arc::clone(&sqlite) as _;
         let log_queries: Arc<dyn nimbus_store::LogQueries> = Arc::clone(&sqlite) as _;
+        let metrics = Arc::new(metrics::Metrics::new());
         let ledger = cost::Ledger::open(
             &data_dir.join("cost-journal"),
             Arc::clone(&sqlite) as Arc<dyn nimbus_store::costs::CostStore>,
+            Arc::clone(&metrics),
         )
         .await
         .map_err(|e| ServerError::Ledger(e.to_string()))?;
@@ -221,7 +223,7 @@ impl Server {
             .chain_update(credentials.secret_access_key.as_bytes())
             .finalize()
             .into();
-        let (log_writer, logs) = logs::spawn_writer(Arc::clone(&db));
+        let (log_writer, logs) = logs::spawn_writer(Arc::clone(&db), Arc::clone(&metrics));
         let source = Arc::new(functions::StoreSource {
             store: Arc::clone(&db),
             code: code.clone(),
@@ -261,6 +263,7 @@ impl Server {
                 Arc::clone(&events),
                 pending,
                 config.async_invoke.max_pending_events,
+                Arc::clone(&metrics),
             ),
             events,
             queue_sends: sqs::Committer::spawn(Arc::clone(&queue_store)),
@@ -277,7 +280,7 @@ impl Server {
             scheduler: scheduler::Scheduler::new(config.schedule_clock.clone()),
             log_queries,
             log_retention_days: config.log_retention_days,
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics,
             metrics_token: config.metrics.token.as_ref().map(|t| t.0.clone()),
             ledger,
             prices: config.prices.clone(),

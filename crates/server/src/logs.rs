@@ -30,6 +30,7 @@ enum Message {
 /// Hands log events to a writer task; never blocks an invocation.
 pub(crate) struct StoreLogs {
     tx: mpsc::Sender<Message>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The writer task's handle, for flushing at shutdown.
@@ -62,7 +63,12 @@ impl LogSink for StoreLogs {
                 message: e.message,
             })
             .collect();
-        if self.tx.try_send(Message::Records(records)).is_err() {
+        if let Err(e) = self.tx.try_send(Message::Records(records)) {
+            if let mpsc::error::TrySendError::Full(Message::Records(r))
+            | mpsc::error::TrySendError::Closed(Message::Records(r)) = e
+            {
+                self.metrics.log_events_dropped(r.len());
+            }
             tracing::warn!(group, "log writer is behind: events dropped");
         }
     }
@@ -72,7 +78,11 @@ impl LogSink for StoreLogs {
 const LINGER: Duration = Duration::from_millis(50);
 
 /// Starts the writer task for `store`.
-pub(crate) fn spawn_writer(store: Arc<dyn Store>) -> (LogWriter, StoreLogs) {
+pub(crate) fn spawn_writer(
+    store: Arc<dyn Store>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> (LogWriter, StoreLogs) {
+    let timings = Arc::clone(&metrics);
     let (tx, mut rx) = mpsc::channel::<Message>(8192);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -106,16 +116,18 @@ pub(crate) fn spawn_writer(store: Arc<dyn Store>) -> (LogWriter, StoreLogs) {
                 }
             }
             if !batch.is_empty() {
+                let began = std::time::Instant::now();
                 if let Err(e) = store.append_logs(&batch).await {
                     tracing::error!(error = %e, lost = batch.len(), "could not store log events");
                 }
+                timings.store_commit(crate::metrics::StoreWriter::Logs, began.elapsed());
             }
             for done in flushes {
                 let _ = done.send(());
             }
         }
     });
-    (LogWriter { tx: tx.clone() }, StoreLogs { tx })
+    (LogWriter { tx: tx.clone() }, StoreLogs { tx, metrics })
 }
 
 /// Deletes events older than `days`, hourly.

@@ -214,3 +214,102 @@ fn the_grafana_dashboard_reads_metrics_the_server_exposes() {
     }
     assert!(checked >= 9, "{checked}");
 }
+
+/// Polls the scrape until `want` holds of it.
+fn scrape_until(s: &TestServer, what: &str, want: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let (status, text) = scrape(s, Some(&format!("Bearer {TOKEN}")));
+        assert_eq!(status, 200);
+        if want(&text) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} never showed in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of the sample line that starts with `series ` (name and labels).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn asynchronous_provisioned_and_server_figures_are_exposed() {
+    let s = server();
+    s.create("worker", &zip_of(&[("app.py", WORKER)]));
+    let r = s.call_json(
+        "PUT",
+        "/2019-09-25/functions/worker/event-invoke-config",
+        &json!({ "MaximumRetryAttempts": 0 }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    for fail in [false, true] {
+        let r = s.call_with_headers(
+            "POST",
+            "/2015-03-31/functions/worker/invocations",
+            json!({ "fail": fail }).to_string().as_bytes(),
+            &[("x-amz-invocation-type", "Event")],
+        );
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    let w = r#"{function_name="worker"}"#;
+    let text = scrape_until(&s, "the failed event's drop", |t| {
+        sample(t, &format!("lambda_async_events_dropped_total{w}")) == Some(1.0)
+    });
+    assert_eq!(
+        sample(&text, &format!("lambda_async_event_age_seconds_count{w}")),
+        Some(2.0),
+        "one dispatch each"
+    );
+    for writer in ["logs", "events"] {
+        let n = sample(
+            &text,
+            &format!(r#"nimbus_store_commit_seconds_count{{writer="{writer}"}}"#),
+        );
+        assert!(n.is_some_and(|n| n >= 1.0), "{writer}: {n:?}");
+    }
+    // An idle environment's runtime holds its long-poll connection open.
+    assert!(sample(&text, "nimbus_runtime_api_connections").is_some_and(|n| n >= 1.0));
+    assert_eq!(sample(&text, "nimbus_environments_initializing"), Some(0.0));
+
+    // Provisioned concurrency: allocated, and how busy.
+    let r = s.call_json("POST", "/2015-03-31/functions/worker/versions", &json!({}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.call_json(
+        "PUT",
+        "/2019-09-30/functions/worker/provisioned-concurrency?Qualifier=1",
+        &json!({ "ProvisionedConcurrentExecutions": 1 }),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let p = r#"{function_name="worker",resource="1"}"#;
+    let text = scrape_until(&s, "the provisioned environment", |t| {
+        sample(t, &format!("lambda_provisioned_concurrency_allocated{p}")) == Some(1.0)
+    });
+    assert_eq!(
+        sample(
+            &text,
+            &format!("lambda_provisioned_concurrent_executions{p}")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("lambda_provisioned_concurrency_utilization{p}")
+        ),
+        Some(0.0)
+    );
+    // The cost ledger's folds are timed too (a cost report folds first).
+    let r = s.call("GET", "/_nimbus/costs", b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = scrape_until(&s, "a timed fold", |t| {
+        sample(t, r#"nimbus_store_commit_seconds_count{writer="costs"}"#).is_some()
+    });
+    assert!(text.contains("# HELP lambda_dead_letter_errors "));
+}

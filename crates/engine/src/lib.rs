@@ -119,6 +119,8 @@ pub struct Engine {
     provisioned: provisioned::Provisioned,
     /// Turns for init phases ([`EngineConfig::max_concurrent_inits`]).
     inits: tokio::sync::Semaphore,
+    /// Which Active-tracing invocations are recorded when their callers did not decide.
+    sampler: trace::Sampler,
     /// Available host memory, MiB (`/proc/meminfo`'s MemAvailable; tests replace it).
     memory_probe: std::sync::RwLock<Arc<dyn Fn() -> Option<u64> + Send + Sync>>,
     /// Told every invocation's figures, once it is set.
@@ -165,6 +167,7 @@ impl Engine {
         Arc::new(Self {
             admission: Admission::new(config.concurrency_limit),
             inits: tokio::sync::Semaphore::new(config.max_concurrent_inits.max(1)),
+            sampler: trace::Sampler::default(),
             config,
             launcher,
             runtimes,
@@ -318,6 +321,12 @@ impl Engine {
     /// reservations, which the caller keeps (the store knows every function's).
     pub fn set_unreserved_concurrency(&self, limit: u32) {
         self.admission.set_unreserved(limit);
+    }
+
+    /// The sampling rule of Active-tracing invocations whose callers did not decide:
+    /// `reservoir` a second, then `rate` of the rest (default X-Ray's: 1, then 5%).
+    pub fn set_trace_sampling(&self, reservoir: u32, rate: f64) {
+        self.sampler.set(reservoir, rate);
     }
 
     /// How many init phases are running now.

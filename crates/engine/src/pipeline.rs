@@ -120,6 +120,7 @@ impl Engine {
             req.trace_header.as_deref(),
             f.spec.tracing_active,
             u64::try_from(self.clock.epoch_ms() / 1000).unwrap_or(0),
+            &self.sampler,
         );
         let admitted = SystemTime::now();
         let claimed = self.claim(&f, &key, &req).await?;

@@ -194,6 +194,11 @@ pub struct TracesSection {
     pub service_name: String,
     /// How long spans wait to be sent in a batch, ms.
     pub export_interval_ms: u64,
+    /// Invocations recorded each second, whatever the rate (X-Ray's default rule: 1), when the
+    /// caller's trace header did not decide (`Sampled=`).
+    pub reservoir_per_second: u32,
+    /// The share of the rest recorded (X-Ray's default rule: 0.05).
+    pub sample_rate: Float,
 }
 
 impl Default for TracesSection {
@@ -202,22 +207,25 @@ impl Default for TracesSection {
             otlp_endpoint: None,
             service_name: "nimbus".into(),
             export_interval_ms: 1000,
+            reservoir_per_second: 1,
+            sample_rate: Float(0.05),
         }
     }
 }
 
-/// A price in the table: compared by its bits, so that the configuration stays `Eq`.
+/// A number of the configuration (a price, a rate): compared by its bits, so that the
+/// configuration stays `Eq`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(transparent)]
-pub struct Price(pub f64);
+pub struct Float(pub f64);
 
-impl PartialEq for Price {
+impl PartialEq for Float {
     fn eq(&self, other: &Self) -> bool {
         self.0.to_bits() == other.0.to_bits()
     }
 }
 
-impl Eq for Price {}
+impl Eq for Float {}
 
 /// `[prices]`: what the cost ledger charges. The defaults are Lambda's published prices
 /// (us-east-1, the first tier of duration): requests, duration per GB-second on each
@@ -229,29 +237,29 @@ pub struct PriceTable {
     /// The currency the prices are in.
     pub currency: String,
     /// Per million requests.
-    pub requests_per_million: Price,
+    pub requests_per_million: Float,
     /// Per GB-second, x86_64, on demand.
-    pub x86_64_gb_second: Price,
+    pub x86_64_gb_second: Float,
     /// Per GB-second, arm64, on demand.
-    pub arm64_gb_second: Price,
+    pub arm64_gb_second: Float,
     /// Per GB-second, x86_64, on a provisioned-concurrency environment.
-    pub provisioned_x86_64_gb_second: Price,
+    pub provisioned_x86_64_gb_second: Float,
     /// Per GB-second, arm64, on a provisioned-concurrency environment.
-    pub provisioned_arm64_gb_second: Price,
+    pub provisioned_arm64_gb_second: Float,
     /// Per GB-second of ephemeral storage above 512 MB.
-    pub ephemeral_gb_second: Price,
+    pub ephemeral_gb_second: Float,
 }
 
 impl Default for PriceTable {
     fn default() -> Self {
         Self {
             currency: "USD".into(),
-            requests_per_million: Price(0.20),
-            x86_64_gb_second: Price(0.000_016_666_7),
-            arm64_gb_second: Price(0.000_013_333_4),
-            provisioned_x86_64_gb_second: Price(0.000_009_722_2),
-            provisioned_arm64_gb_second: Price(0.000_007_777_8),
-            ephemeral_gb_second: Price(0.000_000_030_9),
+            requests_per_million: Float(0.20),
+            x86_64_gb_second: Float(0.000_016_666_7),
+            arm64_gb_second: Float(0.000_013_333_4),
+            provisioned_x86_64_gb_second: Float(0.000_009_722_2),
+            provisioned_arm64_gb_second: Float(0.000_007_777_8),
+            ephemeral_gb_second: Float(0.000_000_030_9),
         }
     }
 }
@@ -657,6 +665,13 @@ impl Config {
 
     /// Checks every value; called once before anything starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let rate = self.traces.sample_rate.0;
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(ConfigError::Invalid {
+                key: "traces.sample_rate",
+                message: format!("{rate} is not a share between 0 and 1"),
+            });
+        }
         let p = &self.prices;
         for (key, price) in [
             ("prices.requests_per_million", p.requests_per_million),
@@ -866,9 +881,9 @@ mod tests {
     fn unknown_keys_and_bad_values_name_the_key() {
         let priced = Config::from_toml("[prices]\narm64_gb_second = 0.00001\ncurrency = \"EUR\"")
             .expect("prices");
-        assert_eq!(priced.prices.arm64_gb_second, Price(0.00001));
+        assert_eq!(priced.prices.arm64_gb_second, Float(0.00001));
         assert_eq!(priced.prices.currency, "EUR");
-        assert_eq!(priced.prices.x86_64_gb_second, Price(0.000_016_666_7));
+        assert_eq!(priced.prices.x86_64_gb_second, Float(0.000_016_666_7));
         let negative = Config::from_toml("[prices]\nx86_64_gb_second = -1.0").expect("parses");
         assert!(matches!(
             negative.validate(),

@@ -234,6 +234,10 @@ impl Server {
             },
         });
         let engine = start_engine(&config, &data_dir, Arc::new(logs), source)?;
+        engine.set_trace_sampling(
+            config.traces.reservoir_per_second,
+            config.traces.sample_rate.0,
+        );
         let sessions = Arc::new(sessions::Sessions::new(std::time::Duration::from_secs(
             config.credentials_ttl_seconds,
         )));

@@ -201,3 +201,42 @@ fn an_active_function_continues_the_callers_trace_with_its_cold_start_spans() {
     let next = receiver.take(4);
     assert!(next.iter().all(|s| s["name"] != "passing"), "{next:#?}");
 }
+
+#[test]
+fn without_a_callers_decision_the_sampling_rule_decides() {
+    let receiver = Receiver::start();
+    let endpoint = format!("http://127.0.0.1:{}", receiver.port);
+    let s = TestServer::start_with(tempfile::tempdir().expect("tempdir"), |c| {
+        c.traces.otlp_endpoint = Some(endpoint);
+        c.traces.export_interval_ms = 100;
+        c.traces.reservoir_per_second = 2;
+        c.traces.sample_rate = nimbus_server::config::Float(0.0);
+    });
+    create(&s, "sampled", "Active");
+    let started = std::time::Instant::now();
+    let mut headers = Vec::new();
+    for _ in 0..10 {
+        let r = s.call_json(
+            "POST",
+            "/2015-03-31/functions/sampled/invocations",
+            &json!({}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        headers.push(r.body.as_str().expect("header").to_string());
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    let recorded = headers.iter().filter(|h| h.ends_with(";Sampled=1")).count();
+    let unrecorded = headers.iter().filter(|h| h.ends_with(";Sampled=0")).count();
+    assert_eq!(recorded + unrecorded, 10, "{headers:?}");
+    // Two a second: two, or a few more if the run crossed into the next seconds.
+    assert!(
+        recorded >= 2 && recorded as u64 <= 2 * (seconds + 1),
+        "{recorded} in {seconds} s: {headers:?}"
+    );
+    // Exactly the recorded ones are exported: their root spans, one each.
+    let mut roots = 0;
+    while let Ok(span) = receiver.spans.recv_timeout(Duration::from_secs(2)) {
+        roots += usize::from(span["name"] == "sampled");
+    }
+    assert_eq!(roots, recorded);
+}

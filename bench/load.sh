@@ -2,7 +2,11 @@
 # bench/load.sh [CPU_MODE...]: what users get from `nimbus serve` under a real load generator.
 #
 # For each CPU mode (the server's top-level config key `cpu_limit`: weighted, capped or none;
-# default: weighted capped) it starts a fresh release server (sandbox launcher, fresh data dir),
+# default: weighted capped; a mode `M+traced` is M with observability on: the functions'
+# TracingConfig Active (recorded by X-Ray's default sampling rule: 1 a second, then 5%), spans
+# exported over OTLP/HTTP to a receiver (crates/server/tests/otlp/receiver.py, counting them), and
+# /metrics scraped every second; `M+traced-all` records every invocation;
+# `weighted weighted+traced weighted+traced-all` is an A/B of their cost in one run) it starts a fresh release server (sandbox launcher, fresh data dir),
 # deploys hello functions (python3.12, nodejs20.x, provided.al2023; MemorySize 128) and measures,
 # each beside a baseline measured in the same run:
 #   - warm invoke latency at concurrency 1 (wrk -t1 -c1 --latency): p50, p99;
@@ -32,7 +36,8 @@ log() { printf '[load.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '\n[load.sh %s] FAILED: %s\n' "$(date +%T)" "$*" >&2; exit 1; }
 
 for m in "${MODES[@]}"; do
-    case $m in weighted | capped | none) ;; *) die "unknown CPU mode '$m' (weighted, capped or none)" ;; esac
+    case ${m%+traced*} in weighted | capped | none) ;; *) die "unknown CPU mode '$m' (weighted, capped or none, each optionally +traced or +traced-all)" ;; esac
+    case $m in *+*) case ${m#*+} in traced | traced-all) ;; *) die "unknown suffix in '$m' (+traced or +traced-all)" ;; esac ;; esac
 done
 [ "$(id -u)" -eq 0 ] || die "needs root: the sandbox launcher and apt-get"
 
@@ -83,8 +88,18 @@ RESULTS=$WORK/results.jsonl
 SCOPES=$WORK/cgroup-scopes
 SERVER_PID=
 MINIMAL_PID=
+RECEIVER_PID=
+SCRAPER_PID=
 
+stop_observers() {
+    if [ -n "$RECEIVER_PID" ] && [ -s "$WORK/receiver.out" ]; then
+        log "the trace receiver got $(tail -n +2 "$WORK/receiver.out" | wc -l) export requests, $(tail -n +2 "$WORK/receiver.out" | tr -cd '0-9\n' | awk '{s += $1} END {print s + 0}') spans"
+    fi
+    if [ -n "$SCRAPER_PID" ]; then kill "$SCRAPER_PID" 2>/dev/null || true; wait "$SCRAPER_PID" 2>/dev/null || true; SCRAPER_PID=; fi
+    if [ -n "$RECEIVER_PID" ]; then kill "$RECEIVER_PID" 2>/dev/null || true; wait "$RECEIVER_PID" 2>/dev/null || true; RECEIVER_PID=; fi
+}
 stop_server() {
+    stop_observers
     [ -n "$SERVER_PID" ] || return 0
     if kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
@@ -164,14 +179,29 @@ commit_text() {
     "$(commit_text)" \
     "$(nproc)" "$(cut -d' ' -f1-2 <<<"$WRK_VERSION")" "$DURATION")"
 
-# start_server MODE: a fresh server with `cpu_limit = MODE` (no key if MODE is empty). Sets
+# start_server MODE [traced]: a fresh server with `cpu_limit = MODE` (no key if MODE is empty),
+# and with `traced`, a trace receiver it exports to and a scraper of its /metrics. Sets
 # SERVER_PID, ENDPOINT and DATA; returns 2 if the server refused the cpu_limit key.
 start_server() {
     DATA=$(mktemp -d "$WORK/data-XXXX")
     local cfg=$DATA.toml
+    local traces_port=
+    if [ -n "${2:-}" ]; then
+        "$PY" -c 'import opentelemetry.proto' 2>/dev/null ||
+            die "$PY has no opentelemetry-proto for the trace receiver (./scripts/test.sh installs it)"
+        "$PY" "$ROOT/crates/server/tests/otlp/receiver.py" --count >"$WORK/receiver.out" 2>"$WORK/receiver.err" &
+        RECEIVER_PID=$!
+        for _ in $(seq 1 100); do traces_port=$(head -n 1 "$WORK/receiver.out" 2>/dev/null); [ -n "$traces_port" ] && break; sleep 0.05; done
+        [ -n "$traces_port" ] || die "the trace receiver did not start: $(cat "$WORK/receiver.err")"
+    fi
     {
         echo 'launcher = "sandbox"'
         [ -z "$1" ] || echo "cpu_limit = \"$1\""
+        if [ -n "$traces_port" ]; then
+            printf '[metrics]\ntoken = "bench-metrics-token"\n[traces]\notlp_endpoint = "http://127.0.0.1:%s"\n' "$traces_port"
+            [ "$2" != traced-all ] || echo 'sample_rate = 1.0'
+
+        fi
     } >"$cfg"
     NIMBUS_LOG=${NIMBUS_LOG:-warn} "$NIMBUS" serve --config "$cfg" --data-dir "$DATA" --listen 127.0.0.1:0 --url-listen 127.0.0.1:0 \
         >"$DATA.out" 2>"$DATA.err" &
@@ -193,6 +223,12 @@ start_server() {
         AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null
     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_ENDPOINT_URL || true
     curl -fsS --max-time 5 "$ENDPOINT/health" >/dev/null || die "GET $ENDPOINT/health does not answer"
+    if [ -n "$traces_port" ]; then
+        curl -fsS --max-time 5 -H 'Authorization: Bearer bench-metrics-token' "$ENDPOINT/metrics" >/dev/null ||
+            die "GET $ENDPOINT/metrics does not answer"
+        (while sleep 1; do curl -sS --max-time 5 -H 'Authorization: Bearer bench-metrics-token' "$ENDPOINT/metrics" >/dev/null || true; done) &
+        SCRAPER_PID=$!
+    fi
     log "nimbus serve (pid $SERVER_PID) on $ENDPOINT, config: $(tr '\n' ' ' <"$cfg")"
 }
 
@@ -235,9 +271,10 @@ bench() {
 
 FALLBACK_DONE=
 run_mode() {
-    local mode=$1 label=$1 rc=0
-    log "=== cpu_limit = \"$mode\" ==="
-    start_server "$mode" || rc=$?
+    local mode=${1%+traced*} label=$1 rc=0 traced= tracing=PassThrough
+    if [ "$mode" != "$1" ]; then traced=${1#*+}; tracing=Active; fi
+    log "=== cpu_limit = \"$mode\"${traced:+, traced} ==="
+    start_server "$mode" "$traced" || rc=$?
     if [ "$rc" -eq 2 ]; then
         local err
         err=$(grep -m1 -i 'cpu_limit' "$DATA.err" || true)
@@ -249,17 +286,17 @@ run_mode() {
         fi
         FALLBACK_DONE=$mode
         log "falling back to no cpu_limit key"
-        start_server "" || die "the server did not start without cpu_limit either"
+        start_server "" "$traced" || die "the server did not start without cpu_limit either"
         "${HELPER[@]}" record --results "$RESULTS" --json "$("$PY" -c 'import json,sys; print(json.dumps({"kind":"mode","mode":sys.argv[1],"available":False,"error":sys.argv[2],"loadavg":sys.argv[3]}))' "$label" "$err" "$(cut -d' ' -f1-3 /proc/loadavg)")"
     else
-        "${HELPER[@]}" record --results "$RESULTS" --json "{\"kind\":\"mode\",\"mode\":\"$mode\",\"available\":true,\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+        "${HELPER[@]}" record --results "$RESULTS" --json "{\"kind\":\"mode\",\"mode\":\"$label\",\"available\":true,\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
     fi
 
     local spec name runtime handler expect code
     for spec in "${FUNCTIONS[@]}"; do
         IFS='|' read -r name runtime handler expect <<<"$spec"
         timeout 90 "${HELPER[@]}" deploy --endpoint "$ENDPOINT" --name "$name" --runtime "$runtime" \
-            --handler "$handler" --dir "$WORK/fn/$name" || die "could not deploy $name ($runtime)"
+            --handler "$handler" --dir "$WORK/fn/$name" --tracing "$tracing" || die "could not deploy $name ($runtime)"
     done
     # One pre-signed request per function for wrk; each checked by hand with curl first.
     for spec in "${FUNCTIONS[@]}"; do

@@ -141,9 +141,10 @@ def cmd_deploy(a):
         Code={"ZipFile": code},
         MemorySize=MEMORY,
         Timeout=30,
+        TracingConfig={"Mode": a.tracing},
     )
     _wait(client, a.name, "State", "Active")
-    note(f"deployed {a.name} ({a.runtime}, {len(code)} byte zip, MemorySize {MEMORY}): Active")
+    note(f"deployed {a.name} ({a.runtime}, {len(code)} byte zip, MemorySize {MEMORY}, tracing {a.tracing}): Active")
 
 
 def _lua_str(s):
@@ -572,7 +573,13 @@ def cmd_report(a):
                 continue
             w("  so measured without cpu_limit (the server's default CPU policy):")
         else:
-            w(f"cpu_limit = \"{mode}\"" if mode != "default" else "no cpu_limit key (server default)")
+            cpu, _, extra = mode.partition("+")
+            label = f"cpu_limit = \"{cpu}\"" if cpu != "default" else "no cpu_limit key (server default)"
+            if extra == "traced":
+                label += ", tracing Active (X-Ray's default sampling: 1/s then 5%; spans over OTLP to a receiver), /metrics scraped every second"
+            elif extra == "traced-all":
+                label += ", tracing Active (every invocation recorded; spans over OTLP to a receiver), /metrics scraped every second"
+            w(label)
         rs = [r for r in recs if r.get("mode") == mode]
         end_rec = next((r for r in rs if r["kind"] == "modeend"), {})
         w(f"  load average (1, 5, 15 min) at the start of this mode: {m.get('loadavg', '?')}; at its end: {end_rec.get('loadavg', '?')}")
@@ -696,6 +703,7 @@ def main():
     s.add_argument("--runtime", required=True)
     s.add_argument("--handler", required=True)
     s.add_argument("--dir", required=True)
+    s.add_argument("--tracing", default="PassThrough", choices=["PassThrough", "Active"])
     s = sub.add_parser("presign")
     s.add_argument("--url", required=True)
     s.add_argument("--lua", required=True)

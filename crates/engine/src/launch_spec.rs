@@ -110,14 +110,21 @@ pub(crate) fn launch_spec(
     }
 }
 
-/// `INIT_START`, naming the interpreter and the launcher.
-pub(crate) fn init_start_line(launcher: &str, f: &FunctionSpec, rt: &RuntimeInfo) -> String {
+/// What runs a function: its interpreter, runtime family and a digest of both (its "runtime
+/// version ARN").
+fn runtime_version(f: &FunctionSpec, rt: &RuntimeInfo) -> (String, String, String) {
     let interpreter = rt
         .interpreter
         .as_ref()
         .map_or_else(|| "bootstrap".to_string(), |p| p.display().to_string());
-    let family = f.runtime.trim_end_matches(".x");
+    let family = f.runtime.trim_end_matches(".x").to_string();
     let digest = hex::encode(Sha256::digest(format!("{}|{interpreter}", f.runtime)));
+    (interpreter, family, digest)
+}
+
+/// `INIT_START`, naming the interpreter and the launcher.
+pub(crate) fn init_start_line(launcher: &str, f: &FunctionSpec, rt: &RuntimeInfo) -> String {
+    let (interpreter, family, digest) = runtime_version(f, rt);
     format!(
         "INIT_START Runtime Version: {family}.nimbus\tRuntime Version ARN: arn:aws:lambda:{}::runtime:{digest}\tInterpreter: {interpreter}\tLauncher: {launcher}",
         f.region
@@ -131,12 +138,7 @@ pub(crate) fn init_start_record(
     provisioned: bool,
     epoch_ms: i64,
 ) -> String {
-    let interpreter = rt
-        .interpreter
-        .as_ref()
-        .map_or_else(|| "bootstrap".to_string(), |p| p.display().to_string());
-    let family = f.runtime.trim_end_matches(".x");
-    let digest = hex::encode(Sha256::digest(format!("{}|{interpreter}", f.runtime)));
+    let (_, family, digest) = runtime_version(f, rt);
     crate::log_format::record(
         epoch_ms,
         "platform.initStart",

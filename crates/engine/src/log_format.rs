@@ -101,18 +101,7 @@ fn line_level(line: &str) -> Level {
 
 /// `2026-12-04T19:20:01.123Z`.
 pub(crate) fn iso_ms(epoch_ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    nimbus_model::function::utc_millis(epoch_ms, "Z")
 }
 
 /// One platform record, its members in Lambda's order.

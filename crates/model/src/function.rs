@@ -269,10 +269,15 @@ pub struct SnapStartResponse {
 
 /// Lambda's timestamp format: `2024-05-01T12:00:00.000+0000`.
 pub fn format_timestamp(epoch_ms: i64) -> String {
+    utc_millis(epoch_ms, "+0000")
+}
+
+/// `2024-05-01T12:00:00.000` in UTC, then `zone` (`Z`, `+0000`).
+pub fn utc_millis(epoch_ms: i64, zone: &str) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{zone}",
         t.year(),
         u8::from(t.month()),
         t.day(),

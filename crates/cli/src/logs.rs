@@ -28,13 +28,16 @@ pub(crate) fn parse_since(s: &str) -> anyhow::Result<Duration> {
     let n: u64 = num
         .parse()
         .map_err(|_| anyhow::anyhow!("--since expects e.g. 30s, 10m, 2h, 1d; got {s:?}"))?;
-    let secs = match unit {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs: u64 = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => bail!("--since expects e.g. 30s, 10m, 2h, 1d; got {s:?}"),
     };
+    let secs = n
+        .checked_mul(unit_secs)
+        .ok_or_else(|| anyhow::anyhow!("--since {s:?} is too far back"))?;
     Ok(Duration::from_secs(secs))
 }
 
@@ -83,5 +86,6 @@ mod tests {
         assert_eq!(parse_since("2h").expect("h"), Duration::from_secs(7200));
         assert!(parse_since("ten").is_err());
         assert!(parse_since("5w").is_err());
+        assert!(parse_since("999999999999999999d").is_err(), "no overflow");
     }
 }

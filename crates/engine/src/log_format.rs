@@ -196,6 +196,28 @@ mod tests {
     }
 
     #[test]
+    fn hostile_lines_are_info_and_cheap() {
+        // Deep nesting beside the level is skipped without recursion (no stack overflow).
+        let deep = format!(
+            "{{\"level\":\"ERROR\",\"a\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(line_level(&deep), Level::Error);
+        // A level that is not a level name is INFO.
+        let nested = format!(
+            "{{\"level\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(line_level(&nested), Level::Info);
+        assert_eq!(line_level("{\"level\": 7}"), Level::Info);
+        assert_eq!(line_level("{\"level\": \"LOUD\"}"), Level::Info);
+        assert_eq!(line_level("  {\"level\":\"fatal\"}  "), Level::Fatal);
+        assert_eq!(line_level("{}"), Level::Info);
+    }
+
+    #[test]
     fn system_levels() {
         let warn = controls(true, "INFO", "WARN");
         assert!(!warn.system(Level::Info) && warn.system(Level::Warn));

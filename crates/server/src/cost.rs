@@ -144,9 +144,9 @@ struct Totals {
 
 impl Totals {
     fn add(&mut self, r: &CostRow, prices: &PriceTable) {
-        self.requests += r.requests;
-        self.mb_ms += r.mb_ms;
-        self.storage_mb_ms += r.storage_mb_ms;
+        self.requests = self.requests.saturating_add(r.requests);
+        self.mb_ms = self.mb_ms.saturating_add(r.mb_ms);
+        self.storage_mb_ms = self.storage_mb_ms.saturating_add(r.storage_mb_ms);
         self.compute += gb_seconds(r.mb_ms) * prices.gb_second(&r.architecture, r.provisioned);
     }
 
@@ -205,13 +205,11 @@ pub(crate) async fn report(
         })?,
     };
     app.ledger.fold().await?;
-    // Whole hours: the one `since` falls in is counted from its start.
+    // Whole hours: the one `since` falls in is counted from its start (times before 1970
+    // are all of it).
     let hour = nimbus_store::costs::HOUR_MS;
-    let rows = app
-        .ledger
-        .store
-        .cost_rows(since.div_euclid(hour) * hour)
-        .await?;
+    let from = since.max(0).div_euclid(hour) * hour;
+    let rows = app.ledger.store.cost_rows(from).await?;
     let prices = &app.prices;
     let mut groups: BTreeMap<(String, String), Totals> = BTreeMap::new();
     let mut total = Totals::default();

@@ -80,9 +80,9 @@ impl CostRow {
     }
 
     fn add(&mut self, other: &CostRow) {
-        self.requests += other.requests;
-        self.mb_ms += other.mb_ms;
-        self.storage_mb_ms += other.storage_mb_ms;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.mb_ms = self.mb_ms.saturating_add(other.mb_ms);
+        self.storage_mb_ms = self.storage_mb_ms.saturating_add(other.storage_mb_ms);
     }
 }
 
@@ -92,7 +92,7 @@ impl From<&CostEntry> for CostRow {
         CostRow {
             function: e.function.clone(),
             version: e.version.clone(),
-            hour_ms: e.epoch_ms.div_euclid(HOUR_MS) * HOUR_MS,
+            hour_ms: e.epoch_ms.max(0).div_euclid(HOUR_MS) * HOUR_MS,
             architecture: e.architecture.clone(),
             provisioned: e.provisioned,
             requests: 1,

@@ -125,7 +125,8 @@ impl Engine {
         let admitted = SystemTime::now();
         let claimed = self.claim(&f, &key, &req).await?;
         let mut cold = matches!(claimed, Claimed::Cold(_));
-        let mut env = match self.ready(claimed, &f, &req) {
+        let traced = trace.recorded.then_some((&trace, arrived, admitted));
+        let mut env = match self.ready(claimed, &f, &req, traced) {
             Ok(env) => env,
             Err(outcome) => return Ok(outcome),
         };
@@ -152,7 +153,8 @@ impl Engine {
             self.retire(env);
             let claimed = self.cold_start(&f, &req).await?;
             cold = true;
-            env = match self.ready(claimed, &f, &req) {
+            let traced = trace.recorded.then_some((&trace, arrived, admitted));
+            env = match self.ready(claimed, &f, &req, traced) {
                 Ok(env) => env,
                 Err(outcome) => return Ok(outcome),
             };
@@ -177,11 +179,14 @@ impl Engine {
 
     /// The environment to dispatch to, or, when its init failed, the invocation's outcome.
     #[allow(clippy::result_large_err)]
+    /// `traced`: the recorded invocation's trace, arrival and admission, for the trace of a
+    /// failed init.
     fn ready(
         &self,
         claimed: Claimed,
         f: &ResolvedFunction,
         req: &InvocationRequest,
+        traced: Option<(&TraceContext, SystemTime, SystemTime)>,
     ) -> Result<Environment, InvocationOutcome> {
         match claimed {
             Claimed::Warm(env) | Claimed::Cold(env) => Ok(env),
@@ -190,7 +195,30 @@ impl Engine {
                 ending,
                 output,
                 took,
-            } => Err(self.finish_init_failure(f, req, &stream, ending, &output, took)),
+            } => {
+                let trace = traced.map(|(context, arrived, admitted)| {
+                    let now = SystemTime::now();
+                    TraceRecord {
+                        context: context.clone(),
+                        timeline: Timeline {
+                            start: arrived,
+                            admitted,
+                            launched: None,
+                            claimed: now,
+                            dispatched: now,
+                            end: now,
+                        },
+                        request_id: req.request_id.to_string(),
+                        invoked_arn: match &req.qualifier {
+                            Some(q) => format!("{}:{q}", f.arn),
+                            None => f.arn.clone(),
+                        },
+                        cold: true,
+                        init_error: ending.error_type(),
+                    }
+                });
+                Err(self.finish_init_failure(f, req, &stream, ending, &output, took, trace))
+            }
         }
     }
 
@@ -535,6 +563,7 @@ impl Engine {
                 None => f.arn.clone(),
             },
             cold: s.cold,
+            init_error: None,
         });
         self.observe(&crate::observe::InvocationFigures {
             function: &f.spec.name,
@@ -567,6 +596,7 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn finish_init_failure(
         &self,
         f: &ResolvedFunction,
@@ -575,6 +605,7 @@ impl Engine {
         ending: Ending,
         output: &str,
         took: Duration,
+        trace: Option<TraceRecord>,
     ) -> InvocationOutcome {
         let id = req.request_id.as_str();
         // AWS compat: the failed init is retried within the invocation, whose duration it is.
@@ -606,7 +637,7 @@ impl Engine {
             provisioned: false,
             epoch_ms: self.clock.epoch_ms(),
             request_id: id,
-            trace: None,
+            trace: trace.as_ref(),
         });
         InvocationOutcome {
             status: 200,

@@ -171,6 +171,8 @@ pub struct TraceRecord {
     pub invoked_arn: String,
     /// Whether it was a cold start.
     pub cold: bool,
+    /// Its init phase failed with this error type (it never ran: no dispatch, no finish).
+    pub init_error: Option<String>,
 }
 
 #[cfg(test)]

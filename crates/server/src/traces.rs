@@ -173,7 +173,13 @@ impl Tracer {
         spans.push(internal("admission", root, (t.start, t.admitted)));
         if r.cold {
             let cold = child();
-            let launched = t.launched.unwrap_or(t.admitted);
+            let (attributes, status) = match &r.init_error {
+                Some(e) => (
+                    vec![KeyValue::new("error.type", e.clone())],
+                    Status::error(e.clone()),
+                ),
+                None => (Vec::new(), Status::Unset),
+            };
             spans.push(self.span(
                 r,
                 cold,
@@ -181,14 +187,20 @@ impl Tracer {
                 "cold start",
                 SpanKind::Internal,
                 (t.admitted, t.claimed),
-                Vec::new(),
-                Status::Unset,
+                attributes,
+                status,
             ));
-            spans.push(internal("sandbox", cold, (t.admitted, launched)));
-            spans.push(internal("init", cold, (launched, t.claimed)));
+            // A failed init's launch and init phase are not told apart.
+            if r.init_error.is_none() {
+                let launched = t.launched.unwrap_or(t.admitted);
+                spans.push(internal("sandbox", cold, (t.admitted, launched)));
+                spans.push(internal("init", cold, (launched, t.claimed)));
+            }
         }
-        spans.push(internal("dispatch", root, (t.claimed, t.dispatched)));
-        spans.push(internal("finish", root, (t.dispatched, t.end)));
+        if r.init_error.is_none() {
+            spans.push(internal("dispatch", root, (t.claimed, t.dispatched)));
+            spans.push(internal("finish", root, (t.dispatched, t.end)));
+        }
         spans
     }
 }

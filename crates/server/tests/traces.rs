@@ -240,3 +240,49 @@ fn without_a_callers_decision_the_sampling_rule_decides() {
     }
     assert_eq!(roots, recorded);
 }
+
+#[test]
+fn a_failed_init_is_traced_as_a_failed_cold_start() {
+    let receiver = Receiver::start();
+    let endpoint = format!("http://127.0.0.1:{}", receiver.port);
+    let s = TestServer::start_with(tempfile::tempdir().expect("tempdir"), |c| {
+        c.traces.otlp_endpoint = Some(endpoint);
+        c.traces.export_interval_ms = 100;
+    });
+    let mut body = create_body("broken", &zip_of(&[("app.py", b"import not_a_module\n")]));
+    body["TracingConfig"] = json!({ "Mode": "Active" });
+    let r = s.call_json("POST", "/2015-03-31/functions", &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    s.wait_active("broken");
+    let r = s.call_with_headers(
+        "POST",
+        "/2015-03-31/functions/broken/invocations",
+        b"{}",
+        &[("x-amzn-trace-id", CALLER)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("x-amz-function-error").as_deref(),
+        Some("Unhandled")
+    );
+    // The function's span, admission and the failed cold start: nothing was dispatched.
+    let spans = receiver.take(3);
+    let root = by_name(&spans, "broken");
+    assert_eq!(root["status"], 2, "ERROR");
+    assert_eq!(root["trace_id"], "5759e988bd862e3fe1be46a994272793");
+    let cold = by_name(&spans, "cold start");
+    assert_eq!(cold["status"], 2);
+    assert_eq!(
+        cold["attributes"]["error.type"],
+        "Runtime.ImportModuleError"
+    );
+    assert_eq!(cold["parent_span_id"], root["span_id"]);
+    by_name(&spans, "admission");
+    assert!(
+        receiver
+            .spans
+            .recv_timeout(Duration::from_millis(500))
+            .is_err(),
+        "no dispatch or finish span"
+    );
+}

@@ -1,6 +1,7 @@
 //! The CloudWatch Logs API (JSON 1.1 protocol, `X-Amz-Target: Logs_20140328.<Op>`, signing
 //! name `logs`) over the logs Nimbus stores: DescribeLogGroups, DescribeLogStreams,
-//! GetLogEvents and FilterLogEvents (what `aws logs tail [--follow]` and the SDKs read with).
+//! GetLogEvents and FilterLogEvents (what `aws logs tail [--follow]` and the SDKs read with),
+//! and CreateLogStream, DeleteLogStream and PutLogEvents for logs of one's own.
 //! Groups and streams are those functions write (`/aws/lambda/<name>`, Lambda's stream names);
 //! events keep the server's retention (`log_retention_days`).
 
@@ -27,6 +28,20 @@ pub(crate) fn is_logs(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with(TARGET_PREFIX))
 }
+
+/// The largest Logs request body: a PutLogEvents batch of 1,048,576 bytes of events, with
+/// room for JSON's escapes.
+pub(crate) const MAX_REQUEST_BYTES: usize = 8 << 20;
+
+/// AWS compat: PutLogEvents' batch limit, counting each event's message bytes plus 26.
+const MAX_BATCH_BYTES: usize = 1_048_576;
+/// AWS compat: events in one PutLogEvents.
+const MAX_BATCH_EVENTS: usize = 10_000;
+/// AWS compat: how far back and ahead of now PutLogEvents takes events.
+const TOO_OLD_MS: i64 = 14 * 86_400_000;
+const TOO_NEW_MS: i64 = 2 * 3_600_000;
+/// AWS compat: the longest time a PutLogEvents batch may span.
+const MAX_SPAN_MS: i64 = 86_400_000;
 
 /// Most events FilterLogEvents reads in one call (matching or not): a page may hold fewer
 /// matches than asked, with a `nextToken` to go on, as AWS's do.
@@ -102,6 +117,9 @@ pub(crate) async fn handle(app: Arc<App>, ctx: Ctx, headers: HeaderMap, body: By
         "DeleteLogGroup" => delete_group(&app, input).await,
         "PutRetentionPolicy" => put_retention(&app, input).await,
         "DeleteRetentionPolicy" => delete_retention(&app, input).await,
+        "CreateLogStream" => create_stream(&app, input).await,
+        "DeleteLogStream" => delete_stream(&app, input).await,
+        "PutLogEvents" => put_events(&app, input).await,
         other => Err(LogsError {
             kind: "UnknownOperationException",
             message: format!("Nimbus does not support the Logs operation {other} yet"),
@@ -194,6 +212,195 @@ fn check_group_name(name: &str) -> Result<()> {
             "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
         )))
     }
+}
+
+fn no_stream() -> LogsError {
+    LogsError {
+        kind: "ResourceNotFoundException",
+        message: "The specified log stream does not exist.".into(),
+    }
+}
+
+/// A log stream name as the model allows it: 1-512 characters, no `:` or `*`.
+fn check_stream_name(name: Option<String>) -> Result<String> {
+    let Some(name) = name else {
+        return Err(invalid(
+            "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null",
+        ));
+    };
+    if name.is_empty() || name.chars().count() > 512 {
+        return Err(invalid(format!(
+            "1 validation error detected: Value '{name}' at 'logStreamName' failed to satisfy constraint: Member must have length {}",
+            if name.is_empty() { "greater than or equal to 1" } else { "less than or equal to 512" }
+        )));
+    }
+    if name.contains([':', '*']) {
+        return Err(invalid(format!(
+            "1 validation error detected: Value '{name}' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*"
+        )));
+    }
+    Ok(name)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StreamRequest {
+    log_group_name: Option<String>,
+    log_stream_name: Option<String>,
+}
+
+async fn create_stream(app: &App, input: Value) -> Result<Value> {
+    let r: StreamRequest = parse(input)?;
+    let group = group_of(r.log_group_name, None)?;
+    check_group_name(&group)?;
+    let stream = check_stream_name(r.log_stream_name)?;
+    match app
+        .log_queries
+        .create_log_stream(&group, &stream, crate::app::now_ms())
+        .await
+    {
+        Ok(()) => Ok(json!({})),
+        Err(StoreError::NotFound(_)) => Err(no_group()),
+        Err(StoreError::AlreadyExists(_)) => Err(LogsError {
+            kind: "ResourceAlreadyExistsException",
+            message: "The specified log stream already exists".into(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_stream(app: &App, input: Value) -> Result<Value> {
+    let r: StreamRequest = parse(input)?;
+    let group = group_of(r.log_group_name, None)?;
+    let stream = check_stream_name(r.log_stream_name)?;
+    group_exists(app, &group).await?;
+    if app.log_queries.delete_log_stream(&group, &stream).await? {
+        Ok(json!({}))
+    } else {
+        Err(no_stream())
+    }
+}
+
+#[derive(Deserialize)]
+struct InputEvent {
+    timestamp: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PutEvents {
+    log_group_name: Option<String>,
+    log_stream_name: Option<String>,
+    log_events: Option<Vec<InputEvent>>,
+}
+
+/// Which events of a batch (in time order) are outside what PutLogEvents takes, at `now_ms`
+/// with `retention_days`: (too old: exclusive end, expired: exclusive end, too new: start).
+fn rejected(times: &[i64], now_ms: i64, retention_days: Option<u32>) -> (usize, usize, usize) {
+    let too_old = times.partition_point(|&t| t < now_ms - TOO_OLD_MS);
+    let expired = retention_days.map_or(0, |d| {
+        times.partition_point(|&t| t < now_ms - i64::from(d) * 86_400_000)
+    });
+    let too_new = times.partition_point(|&t| t <= now_ms + TOO_NEW_MS);
+    (too_old, expired, too_new)
+}
+
+async fn put_events(app: &App, input: Value) -> Result<Value> {
+    let r: PutEvents = parse(input)?;
+    let group = group_of(r.log_group_name, None)?;
+    let stream = check_stream_name(r.log_stream_name)?;
+    let events = r.log_events.unwrap_or_default();
+    if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
+        return Err(invalid(format!(
+            "1 validation error detected: Value '[...]' at 'logEvents' failed to satisfy constraint: Member must have length {}",
+            if events.is_empty() { "greater than or equal to 1" } else { "less than or equal to 10000" }
+        )));
+    }
+    let mut times = Vec::with_capacity(events.len());
+    let mut size = 0usize;
+    for (i, e) in events.iter().enumerate() {
+        let (Some(t), Some(m)) = (e.timestamp, e.message.as_deref()) else {
+            let field = if e.timestamp.is_none() {
+                "timestamp"
+            } else {
+                "message"
+            };
+            return Err(invalid(format!(
+                "1 validation error detected: Value null at 'logEvents.{}.member.{field}' failed to satisfy constraint: Member must not be null",
+                i + 1
+            )));
+        };
+        if m.is_empty() {
+            return Err(invalid(format!(
+                "1 validation error detected: Value '' at 'logEvents.{}.member.message' failed to satisfy constraint: Member must have length greater than or equal to 1",
+                i + 1
+            )));
+        }
+        size = size.saturating_add(m.len() + 26);
+        times.push(t);
+    }
+    if size > MAX_BATCH_BYTES {
+        return Err(invalid(format!(
+            "Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
+        )));
+    }
+    if times.windows(2).any(|w| w[1] < w[0]) {
+        return Err(invalid(
+            "Log events in a single PutLogEvents request must be in chronological order.",
+        ));
+    }
+    if times[times.len() - 1].saturating_sub(times[0]) > MAX_SPAN_MS {
+        return Err(invalid(
+            "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
+        ));
+    }
+    if app.log_queries.log_stream(&group, &stream).await?.is_none() {
+        group_exists(app, &group).await?;
+        return Err(no_stream());
+    }
+    let retention = app
+        .log_queries
+        .log_groups(Some(&group), None, 1)
+        .await?
+        .into_iter()
+        .find(|g| g.name == group)
+        .and_then(|g| g.retention_days)
+        .or(Some(app.log_retention_days).filter(|d| *d > 0));
+    let now = crate::app::now_ms();
+    let (too_old, expired, too_new) = rejected(&times, now, retention);
+    let from = too_old.max(expired);
+    let records: Vec<nimbus_store::LogRecord> = events
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| (from..too_new).contains(i))
+        .map(|(_, e)| nimbus_store::LogRecord {
+            id: 0,
+            group: group.clone(),
+            stream: stream.clone(),
+            timestamp_ms: e.timestamp.unwrap_or(0),
+            message: e.message.unwrap_or_default(),
+        })
+        .collect();
+    if !records.is_empty() {
+        // Committed before the answer, as AWS acknowledges what it has stored.
+        app.store.append_logs(&records).await?;
+    }
+    let mut out = json!({ "nextSequenceToken": format!("{:056}", now) });
+    let mut info = serde_json::Map::new();
+    if too_new < times.len() {
+        info.insert("tooNewLogEventStartIndex".into(), json!(too_new));
+    }
+    if too_old > 0 {
+        info.insert("tooOldLogEventEndIndex".into(), json!(too_old));
+    }
+    if expired > 0 {
+        info.insert("expiredLogEventEndIndex".into(), json!(expired));
+    }
+    if !info.is_empty() {
+        out["rejectedLogEventsInfo"] = Value::Object(info);
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -365,16 +572,20 @@ async fn describe_streams(app: &App, ctx: &Ctx, input: Value) -> Result<Value> {
     let streams: Vec<Value> = page
         .iter()
         .map(|s| {
-            json!({
+            let mut v = json!({
                 "logStreamName": s.name,
                 "creationTime": s.created_ms,
-                "firstEventTimestamp": s.first_ms,
-                "lastEventTimestamp": s.last_ms,
-                "lastIngestionTime": s.ingested_ms,
                 "uploadSequenceToken": "1",
                 "arn": format!("{arn}:log-stream:{}", s.name),
                 "storedBytes": 0,
-            })
+            });
+            // AWS compat: a stream with no event yet has no event times.
+            if !s.is_empty() {
+                v["firstEventTimestamp"] = json!(s.first_ms);
+                v["lastEventTimestamp"] = json!(s.last_ms);
+                v["lastIngestionTime"] = json!(s.ingested_ms);
+            }
+            v
         })
         .collect();
     let mut out = json!({ "logStreams": streams });
@@ -560,4 +771,27 @@ async fn filter_events(app: &App, input: Value) -> Result<Value> {
         out["nextToken"] = json!(token_encode(&id.to_string()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod put_tests {
+    use super::*;
+
+    #[test]
+    fn rejected_events_are_counted_by_index() {
+        let now = 100 * 86_400_000;
+        let day = 86_400_000;
+        let times = [
+            now - 15 * day,
+            now - 10 * day,
+            now - day,
+            now,
+            now + 3 * 3_600_000,
+        ];
+        // No retention: only the 14-day and 2-hour bounds.
+        assert_eq!(rejected(&times, now, None), (1, 0, 4));
+        // A 7-day retention expires the 10-day-old event too.
+        assert_eq!(rejected(&times, now, Some(7)), (1, 2, 4));
+        assert_eq!(rejected(&[now], now, Some(1)), (0, 0, 1));
+    }
 }

@@ -173,6 +173,7 @@ fn body_limit(op: &'static str) -> (usize, &'static str) {
         "Invoke" => (crate::api::invoke::MAX_PAYLOAD_BYTES, "InvokeFunction"),
         "InvokeWithResponseStream" => (crate::api::invoke::MAX_PAYLOAD_BYTES, op),
         "SQS" => (crate::sqs::MAX_REQUEST_BYTES, op),
+        "Logs" => (crate::cwlogs::MAX_REQUEST_BYTES, op),
         // Configuration, tags and the like: small JSON documents.
         _ => (1 << 20, op),
     }

@@ -292,3 +292,139 @@ fn log_groups_are_made_given_a_retention_and_deleted() {
     );
     assert_eq!(r.body["__type"], "ResourceNotFoundException", "{}", r.body);
 }
+
+/// A Logs API error: 400, `__type` and `message` in the body.
+#[track_caller]
+fn refused(r: &Resp, kind: &str, message: &str) {
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["__type"], kind, "{}", r.body);
+    assert_eq!(r.body["message"], message, "{}", r.body);
+}
+
+#[test]
+fn put_log_events_writes_streams_of_ones_own() {
+    let s = TestServer::start();
+    let group = "/app/mine";
+    let stream = |name: &str| json!({ "logGroupName": group, "logStreamName": name });
+    let r = logs(&s, "CreateLogStream", &stream("s1"));
+    refused(
+        &r,
+        "ResourceNotFoundException",
+        "The specified log group does not exist.",
+    );
+    assert_eq!(
+        logs(&s, "CreateLogGroup", &json!({ "logGroupName": group })).status,
+        200
+    );
+    let r = logs(&s, "CreateLogStream", &stream("s1"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = logs(&s, "CreateLogStream", &stream("s1"));
+    refused(
+        &r,
+        "ResourceAlreadyExistsException",
+        "The specified log stream already exists",
+    );
+    let r = logs(&s, "CreateLogStream", &stream("a:b"));
+    assert_eq!(r.body["__type"], "InvalidParameterException", "{}", r.body);
+    // A new stream has no event times.
+    let r = logs(&s, "DescribeLogStreams", &json!({ "logGroupName": group }));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = &r.body["logStreams"][0];
+    assert_eq!(first["logStreamName"], "s1");
+    assert!(first.get("firstEventTimestamp").is_none(), "{first}");
+
+    let put = |name: &str, events: Value| {
+        let mut body = stream(name);
+        body["logEvents"] = events;
+        logs(&s, "PutLogEvents", &body)
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let r = put("nope", json!([{ "timestamp": now, "message": "x" }]));
+    refused(
+        &r,
+        "ResourceNotFoundException",
+        "The specified log stream does not exist.",
+    );
+    let r = put(
+        "s1",
+        json!([{ "timestamp": now, "message": "b" }, { "timestamp": now - 1, "message": "a" }]),
+    );
+    refused(
+        &r,
+        "InvalidParameterException",
+        "Log events in a single PutLogEvents request must be in chronological order.",
+    );
+    let big = "x".repeat(600_000);
+    let r = put(
+        "s1",
+        json!([{ "timestamp": now, "message": big }, { "timestamp": now, "message": big }]),
+    );
+    refused(
+        &r,
+        "InvalidParameterException",
+        "Upload too large: 1200052 bytes exceeds limit of 1048576",
+    );
+    assert_eq!(
+        put("s1", json!([])).body["__type"],
+        "InvalidParameterException"
+    );
+
+    // Too old and too new events are refused by index; the rest are stored at once.
+    let r = put(
+        "s1",
+        json!([
+            { "timestamp": now - 15 * 86_400_000i64, "message": "ancient" },
+            { "timestamp": now - 1000, "message": "first line" },
+            { "timestamp": now, "message": "second line" },
+            { "timestamp": now + 3 * 3_600_000i64, "message": "future" },
+        ]),
+    );
+    assert_eq!(r.status, 400, "a batch spans at most 24 hours: {}", r.body);
+    let r = put(
+        "s1",
+        json!([
+            { "timestamp": now - 1000, "message": "first line" },
+            { "timestamp": now, "message": "second line" },
+            { "timestamp": now + 3 * 3_600_000i64, "message": "future" },
+        ]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["rejectedLogEventsInfo"],
+        json!({ "tooNewLogEventStartIndex": 2 })
+    );
+    assert!(r.body["nextSequenceToken"].is_string());
+    let r = logs(
+        &s,
+        "GetLogEvents",
+        &json!({ "logGroupName": group, "logStreamName": "s1", "startFromHead": true }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got: Vec<&str> = r.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(got, ["first line", "second line"]);
+    let r = logs(&s, "DescribeLogStreams", &json!({ "logGroupName": group }));
+    assert_eq!(r.body["logStreams"][0]["firstEventTimestamp"], now - 1000);
+    assert_eq!(r.body["logStreams"][0]["lastEventTimestamp"], now);
+
+    assert_eq!(logs(&s, "DeleteLogStream", &stream("s1")).status, 200);
+    let r = logs(&s, "DeleteLogStream", &stream("s1"));
+    refused(
+        &r,
+        "ResourceNotFoundException",
+        "The specified log stream does not exist.",
+    );
+    let r = logs(
+        &s,
+        "GetLogEvents",
+        &json!({ "logGroupName": group, "logStreamName": "s1" }),
+    );
+    assert_eq!(r.body["__type"], "ResourceNotFoundException");
+}

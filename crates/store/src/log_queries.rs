@@ -16,7 +16,8 @@ pub struct LogGroupSummary {
     pub retention_days: Option<u32>,
 }
 
-/// A log stream.
+/// A log stream. One made by CreateLogStream that has no event yet has `bytes` 0, `first_ms`
+/// `i64::MAX` and `last_ms` `i64::MIN` (see [`LogStreamSummary::is_empty`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogStreamSummary {
     /// Its name.
@@ -31,6 +32,13 @@ pub struct LogStreamSummary {
     pub ingested_ms: i64,
     /// The bytes of its events' messages.
     pub bytes: i64,
+}
+
+impl LogStreamSummary {
+    /// Whether no event was ever stored in it.
+    pub fn is_empty(&self) -> bool {
+        self.first_ms == i64::MAX
+    }
 }
 
 /// How streams are listed.
@@ -96,6 +104,22 @@ pub trait LogQueries: Send + Sync {
         offset: usize,
         limit: usize,
     ) -> StoreFuture<'a, Vec<LogStreamSummary>>;
+    /// Makes an empty stream in `group` (CreateLogStream): `NotFound` if there is no such
+    /// group, `AlreadyExists` if the stream is there.
+    fn create_log_stream<'a>(
+        &'a self,
+        group: &'a str,
+        stream: &'a str,
+        created_ms: i64,
+    ) -> StoreFuture<'a, ()>;
+    /// Deletes a stream and its events; whether there was one.
+    fn delete_log_stream<'a>(&'a self, group: &'a str, stream: &'a str) -> StoreFuture<'a, bool>;
+    /// The stream `stream` of `group`, if there is one.
+    fn log_stream<'a>(
+        &'a self,
+        group: &'a str,
+        stream: &'a str,
+    ) -> StoreFuture<'a, Option<LogStreamSummary>>;
     /// Up to `limit` events of `group` that `q` selects, oldest first.
     fn log_events<'a>(
         &'a self,

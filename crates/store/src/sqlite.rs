@@ -718,7 +718,7 @@ impl Store for SqliteStore {
             .map_err(db("expire logs"))?;
             // Streams left with no event go too.
             sqlx::query(
-                "DELETE FROM log_streams WHERE last_ms < ? AND log_group NOT IN
+                "DELETE FROM log_streams WHERE max(last_ms, created_ms) < ? AND log_group NOT IN
                      (SELECT name FROM log_groups WHERE retention_days IS NOT NULL)",
             )
             .bind(before_ms)

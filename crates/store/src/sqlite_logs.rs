@@ -118,12 +118,15 @@ impl LogQueries for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db("expire group logs"))?;
-            sqlx::query("DELETE FROM log_streams WHERE log_group = ? AND last_ms < ?")
-                .bind(group)
-                .bind(before_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("expire group logs"))?;
+            // Streams left with no event go too (an empty one once it is as old).
+            sqlx::query(
+                "DELETE FROM log_streams WHERE log_group = ? AND max(last_ms, created_ms) < ?",
+            )
+            .bind(group)
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("expire group logs"))?;
             tx.commit().await.map_err(db("expire group logs"))?;
             Ok(res.rows_affected())
         })
@@ -163,6 +166,96 @@ impl LogQueries for SqliteStore {
                         .and_then(|d| u32::try_from(d).ok()),
                 })
                 .collect())
+        })
+    }
+
+    fn create_log_stream<'a>(
+        &'a self,
+        group: &'a str,
+        stream: &'a str,
+        created_ms: i64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let op = "create log stream";
+            let mut tx = self.writer.begin().await.map_err(db(op))?;
+            let group_found: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM log_groups WHERE name = ?
+                 UNION ALL SELECT 1 FROM log_streams WHERE log_group = ? LIMIT 1",
+            )
+            .bind(group)
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(op))?;
+            if group_found.is_none() {
+                return Err(StoreError::NotFound(group.to_string()));
+            }
+            // No event yet: first and last at the ends of time, so that the first append's
+            // min and max set them.
+            let made = sqlx::query(
+                "INSERT INTO log_streams (log_group, log_stream, created_ms, first_ms, last_ms, ingested_ms, bytes)
+                 VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT DO NOTHING",
+            )
+            .bind(group)
+            .bind(stream)
+            .bind(created_ms)
+            .bind(i64::MAX)
+            .bind(i64::MIN)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(op))?;
+            if made.rows_affected() == 0 {
+                return Err(StoreError::AlreadyExists(stream.to_string()));
+            }
+            tx.commit().await.map_err(db(op))
+        })
+    }
+
+    fn delete_log_stream<'a>(&'a self, group: &'a str, stream: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let op = "delete log stream";
+            let mut tx = self.writer.begin().await.map_err(db(op))?;
+            let gone =
+                sqlx::query("DELETE FROM log_streams WHERE log_group = ? AND log_stream = ?")
+                    .bind(group)
+                    .bind(stream)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(op))?;
+            sqlx::query("DELETE FROM log_events WHERE log_group = ? AND log_stream = ?")
+                .bind(group)
+                .bind(stream)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(op))?;
+            tx.commit().await.map_err(db(op))?;
+            Ok(gone.rows_affected() > 0)
+        })
+    }
+
+    fn log_stream<'a>(
+        &'a self,
+        group: &'a str,
+        stream: &'a str,
+    ) -> StoreFuture<'a, Option<LogStreamSummary>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT log_stream, created_ms, first_ms, last_ms, ingested_ms, bytes FROM log_streams
+                 WHERE log_group = ? AND log_stream = ?",
+            )
+            .bind(group)
+            .bind(stream)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("read log stream"))?;
+            Ok(row.map(|r| LogStreamSummary {
+                name: r.get(0),
+                created_ms: r.get(1),
+                first_ms: r.get(2),
+                last_ms: r.get(3),
+                ingested_ms: r.get(4),
+                bytes: r.get(5),
+            }))
         })
     }
 

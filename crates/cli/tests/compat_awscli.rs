@@ -429,6 +429,88 @@ fn aws_cli_logs_tail_follow_and_filter() {
     );
 }
 
+/// Logs of one's own (create-log-group, create-log-stream, put-log-events, get-log-events),
+/// through the AWS CLI as it is. (Debian's CLI predates `--logging-config`: LoggingConfig is
+/// driven by boto3, in compat/boto3_control_plane.py.)
+#[test]
+fn aws_cli_writes_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NimbusProcess::start(&dir.path().join("data"));
+    let home = dir.path();
+    let group = ["--log-group-name", "/app/cli"];
+    aws_json(
+        &server,
+        home,
+        &[&["logs", "create-log-group"][..], &group].concat(),
+    );
+    aws_json(
+        &server,
+        home,
+        &[
+            &["logs", "create-log-stream"][..],
+            &group,
+            &["--log-stream-name", "s1"],
+        ]
+        .concat(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let events = format!(
+        "timestamp={},message=one timestamp={},message=two",
+        now - 5,
+        now
+    );
+    let put = aws_json(
+        &server,
+        home,
+        &[
+            &["logs", "put-log-events"][..],
+            &group,
+            &["--log-stream-name", "s1", "--log-events"],
+            &events.split(' ').collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    assert!(put.get("rejectedLogEventsInfo").is_none(), "{put}");
+    let got = aws_json(
+        &server,
+        home,
+        &[
+            &["logs", "get-log-events"][..],
+            &group,
+            &["--log-stream-name", "s1", "--start-from-head"],
+        ]
+        .concat(),
+    );
+    let messages: Vec<&str> = got["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(messages, ["one", "two"], "{got}");
+    // A stream that is not there: AWS's error, through the CLI.
+    let out = aws(
+        &server,
+        home,
+        &[
+            &["logs", "put-log-events"][..],
+            &group,
+            &["--log-stream-name", "missing", "--log-events"],
+            &[format!("timestamp={now},message=x").as_str()],
+        ]
+        .concat(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ResourceNotFoundException"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn aws_cli_scheduler() {
     let dir = tempfile::tempdir().expect("tempdir");

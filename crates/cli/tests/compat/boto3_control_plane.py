@@ -89,6 +89,28 @@ expect_error("PreconditionFailedException",
              "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
              lam.update_function_configuration, FunctionName="boto-fn", Timeout=5, RevisionId="stale")
 
+# Lambda's advanced logging controls, as boto3's current model sends them.
+logged = lam.create_function(
+    FunctionName="boto-json-logs", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+    Code={"ZipFile": zip1}, LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"},
+)
+assert logged["LoggingConfig"] == {"LogFormat": "JSON", "ApplicationLogLevel": "WARN",
+                                   "SystemLogLevel": "INFO",
+                                   "LogGroup": "/aws/lambda/boto-json-logs"}, logged["LoggingConfig"]
+lam.get_waiter("function_active_v2").wait(FunctionName="boto-json-logs", WaiterConfig={"Delay": 1})
+updated = lam.update_function_configuration(FunctionName="boto-json-logs",
+                                            LoggingConfig={"SystemLogLevel": "WARN"})
+assert updated["LoggingConfig"]["SystemLogLevel"] == "WARN", updated["LoggingConfig"]
+assert updated["LoggingConfig"]["ApplicationLogLevel"] == "WARN", updated["LoggingConfig"]
+lam.get_waiter("function_updated_v2").wait(FunctionName="boto-json-logs", WaiterConfig={"Delay": 1})
+try:
+    lam.update_function_configuration(FunctionName="boto-json-logs",
+                                      LoggingConfig={"LogFormat": "Text", "ApplicationLogLevel": "INFO"})
+    raise AssertionError("a level with the Text format was taken")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidParameterValueException", e.response
+lam.delete_function(FunctionName="boto-json-logs")
+
 settings = lam.get_account_settings()
 assert settings["AccountUsage"]["FunctionCount"] == 56, settings
 

@@ -477,3 +477,52 @@ fn schedules_create_list_get_delete() {
     let listed = ok(client(&server).args(["schedules", "list"]));
     assert!(!listed.contains("nightly"), "{listed}");
 }
+
+/// The sandbox launcher's ready sandboxes show in /metrics.
+#[test]
+fn metrics_show_the_sandbox_standby_pool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("nimbus.toml");
+    std::fs::write(&config, "[metrics]\ntoken = \"standby-token-0123456789\"\n").expect("config");
+    let c = support::creds();
+    let mut cmd = nimbus();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--url-listen",
+        "127.0.0.1:0",
+        "--config",
+    ])
+    .arg(&config)
+    .arg("--data-dir")
+    .arg(&data)
+    .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+    .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+    let server = NimbusProcess::spawn(cmd, &data);
+    let scrape = || {
+        reqwest::blocking::Client::new()
+            .get(format!("{}/metrics", server.endpoint()))
+            .header("authorization", "Bearer standby-token-0123456789")
+            .send()
+            .expect("scrape")
+            .text()
+            .expect("text")
+    };
+    let value = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let text = scrape();
+        // The sandbox launcher keeps at least one sandbox ready (refilled in the background).
+        if value(&text, "nimbus_sandbox_standby").is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 30, "none ready: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

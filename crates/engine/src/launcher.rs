@@ -154,6 +154,10 @@ pub trait Launcher: Send + Sync {
     fn cleaning(&self) -> usize {
         0
     }
+    /// How many sandboxes the launcher has ready ahead of need.
+    fn standby(&self) -> usize {
+        0
+    }
 }
 
 /// Runs runtimes as plain child processes: no isolation. For development and for tests of the

@@ -329,6 +329,11 @@ impl Engine {
         self.sampler.set(reservoir, rate);
     }
 
+    /// How many sandboxes the launcher has ready ahead of need.
+    pub fn standby_sandboxes(&self) -> usize {
+        self.launcher.standby()
+    }
+
     /// How many init phases are running now.
     pub fn initializing(&self) -> usize {
         self.config

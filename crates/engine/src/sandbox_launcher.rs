@@ -807,6 +807,14 @@ impl Launcher for SandboxLauncher {
         self.inner.live.load(Ordering::SeqCst)
     }
 
+    fn standby(&self) -> usize {
+        self.inner
+            .standby
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
     /// Ends the standby helpers and removes their cgroups.
     fn shutdown(&self) {
         self.inner.closing.store(true, Ordering::SeqCst);

@@ -84,6 +84,7 @@ pub(crate) struct Metrics {
     store_commit: Histograms,
     log_events_dropped: Counter,
     initializing: Gauge,
+    standby: Gauge,
     runtime_api_connections: Gauge,
     provisioned_allocated: Family<Labels, Gauge>,
     provisioned_busy: Family<Labels, Gauge>,
@@ -111,6 +112,7 @@ impl Metrics {
             store_commit: Family::new_with_constructor(commit_histogram),
             log_events_dropped: Counter::default(),
             initializing: Gauge::default(),
+            standby: Gauge::default(),
             runtime_api_connections: Gauge::default(),
             provisioned_allocated: Family::default(),
             provisioned_busy: Family::default(),
@@ -208,6 +210,11 @@ impl Metrics {
             m.initializing.clone(),
         );
         registry.register(
+            "nimbus_sandbox_standby",
+            "Sandboxes started ahead of need, ready for a cold start (sandbox launcher)",
+            m.standby.clone(),
+        );
+        registry.register(
             "nimbus_runtime_api_connections",
             "Connections open to environments' Runtime APIs",
             m.runtime_api_connections.clone(),
@@ -274,6 +281,8 @@ impl Metrics {
             .set(i64::try_from(app.event_queue.pending()).unwrap_or(i64::MAX));
         self.initializing
             .set(i64::try_from(app.engine.initializing()).unwrap_or(i64::MAX));
+        self.standby
+            .set(i64::try_from(app.engine.standby_sandboxes()).unwrap_or(i64::MAX));
         self.runtime_api_connections.set(
             i64::try_from(nimbus_engine::Engine::runtime_api_connections()).unwrap_or(i64::MAX),
         );

@@ -79,6 +79,10 @@ def _setup_logging():
             sys.stdout.write(line + "\n")
 
     root = logging.getLogger()
+    if root.handlers and not _LOG_JSON:
+        # The function configured logging itself (basicConfig at import, say) before this
+        # lazy set-up: its handlers stay alone, rather than every record written twice.
+        return
     root.addHandler(LambdaHandler())
     if _LOG_JSON:
         level = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(_LOG_LEVEL, _LOG_LEVEL)

@@ -331,3 +331,20 @@ fn a_text_python_function_logs_through_lambdas_handler() {
     assert!(logged[2].ends_with("ZeroDivisionError: division by zero"));
     assert!(lines.iter().any(|l| l == "printed text"));
 }
+
+#[test]
+fn a_function_that_configures_logging_itself_logs_each_record_once() {
+    let s = TestServer::start();
+    let app: &[u8] = b"import logging\nlogging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')\ndef handler(e, c):\n    logging.info('just once')\n    return 1\n";
+    create(
+        &s,
+        "own-logging",
+        "python3.12",
+        "app.handler",
+        &zip_of(&[("app.py", app)]),
+        json!({ "LogFormat": "Text" }),
+    );
+    let (_, lines) = invoke(&s, "own-logging");
+    let said: Vec<&String> = lines.iter().filter(|l| l.contains("just once")).collect();
+    assert_eq!(said, ["INFO just once"], "{lines:#?}");
+}

@@ -485,22 +485,7 @@ fn metrics_show_the_sandbox_standby_pool() {
     let data = dir.path().join("data");
     let config = dir.path().join("nimbus.toml");
     std::fs::write(&config, "[metrics]\ntoken = \"standby-token-0123456789\"\n").expect("config");
-    let c = support::creds();
-    let mut cmd = nimbus();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--url-listen",
-        "127.0.0.1:0",
-        "--config",
-    ])
-    .arg(&config)
-    .arg("--data-dir")
-    .arg(&data)
-    .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-    .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
-    let server = NimbusProcess::spawn(cmd, &data);
+    let server = NimbusProcess::start_with_config(&data, &config);
     let scrape = || {
         reqwest::blocking::Client::new()
             .get(format!("{}/metrics", server.endpoint()))

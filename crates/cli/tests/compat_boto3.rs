@@ -57,22 +57,7 @@ fn boto3_async_invocation_destinations_and_dead_letters() {
     let config = dir.path().join("nimbus.toml");
     std::fs::write(&config, "[async]\nretry_delay_seconds = 1\n").expect("config");
     let data = dir.path().join("data");
-    let c = creds();
-    let mut cmd = support::nimbus();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--url-listen",
-        "127.0.0.1:0",
-        "--config",
-    ])
-    .arg(&config)
-    .arg("--data-dir")
-    .arg(&data)
-    .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-    .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
-    let server = NimbusProcess::spawn(cmd, &data);
+    let server = NimbusProcess::start_with_config(&data, &config);
     run_against(&server, "boto3_async.py", "boto3 async: ok");
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{creds, nimbus, zip_of, NimbusProcess, ROLE};
+use support::{creds, zip_of, NimbusProcess, ROLE};
 
 const CALLER: &str = r#"
 import json, os
@@ -80,22 +80,7 @@ fn start(extra_config: &str) -> (tempfile::TempDir, NimbusProcess) {
     )
     .expect("config");
     let data = dir.path().join("data");
-    let c = creds();
-    let mut cmd = nimbus();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--url-listen",
-        "127.0.0.1:0",
-        "--config",
-    ])
-    .arg(&config)
-    .arg("--data-dir")
-    .arg(&data)
-    .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-    .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
-    let server = NimbusProcess::spawn(cmd, &data);
+    let server = NimbusProcess::start_with_config(&data, &config);
     (dir, server)
 }
 

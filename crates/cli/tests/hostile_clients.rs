@@ -215,22 +215,7 @@ fn shutdown_keeps_its_deadline_with_slow_clients_connected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("nimbus.toml");
     std::fs::write(&config, "shutdown_timeout_seconds = 2\n").expect("config");
-    let c = creds();
-    let mut cmd = support::nimbus();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--url-listen",
-        "127.0.0.1:0",
-        "--config",
-    ])
-    .arg(&config)
-    .arg("--data-dir")
-    .arg(dir.path().join("data"))
-    .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-    .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
-    let server = NimbusProcess::spawn(cmd, &dir.path().join("data"));
+    let server = NimbusProcess::start_with_config(&dir.path().join("data"), &config);
     let _crowd = Crowd::start(server.addr, 50, 50);
     assert!(timed_list(&server) < Duration::from_secs(1));
     let pid = server.pid();

@@ -25,15 +25,21 @@ pub(crate) enum Level {
 impl Level {
     /// Lambda's names, and the spellings runtimes' loggers use for them.
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "TRACE" => Self::Trace,
-            "DEBUG" => Self::Debug,
-            "INFO" => Self::Info,
-            "WARN" | "WARNING" => Self::Warn,
-            "ERROR" => Self::Error,
-            "FATAL" | "CRITICAL" => Self::Fatal,
-            _ => return None,
-        })
+        // Without allocating: this runs for every line of a JSON-format function.
+        const NAMES: [(&str, Level); 8] = [
+            ("TRACE", Level::Trace),
+            ("DEBUG", Level::Debug),
+            ("INFO", Level::Info),
+            ("WARN", Level::Warn),
+            ("WARNING", Level::Warn),
+            ("ERROR", Level::Error),
+            ("FATAL", Level::Fatal),
+            ("CRITICAL", Level::Fatal),
+        ];
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|&(_, level)| level)
     }
 }
 

@@ -43,15 +43,31 @@ pub(crate) enum Claimed {
     },
 }
 
-/// A recorded invocation's stages so far, for its trace.
-pub(crate) struct Stages {
+/// The ARN an invocation named: the function's, with its qualifier if it gave one.
+fn invoked_arn(f: &ResolvedFunction, req: &InvocationRequest) -> String {
+    match &req.qualifier {
+        Some(q) => format!("{}:{q}", f.arn),
+        None => f.arn.clone(),
+    }
+}
+
+/// What the tracer gets of a recorded invocation (its `timeline.end` set when it ends).
+fn trace_record(
     context: TraceContext,
-    arrived: SystemTime,
-    admitted: SystemTime,
-    launched: Option<SystemTime>,
-    claimed: SystemTime,
-    dispatched: SystemTime,
+    timeline: Timeline,
+    f: &ResolvedFunction,
+    req: &InvocationRequest,
     cold: bool,
+    init_error: Option<String>,
+) -> TraceRecord {
+    TraceRecord {
+        context,
+        timeline,
+        request_id: req.request_id.to_string(),
+        invoked_arn: invoked_arn(f, req),
+        cold,
+        init_error,
+    }
 }
 
 fn hex32() -> String {
@@ -163,24 +179,27 @@ impl Engine {
                 .dispatch(&mut env, &f, &req, start_ms, started + limit, &trace)
                 .await;
         }
-        let stages = trace.recorded.then(|| Stages {
-            context: trace,
-            arrived,
-            admitted,
-            launched: if cold { env.launched_at } else { None },
-            claimed: claimed_at,
-            dispatched: SystemTime::now(),
-            cold,
+        let record = trace.recorded.then(|| {
+            let dispatched = SystemTime::now();
+            let timeline = Timeline {
+                start: arrived,
+                admitted,
+                launched: if cold { env.launched_at } else { None },
+                claimed: claimed_at,
+                dispatched,
+                end: dispatched,
+            };
+            trace_record(trace, timeline, &f, &req, cold, None)
         });
         Ok(self.finish(
-            &f, key, env, &req, result, started, start_ms, limit, permit, stages,
+            &f, key, env, &req, result, started, start_ms, limit, permit, record,
         ))
     }
 
     /// The environment to dispatch to, or, when its init failed, the invocation's outcome.
-    #[allow(clippy::result_large_err)]
     /// `traced`: the recorded invocation's trace, arrival and admission, for the trace of a
     /// failed init.
+    #[allow(clippy::result_large_err)]
     fn ready(
         &self,
         claimed: Claimed,
@@ -198,24 +217,15 @@ impl Engine {
             } => {
                 let trace = traced.map(|(context, arrived, admitted)| {
                     let now = SystemTime::now();
-                    TraceRecord {
-                        context: context.clone(),
-                        timeline: Timeline {
-                            start: arrived,
-                            admitted,
-                            launched: None,
-                            claimed: now,
-                            dispatched: now,
-                            end: now,
-                        },
-                        request_id: req.request_id.to_string(),
-                        invoked_arn: match &req.qualifier {
-                            Some(q) => format!("{}:{q}", f.arn),
-                            None => f.arn.clone(),
-                        },
-                        cold: true,
-                        init_error: ending.error_type(),
-                    }
+                    let timeline = Timeline {
+                        start: arrived,
+                        admitted,
+                        launched: None,
+                        claimed: now,
+                        dispatched: now,
+                        end: now,
+                    };
+                    trace_record(context.clone(), timeline, f, req, true, ending.error_type())
                 });
                 Err(self.finish_init_failure(f, req, &stream, ending, &output, took, trace))
             }
@@ -462,10 +472,7 @@ impl Engine {
                 .as_millis(),
         )
         .unwrap_or(i64::MAX);
-        let invoked_arn = match &req.qualifier {
-            Some(q) => format!("{}:{q}", f.arn),
-            None => f.arn.clone(),
-        };
+        let invoked_arn = invoked_arn(f, req);
         let trace_id = trace.runtime_header();
         let input = Input {
             request_id: req.request_id.to_string(),
@@ -496,7 +503,7 @@ impl Engine {
         start_ms: i64,
         limit: Duration,
         permit: Permit,
-        stages: Option<Stages>,
+        mut trace: Option<TraceRecord>,
     ) -> InvocationOutcome {
         let duration = started.elapsed();
         let output = env.output.take();
@@ -547,24 +554,9 @@ impl Engine {
             self.retire(env);
         }
         drop(permit);
-        let trace = stages.map(|s| TraceRecord {
-            timeline: Timeline {
-                start: s.arrived,
-                admitted: s.admitted,
-                launched: s.launched,
-                claimed: s.claimed,
-                dispatched: s.dispatched,
-                end: SystemTime::now(),
-            },
-            context: s.context,
-            request_id: req.request_id.to_string(),
-            invoked_arn: match &req.qualifier {
-                Some(q) => format!("{}:{q}", f.arn),
-                None => f.arn.clone(),
-            },
-            cold: s.cold,
-            init_error: None,
-        });
+        if let Some(r) = &mut trace {
+            r.timeline.end = SystemTime::now();
+        }
         self.observe(&crate::observe::InvocationFigures {
             function: &f.spec.name,
             version: &f.spec.version,

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// The stored revision is not the one the change was based on.
     #[error("function {0} changed concurrently")]
     RevisionMismatch(String),
+    /// A record other than a function's changed since the caller read it.
+    #[error("{0} changed concurrently")]
+    Conflict(String),
     /// The database failed.
     #[error("database {op}")]
     Database {

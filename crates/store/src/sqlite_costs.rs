@@ -50,7 +50,7 @@ impl CostStore for SqliteStore {
             let mut tx = self.writer.begin().await.map_err(db(op))?;
             if position_in(&mut tx, op).await? != from {
                 // Folded meanwhile by another writer of this data directory.
-                return Err(StoreError::RevisionMismatch("cost journal".into()));
+                return Err(StoreError::Conflict("the cost journal's position".into()));
             }
             for r in rows {
                 sqlx::query(
@@ -154,7 +154,7 @@ mod tests {
         store.fold_costs(&[row("a", 1, 128)], p1, p2).await?;
         // A fold from a position the store has moved past changes nothing.
         let stale = store.fold_costs(&[row("a", 9, 9)], p1, p2).await;
-        assert!(matches!(stale, Err(StoreError::RevisionMismatch(_))));
+        assert!(matches!(stale, Err(StoreError::Conflict(_))));
         assert_eq!(store.cost_position().await?, p2);
         let rows = store.cost_rows(0).await?;
         assert_eq!(rows, vec![row("a", 3, 384), row("b", 1, 128)]);

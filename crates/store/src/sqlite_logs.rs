@@ -6,6 +6,18 @@ use crate::log_queries::{EventQuery, LogGroupSummary, LogQueries, LogStreamSumma
 use crate::sqlite::db;
 use crate::{LogRecord, SqliteStore, StoreError, StoreFuture};
 
+/// The columns `log_stream, created_ms, first_ms, last_ms, ingested_ms, bytes`, as a stream.
+fn stream_of(r: &sqlx::sqlite::SqliteRow) -> LogStreamSummary {
+    LogStreamSummary {
+        name: r.get(0),
+        created_ms: r.get(1),
+        first_ms: r.get(2),
+        last_ms: r.get(3),
+        ingested_ms: r.get(4),
+        bytes: r.get(5),
+    }
+}
+
 fn limit_of(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -248,14 +260,7 @@ impl LogQueries for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db("read log stream"))?;
-            Ok(row.map(|r| LogStreamSummary {
-                name: r.get(0),
-                created_ms: r.get(1),
-                first_ms: r.get(2),
-                last_ms: r.get(3),
-                ingested_ms: r.get(4),
-                bytes: r.get(5),
-            }))
+            Ok(row.as_ref().map(stream_of))
         })
     }
 
@@ -288,17 +293,7 @@ impl LogQueries for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db("list log streams"))?;
-            Ok(rows
-                .iter()
-                .map(|r| LogStreamSummary {
-                    name: r.get(0),
-                    created_ms: r.get(1),
-                    first_ms: r.get(2),
-                    last_ms: r.get(3),
-                    ingested_ms: r.get(4),
-                    bytes: r.get(5),
-                })
-                .collect())
+            Ok(rows.iter().map(stream_of).collect())
         })
     }
 

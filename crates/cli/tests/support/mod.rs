@@ -26,6 +26,28 @@ pub fn nimbus() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nimbus"))
 }
 
+/// `nimbus serve` on 127.0.0.1:0 (API and URLs) over `data_dir`, with `config` if given, and
+/// the test credentials.
+pub fn serve_command(data_dir: &Path, config: Option<&Path>) -> Command {
+    let c = creds();
+    let mut cmd = nimbus();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--url-listen",
+        "127.0.0.1:0",
+    ]);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
+        .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
+    cmd
+}
+
 pub struct NimbusProcess {
     pub addr: SocketAddr,
     /// Where function URLs are served, if they are.
@@ -37,20 +59,12 @@ pub struct NimbusProcess {
 impl NimbusProcess {
     /// Starts `nimbus serve` on 127.0.0.1:0 over `data_dir` with the test credentials.
     pub fn start(data_dir: &Path) -> Self {
-        let c = creds();
-        let mut cmd = nimbus();
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--url-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("NIMBUS_ACCESS_KEY_ID", &c.access_key_id)
-        .env("NIMBUS_SECRET_ACCESS_KEY", &c.secret_access_key);
-        Self::spawn(cmd, data_dir)
+        Self::spawn(serve_command(data_dir, None), data_dir)
+    }
+
+    /// [`Self::start`], with the configuration file `config`.
+    pub fn start_with_config(data_dir: &Path, config: &Path) -> Self {
+        Self::spawn(serve_command(data_dir, Some(config)), data_dir)
     }
 
     /// Starts `nimbus serve` with whatever credentials it finds or generates.

@@ -116,6 +116,36 @@ fn kill_9_during_100_creates() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // The check reads every package's whole tree: one changed byte anywhere is found, named.
+    let pkgs = data.join("code/pkgs");
+    let pkg = std::fs::read_dir(&pkgs)
+        .expect("pkgs")
+        .next()
+        .expect("a package")
+        .expect("entry")
+        .path();
+    let file = std::fs::read_dir(&pkg)
+        .expect("package")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.is_file())
+        .expect("a file");
+    let mut bytes = std::fs::read(&file).expect("read");
+    bytes[0] ^= 1;
+    std::fs::write(&file, &bytes).expect("tamper");
+    let out = nimbus()
+        .args(["check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("nimbus check");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let name = file
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    assert!(!out.status.success(), "a changed file went unseen: {said}");
+    assert!(said.contains(&format!("\"{name}\" changed")), "{said}");
 }
 
 /// Appends the `i` of each event it gets (the record's request payload's, for a destination)

@@ -334,3 +334,80 @@ fn expired_session_credentials_are_refused_with_awss_error() {
     assert_ne!(fresh["AWS_ACCESS_KEY_ID"], c["AWS_ACCESS_KEY_ID"]);
     assert_eq!(list_with(&server, &fresh), "ok");
 }
+
+/// GETs `path` from the host, signed with `creds` (key id, secret, token) by botocore;
+/// returns the status and the body.
+fn get_with(server: &NimbusProcess, creds: &Value, path: &str) -> (u16, String) {
+    let script = r#"
+import sys, urllib.request, urllib.error
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+url = sys.argv[1] + sys.argv[2]
+req = AWSRequest(method="GET", url=url)
+SigV4Auth(Credentials(sys.argv[3], sys.argv[4], sys.argv[5]), "lambda", "us-east-1").add_auth(req)
+try:
+    r = urllib.request.urlopen(urllib.request.Request(url, headers=dict(req.headers)))
+    print(r.status, r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+"#;
+    let s = |k: &str| creds[k].as_str().unwrap_or_default().to_string();
+    let out = Command::new(support::python_with_boto3())
+        .arg("-c")
+        .arg(script)
+        .arg(server.endpoint())
+        .arg(path)
+        .args([
+            s("AWS_ACCESS_KEY_ID"),
+            s("AWS_SECRET_ACCESS_KEY"),
+            s("AWS_SESSION_TOKEN"),
+        ])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (status, body) = text.split_once(' ').unwrap_or((&text, ""));
+    (status.parse().unwrap_or(0), body.to_string())
+}
+
+/// Nimbus's operator routes (another function's logs, queue contents, costs) are not AWS
+/// APIs a role could be granted: a function's credentials are refused there, however the
+/// path is spelled, while the account's own keys are not.
+#[test]
+fn a_functions_credentials_do_not_reach_the_operator_routes() {
+    let (_dir, server) = start("");
+    deploy(
+        &server,
+        "show",
+        "python3.12",
+        "app.handler",
+        &[("app.py", SHOW_CREDENTIALS)],
+    );
+    let c = invoke(&server, "show", json!({}));
+    for path in [
+        "/_nimbus/costs",
+        "/_nimbus/logs/show",
+        "/_nimbus/queues",
+        "/_nimbus/async",
+    ] {
+        let (status, body) = get_with(&server, &c, path);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            body.contains("is not authorized to perform"),
+            "{path}: {body}"
+        );
+        assert!(
+            body.contains("assumed-role/lambda-role/show"),
+            "{path}: {body}"
+        );
+        let (status, body) = server.call("GET", path, None).expect("as root");
+        assert_eq!(status, 200, "{path} as the account: {body}");
+    }
+    // The same credentials still do what a role may: the Lambda API.
+    assert_eq!(list_with(&server, &c), "ok");
+}

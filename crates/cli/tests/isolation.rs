@@ -241,27 +241,32 @@ fn invoke(server: &NimbusProcess, name: &str, event: Value) -> Value {
 /// The server under test. With `NIMBUS_TEST_EGRESS=nat` (`./scripts/test.sh` runs this file
 /// a second time so, inside a network namespace of its own) its environments have egress.
 fn start() -> (tempfile::TempDir, NimbusProcess) {
+    start_with("")
+}
+
+/// [`start`] with more configuration (top-level keys).
+fn start_with(config_lines: &str) -> (tempfile::TempDir, NimbusProcess) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let server = match std::env::var("NIMBUS_TEST_EGRESS").as_deref() {
+    let network = match std::env::var("NIMBUS_TEST_EGRESS").as_deref() {
         Ok("nat") => {
             // Servers side by side in one namespace, each with its own bridge and range, as
             // the server requires.
             static SERVERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
             let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let config = dir.path().join("nimbus.toml");
-            std::fs::write(
-                &config,
-                format!(
-                    "[network]\negress = \"nat\"\nbridge = \"nbtest{n}\"\nsubnet = \"10.214.{n}.0/24\"\n"
-                ),
+            format!(
+                "[network]\negress = \"nat\"\nbridge = \"nbtest{n}\"\nsubnet = \"10.214.{n}.0/24\"\n"
             )
-            .expect("config");
-            NimbusProcess::start_with_config(&data, &config)
         }
         Ok(other) if !other.is_empty() => panic!("NIMBUS_TEST_EGRESS={other}: only nat"),
-        _ => NimbusProcess::start(&data),
+        _ => String::new(),
     };
+    if config_lines.is_empty() && network.is_empty() {
+        return (dir, NimbusProcess::start(&data));
+    }
+    let config = dir.path().join("nimbus.toml");
+    std::fs::write(&config, format!("{config_lines}\n{network}")).expect("config");
+    let server = NimbusProcess::start_with_config(&data, &config);
     (dir, server)
 }
 
@@ -607,6 +612,11 @@ fn tmp_is_private_to_each_environment() {
 /// those cgroups, and the server's own open descriptors (sockets, pipes, namespace handles).
 /// This server's cgroup scope in the pids hierarchy (v1, or the unified one).
 fn cgroup_scope(server: &NimbusProcess) -> std::path::PathBuf {
+    cgroup_scope_of(server, "pids")
+}
+
+/// This server's cgroup scope in `controller`'s hierarchy (v1, or the unified one).
+fn cgroup_scope_of(server: &NimbusProcess, controller: &str) -> std::path::PathBuf {
     let pid = server.pid();
     let data = std::fs::canonicalize(&server.data_dir).expect("data dir");
     let scope: String = {
@@ -626,8 +636,8 @@ fn cgroup_scope(server: &NimbusProcess) -> std::path::PathBuf {
             pred(id, c).then(|| path.trim_start_matches('/').to_string())
         })
     };
-    let base = match line(&|_, c| c.split(',').any(|x| x == "pids")) {
-        Some(path) => Path::new("/sys/fs/cgroup/pids").join(path),
+    let base = match line(&|_, c| c.split(',').any(|x| x == controller)) {
+        Some(path) => Path::new("/sys/fs/cgroup").join(controller).join(path),
         None => Path::new("/sys/fs/cgroup")
             .join(line(&|id, c| id == "0" && c.is_empty()).unwrap_or_default()),
     }
@@ -973,4 +983,123 @@ fn a_stopped_server_leaves_no_cgroup_scope() {
     assert!(scope.is_dir());
     drop(server);
     assert!(!scope.exists(), "{} left behind", scope.display());
+}
+
+/// Many hostile environments at once (memory hogs, process hoarders, /tmp fillers) meet the
+/// ceiling on all environments together, which the kernel holds on the server's scope, and
+/// the server keeps answering the API throughout.
+#[test]
+fn hostile_environments_together_stay_under_the_ceiling_and_the_server_answers() {
+    const MEMORY_MIB: u64 = 768;
+    const PIDS: u64 = 700;
+    let (_dir, server) = start_with(&format!(
+        "environments_memory_mib = {MEMORY_MIB}\nenvironments_pids = {PIDS}\n"
+    ));
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let pids_scope = cgroup_scope_of(&server, "pids");
+    assert_eq!(read(&pids_scope.join("pids.max")), PIDS.to_string());
+    let memory_scope = cgroup_scope_of(&server, "memory");
+    let (limit_file, peak_file) = if memory_scope.join("memory.limit_in_bytes").exists() {
+        ("memory.limit_in_bytes", "memory.max_usage_in_bytes")
+    } else {
+        ("memory.max", "memory.peak")
+    };
+    assert_eq!(
+        read(&memory_scope.join(limit_file)),
+        (MEMORY_MIB << 20).to_string()
+    );
+
+    deploy(&server, "hog", json!({ "MemorySize": 512, "Timeout": 15 }));
+    deploy(
+        &server,
+        "hoard",
+        json!({ "MemorySize": 1024, "Timeout": 15 }),
+    );
+    deploy(
+        &server,
+        "fill",
+        json!({ "MemorySize": 128, "EphemeralStorage": { "Size": 512 }, "Timeout": 60 }),
+    );
+    let addr = server.addr;
+    let mut work = Vec::new();
+    for (name, event, n) in [
+        ("hog", json!({ "act": "eat_memory" }), 4),
+        ("hoard", json!({ "act": "fork_many" }), 3),
+        ("fill", json!({ "act": "fill_tmp", "mb": 700 }), 2),
+    ] {
+        for _ in 0..n {
+            let event = event.clone();
+            work.push(std::thread::spawn(move || {
+                let path = format!("/2015-03-31/functions/{name}/invocations");
+                (
+                    name,
+                    support::call(addr, "POST", &path, Some(&event)).expect("invoke"),
+                )
+            }));
+        }
+    }
+    // The API answers while they run.
+    let mut slowest = Duration::ZERO;
+    while work.iter().any(|t| !t.is_finished()) {
+        let t = Instant::now();
+        let (status, listed) = server
+            .call("GET", "/2015-03-31/functions/", None)
+            .expect("list");
+        let took = t.elapsed();
+        assert_eq!(status, 200, "{listed}");
+        assert!(took < Duration::from_secs(1), "ListFunctions took {took:?}");
+        slowest = slowest.max(took);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("slowest ListFunctions while they ran: {slowest:?}");
+    let mut forked = 0;
+    for t in work {
+        let (name, (status, body)) = t.join().expect("invoke thread");
+        eprintln!("{name}: {status} {body}");
+        // An environment that could not even start while the hoarders held every process the
+        // ceiling allows is refused as the server's lack of capacity, in plain words.
+        if status == 500 {
+            assert!(
+                body["Message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no capacity for another execution environment")),
+                "{name}: {body}"
+            );
+            continue;
+        }
+        assert_eq!(status, 200, "{name}: {body}");
+        if name == "hoard" {
+            forked += body["forked"].as_u64().unwrap_or(0);
+        }
+        if name == "fill" {
+            // Its own /tmp fills, nothing else does; or the kernel chose it as the victim of
+            // the memory ceiling (its written pages are charged to memory until written back).
+            assert!(
+                body["result"] == "ENOSPC" || body["errorType"] == "Runtime.OutOfMemory",
+                "{body}"
+            );
+        }
+    }
+    // The hoarders' processes outlive their invocations (they sleep in the environments):
+    // together they stayed under the ceiling, below what three environments' own limits allow.
+    assert!(forked < PIDS, "{forked} processes forked in all");
+    let peak: u64 = read(&memory_scope.join(peak_file)).parse().unwrap_or(0);
+    eprintln!("peak memory of all environments: {} MiB", peak >> 20);
+    assert!(peak > 0 && peak <= MEMORY_MIB << 20, "peak {peak}");
+    // Once the hoarders' environments are gone, new environments start again.
+    let (status, _) = server
+        .call("DELETE", "/2015-03-31/functions/hoard", None)
+        .expect("delete");
+    assert_eq!(status, 204);
+    wait_for("the hoarders' processes to end", || {
+        read(&pids_scope.join("pids.current"))
+            .parse::<u64>()
+            .is_ok_and(|n| n < 100)
+    });
+    assert_eq!(invoke(&server, "hog", json!({}))["hello"], true);
 }

@@ -72,6 +72,8 @@ pub(crate) struct Environment {
     pub(crate) credentials: Option<HeldCredentials>,
     /// Set for an environment of provisioned concurrency (never reaped while wanted).
     pub(crate) provisioned: Option<crate::provisioned::Slot>,
+    /// Its use of its code package, released after its processes are told to end.
+    pub(crate) code_lease: Option<crate::code_leases::CodeLease>,
 }
 
 impl Drop for Environment {
@@ -164,6 +166,7 @@ impl Environment {
             services_task,
             credentials,
             provisioned: None,
+            code_lease: None,
         };
         let mut exited = env.exited.clone();
         let failure = tokio::select! {

@@ -56,6 +56,9 @@ pub enum InvokeError {
         #[source]
         source: io::Error,
     },
+    /// The package a stale configuration named was being removed as the environment started.
+    #[error(transparent)]
+    CodeRemoved(#[from] crate::code_leases::Removed),
     /// No credentials could be issued for a new environment.
     #[error(transparent)]
     Credentials(#[from] crate::services::CredentialsError),

@@ -16,12 +16,14 @@
 
 mod admission;
 pub mod clock;
+pub mod code_leases;
 mod environment;
 mod error;
 mod finish;
 pub mod invocation;
 mod launch_spec;
 pub mod launcher;
+mod log_budget;
 mod log_format;
 pub mod logs;
 pub mod observe;
@@ -46,7 +48,7 @@ pub use invocation::{
     FunctionError, InvocationOutcome, InvocationRequest, InvocationType, LogType, RequestId,
     ResponseSink, StreamPart, ThrottleReason,
 };
-pub use nimbus_sandbox::cgroup::CpuPolicy;
+pub use nimbus_sandbox::cgroup::{Ceiling, CpuPolicy};
 /// The egress network's configuration and firewall (from the sandbox crate).
 pub use nimbus_sandbox::egress;
 pub use nimbus_sandbox::net::NetworkUsage;
@@ -80,6 +82,9 @@ pub struct EngineConfig {
     /// counts from when it begins). Without a bound, a burst of a thousand cold starts on a
     /// few cores runs a thousand inits at once and none finishes within its 10 s.
     pub max_concurrent_inits: usize,
+    /// Bytes of its own output one function may have logged per minute, across all its
+    /// environments (0: no quota); the rest is dropped, and the log says so.
+    pub log_bytes_per_function_per_minute: u64,
 }
 
 /// Twice the CPUs, at least 4.
@@ -98,6 +103,7 @@ impl Default for EngineConfig {
             concurrency_limit: 1000,
             memory_floor_mib: 512,
             max_concurrent_inits: default_concurrent_inits(),
+            log_bytes_per_function_per_minute: 64 << 20,
         }
     }
 }
@@ -125,6 +131,10 @@ pub struct Engine {
     memory_probe: std::sync::RwLock<Arc<dyn Fn() -> Option<u64> + Send + Sync>>,
     /// Told every invocation's figures, once it is set.
     observer: std::sync::OnceLock<Arc<dyn observe::Observer>>,
+    /// Which packages live environments run.
+    code_leases: Arc<code_leases::CodeLeases>,
+    /// Each function's log quota.
+    log_budget: log_budget::LogBudget,
 }
 
 /// MemAvailable of `/proc/meminfo`, MiB.
@@ -164,6 +174,7 @@ impl Engine {
         source: Arc<dyn FunctionSource>,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
+        let log_budget = log_budget::LogBudget::new(config.log_bytes_per_function_per_minute);
         Arc::new(Self {
             admission: Admission::new(config.concurrency_limit),
             inits: tokio::sync::Semaphore::new(config.max_concurrent_inits.max(1)),
@@ -180,7 +191,14 @@ impl Engine {
             provisioned: provisioned::Provisioned::default(),
             memory_probe: std::sync::RwLock::new(Arc::new(available_memory_mib)),
             observer: std::sync::OnceLock::new(),
+            code_leases: Arc::default(),
+            log_budget,
         })
+    }
+
+    /// Which code packages this engine's environments run ([`code_leases`]).
+    pub fn code_leases(&self) -> &Arc<code_leases::CodeLeases> {
+        &self.code_leases
     }
 
     /// From now on, every invocation's figures go to `observer` (set once; later calls are

@@ -232,6 +232,11 @@ impl Engine {
         }
     }
 
+    /// A function's own output, as far as its log quota allows.
+    fn within_log_quota(&self, function: &str, output: String) -> String {
+        self.log_budget.admit(function, output, Instant::now())
+    }
+
     /// Stage 1: the configuration, from the cache.
     async fn resolve(&self, req: &InvocationRequest) -> Result<Arc<ResolvedFunction>, InvokeError> {
         // An alias first picks its version, by weight, for this invocation.
@@ -342,6 +347,8 @@ impl Engine {
         provisioned: bool,
     ) -> Result<Claimed, InvokeError> {
         let spec = &f.spec;
+        // Held from before the launch until the environment is gone: its package stays.
+        let code_lease = self.code_leases.take(&spec.code_dir)?;
         let env_id = hex32();
         let stream = logs::stream_name(&spec.version, &env_id, self.clock.epoch_ms());
         let rt = self.runtimes.resolve(&spec.runtime)?;
@@ -423,9 +430,10 @@ impl Engine {
                 .get_ref()
                 .and_then(|e| e.downcast_ref::<nimbus_sandbox::SandboxError>())
             {
-                Some(e @ nimbus_sandbox::SandboxError::NoSpace { .. }) => {
-                    InvokeError::Capacity(e.to_string())
-                }
+                Some(
+                    e @ (nimbus_sandbox::SandboxError::NoSpace { .. }
+                    | nimbus_sandbox::SandboxError::NoRoom(_)),
+                ) => InvokeError::Capacity(e.to_string()),
                 _ => InvokeError::Launch {
                     function: spec.name.clone(),
                     source,
@@ -434,12 +442,13 @@ impl Engine {
         })?;
         match launched {
             Ok(mut env) => {
+                env.code_lease = Some(code_lease);
                 env.init_done();
                 if provisioned {
                     // AWS compat: invocations of provisioned environments report no init.
                     env.init_duration = None;
                 }
-                let init_output = env.output.take();
+                let init_output = self.within_log_quota(&spec.name, env.output.take());
                 self.logs.write(
                     &spec.log_group,
                     &stream,
@@ -506,7 +515,7 @@ impl Engine {
         mut trace: Option<TraceRecord>,
     ) -> InvocationOutcome {
         let duration = started.elapsed();
-        let output = env.output.take();
+        let output = self.within_log_quota(&f.spec.name, env.output.take());
         // Only a runtime that exited can have been killed for its memory: the cgroup's OOM
         // count is read then, not on every invocation.
         let oom = matches!(result, RunResult::Exited { .. }) && env.oom_killed();
@@ -613,7 +622,8 @@ impl Engine {
         };
         let now = self.clock.epoch_ms();
         let format = Format::of(&f.spec.logging);
-        let log = finish::framed_log(&f.spec.version, output, &report, true, &format, now);
+        let output = self.within_log_quota(&f.spec.name, output.to_string());
+        let log = finish::framed_log(&f.spec.version, &output, &report, true, &format, now);
         self.logs
             .write(&f.spec.log_group, stream, logs::events(&log, now));
         self.observe(&crate::observe::InvocationFigures {

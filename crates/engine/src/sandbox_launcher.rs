@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nimbus_sandbox::cgroup::{Cgroup, CgroupSetup, CpuPolicy, Limits};
+use nimbus_sandbox::cgroup::{Ceiling, Cgroup, CgroupSetup, CpuPolicy, Limits};
 use nimbus_sandbox::egress::{EgressNetwork, Lease};
 use nimbus_sandbox::net::{Namespace, NetCounters, NetworkUsage};
 use nimbus_sandbox::process::Pidfd;
@@ -237,6 +237,9 @@ pub struct SandboxOptions {
     pub egress: Option<Arc<EgressNetwork>>,
     /// How many times over the disk's free space `/tmp` images may promise (at least 1).
     pub ephemeral_overcommit: f64,
+    /// What all environments together may use; `None`: the host's memory and tasks less a
+    /// reserve ([`Ceiling::of_this_host`]).
+    pub ceiling: Option<Ceiling>,
 }
 
 impl Default for SandboxOptions {
@@ -247,6 +250,7 @@ impl Default for SandboxOptions {
             uid_count: DEFAULT_UID_COUNT,
             egress: None,
             ephemeral_overcommit: 1.0,
+            ceiling: None,
         }
     }
 }
@@ -298,7 +302,7 @@ struct SandboxProcess {
 impl Process for SandboxProcess {
     fn kill(&self) {
         // Dying takes CPU too: a throttled sandbox of a thousand processes would take minutes.
-        if self.cpu == CpuPolicy::Capped {
+        if self.cpu != CpuPolicy::None {
             self.cgroup.unlimit_cpu();
         }
         if let Err(e) = self.init.kill() {
@@ -320,9 +324,9 @@ impl Process for SandboxProcess {
     }
 
     fn init_done(&self) {
-        // The hard ceiling only once init is over (Lambda bursts the init phase).
-        if self.cpu == CpuPolicy::Capped {
-            if let Err(e) = self.cgroup.limit_cpu(CpuPolicy::Capped) {
+        // Init ran under its own bound (Lambda bursts the init phase); now the policy's.
+        if self.cpu != CpuPolicy::None {
+            if let Err(e) = self.cgroup.limit_cpu(self.cpu) {
                 tracing::warn!(error = %e, "could not limit an environment's CPU");
             }
         }
@@ -421,7 +425,13 @@ impl SandboxLauncher {
             hex::encode(&sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes())[..8])
         };
         let cgroups = nimbus_sandbox::cgroup::detect()?.scoped(&scope);
-        cgroups.prepare()?;
+        let ceiling = options.ceiling.unwrap_or_else(Ceiling::of_this_host);
+        cgroups.prepare(ceiling)?;
+        tracing::info!(
+            memory_mib = ceiling.memory_mib,
+            pids = ceiling.pids,
+            "ceiling on all environments together"
+        );
         for stale in cgroups.leftovers() {
             stale.kill_all();
             for _ in 0..100 {
@@ -695,6 +705,9 @@ impl Launcher for SandboxLauncher {
             })?;
             if inner.cpu == CpuPolicy::Weighted {
                 cgroup.limit_cpu(CpuPolicy::Weighted)?;
+            }
+            if inner.cpu != CpuPolicy::None {
+                cgroup.limit_init_cpu()?;
             }
             let scratch = inner.scratch.take(spec.ephemeral_mb)?;
             let started = (|| -> Result<Pidfd, SandboxError> {

@@ -45,6 +45,11 @@ fn capped_quota_us(memory_mb: u64) -> u64 {
     (CAPPED_PERIOD_US * memory_mb / MB_PER_VCPU).max(MIN_QUOTA_US)
 }
 
+/// The init phase's quota per [`CAPPED_PERIOD_US`]: the function's share, at least one CPU.
+fn init_quota_us(memory_mb: u64) -> u64 {
+    capped_quota_us(memory_mb).max(CAPPED_PERIOD_US)
+}
+
 /// A controller Nimbus uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Controller {
@@ -180,6 +185,46 @@ pub struct Limits {
     pub pids: u64,
 }
 
+/// What all of one server's environments may use together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ceiling {
+    /// Memory, MiB, no swap.
+    pub memory_mib: u64,
+    /// Processes and threads.
+    pub pids: u64,
+}
+
+impl Ceiling {
+    /// The default for a host of `total_mib` memory and `threads_max` tasks: everything but a
+    /// reserve the server and the host keep, a tenth of each and at least 1 GiB and 4,096 tasks.
+    pub fn for_host(total_mib: u64, threads_max: u64) -> Self {
+        Self {
+            memory_mib: total_mib
+                .saturating_sub((total_mib / 10).max(1024))
+                .max(256),
+            pids: threads_max
+                .saturating_sub((threads_max / 10).max(4096))
+                .max(1024),
+        }
+    }
+
+    /// [`Ceiling::for_host`] of this host (`/proc/meminfo`, `/proc/sys/kernel/threads-max`).
+    pub fn of_this_host() -> Self {
+        let total_mib = fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| {
+                let line = t.lines().find(|l| l.starts_with("MemTotal:"))?.to_string();
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(4096, |kib| kib / 1024);
+        let threads_max = fs::read_to_string("/proc/sys/kernel/threads-max")
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(32_768);
+        Self::for_host(total_mib, threads_max)
+    }
+}
+
 /// The cgroup (one directory per controller hierarchy) of one environment.
 #[derive(Debug)]
 pub struct Cgroup {
@@ -245,8 +290,49 @@ impl CgroupSetup {
             .collect()
     }
 
-    /// Creates the `nimbus` parents (enabling v2 controllers for their children).
-    pub fn prepare(&self) -> Result<(), SandboxError> {
+    /// Creates the `nimbus` parents (enabling v2 controllers for their children) and puts
+    /// `ceiling` on this server's scope: all its environments together.
+    pub fn prepare(&self, ceiling: Ceiling) -> Result<(), SandboxError> {
+        self.create_parents()?;
+        self.set_ceiling(ceiling)
+    }
+
+    /// The ceiling on all environments together, on the scope's own directories. The kernel
+    /// enforces it within the scope: past the memory ceiling it reclaims or OOM-kills an
+    /// environment's process, past the pids ceiling `fork` fails in the sandbox; the server,
+    /// outside the scope, keeps its memory and its processes.
+    pub fn set_ceiling(&self, ceiling: Ceiling) -> Result<(), SandboxError> {
+        let bytes = ceiling.memory_mib.saturating_mul(1024 * 1024).to_string();
+        match &self.memory {
+            Hierarchy::V1(p) => {
+                // A v1 parent limits its children only with hierarchical accounting (the
+                // default on current kernels; settable while the scope has no children).
+                let hierarchy = p.join("memory.use_hierarchy");
+                if fs::read_to_string(&hierarchy).is_ok_and(|v| v.trim() == "0") {
+                    write(&hierarchy, "1")?;
+                }
+                write(&p.join("memory.limit_in_bytes"), &bytes)?;
+                let memsw = p.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, &bytes)?;
+                }
+            }
+            Hierarchy::V2(p) => {
+                write(&p.join("memory.max"), &bytes)?;
+                let swap = p.join("memory.swap.max");
+                if swap.exists() {
+                    write(&swap, "0")?;
+                }
+            }
+        }
+        match &self.pids {
+            Hierarchy::V1(p) | Hierarchy::V2(p) => {
+                write(&p.join("pids.max"), &ceiling.pids.to_string())
+            }
+        }
+    }
+
+    fn create_parents(&self) -> Result<(), SandboxError> {
         let mut v2_ctrls: Vec<(&Path, &str)> = Vec::new();
         for (h, c) in [
             (&self.memory, Controller::Memory),
@@ -399,7 +485,22 @@ impl Cgroup {
         }
     }
 
-    /// Lifts the CPU quota (during init, and before ending it: dying processes need CPU to exit
+    /// The init phase's bound: the function's share of the CPU or one whole CPU, whichever is
+    /// more, as a hard quota. An init cannot spin every core of the host however many threads
+    /// it starts; [`Cgroup::limit_cpu`] replaces the bound once init is over.
+    pub fn limit_init_cpu(&self) -> Result<(), SandboxError> {
+        let memory_mb = self.memory_mb.load(std::sync::atomic::Ordering::Relaxed);
+        let quota = init_quota_us(memory_mb);
+        match &self.cpu {
+            Hierarchy::V1(p) => {
+                write(&p.join("cpu.cfs_period_us"), &CAPPED_PERIOD_US.to_string())?;
+                write(&p.join("cpu.cfs_quota_us"), &quota.to_string())
+            }
+            Hierarchy::V2(p) => write(&p.join("cpu.max"), &format!("{quota} {CAPPED_PERIOD_US}")),
+        }
+    }
+
+    /// Lifts the CPU quota (before ending an environment: dying processes need CPU to exit
     /// quickly).
     pub fn unlimit_cpu(&self) {
         let _ = match &self.cpu {
@@ -560,10 +661,23 @@ mod tests {
         let base = root.join("server.slice/nimbus");
         assert_eq!(s.memory, Hierarchy::V2(base.clone()));
         assert_eq!(s.pids, Hierarchy::V2(base.clone()));
-        s.prepare().expect("prepare");
+        s.prepare(Ceiling {
+            memory_mib: 20_000,
+            pids: 150_000,
+        })
+        .expect("prepare");
         assert_eq!(
             fs::read_to_string(base.join("cgroup.subtree_control")).expect("read"),
             "+pids"
+        );
+        // The ceiling on the scope, over all environments together.
+        assert_eq!(
+            fs::read_to_string(base.join("memory.max")).expect("read"),
+            (20_000u64 << 20).to_string()
+        );
+        assert_eq!(
+            fs::read_to_string(base.join("pids.max")).expect("read"),
+            "150000"
         );
         // A fake kernel: the interface files exist before they are written.
         let env = base.join("env1");
@@ -586,6 +700,12 @@ mod tests {
         assert_eq!(
             fs::read_to_string(env.join("pids.max")).expect("read"),
             "1024"
+        );
+        // Init: a hard bound of one CPU, or the function's share when that is more.
+        cg.limit_init_cpu().expect("init cpu");
+        assert_eq!(
+            fs::read_to_string(env.join("cpu.max")).expect("read"),
+            "20000 20000"
         );
         fs::write(env.join("cpu.max.burst"), "0").expect("write");
         cg.limit_cpu(CpuPolicy::Capped).expect("cpu");
@@ -624,6 +744,18 @@ mod tests {
             "unmapped page cache is not counted"
         );
         assert_eq!(cg.oom_kills(), 1);
+    }
+
+    #[test]
+    fn the_ceiling_leaves_the_host_a_reserve() {
+        // 24 GiB, Debian's threads-max for it: 2.4 GiB and 19,000 tasks kept back.
+        let c = Ceiling::for_host(24_000, 190_000);
+        assert_eq!((c.memory_mib, c.pids), (21_600, 171_000));
+        // A small host keeps at least 1 GiB and 4,096 tasks.
+        let c = Ceiling::for_host(2_048, 15_000);
+        assert_eq!((c.memory_mib, c.pids), (1_024, 10_904));
+        assert_eq!(init_quota_us(128), 20_000);
+        assert_eq!(init_quota_us(3_538), 40_000, "two CPUs' share");
     }
 
     #[test]

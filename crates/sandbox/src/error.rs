@@ -30,6 +30,10 @@ pub enum SandboxError {
     /// The helper failed before reporting the sandbox's init pid.
     #[error("sandbox-init failed: {0}")]
     Init(String),
+    /// The helper could not make the sandbox's processes: the kernel had no room (EAGAIN,
+    /// ENOMEM), as when all environments together reach their ceiling of processes or memory.
+    #[error("no room for another sandbox's processes: {0}")]
+    NoRoom(String),
     /// The data disk cannot hold another `/tmp` of this size on top of those already made.
     #[error("no disk space for {needed_mb} MB of ephemeral storage in {dir}: {available_mb} MB free, {committed_mb} MB promised to other environments")]
     NoSpace {

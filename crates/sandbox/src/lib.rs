@@ -107,10 +107,15 @@ pub fn read_init_pid(status: std::io::PipeReader) -> Result<u32, SandboxError> {
             .parse()
             .map_err(|_| SandboxError::Init(format!("bad report {line:?}")));
     }
-    Err(SandboxError::Init(match line.strip_prefix("error ") {
-        Some(msg) => msg.to_string(),
-        None => "the helper exited without a report".to_string(),
-    }))
+    Err(match line.strip_prefix("error ") {
+        // The helper reports io errors with their code: EAGAIN and ENOMEM from fork or clone
+        // mean the scope's ceiling (or the host's) is reached, not a fault of ours.
+        Some(msg) if msg.ends_with("(os error 11)") || msg.ends_with("(os error 12)") => {
+            SandboxError::NoRoom(msg.to_string())
+        }
+        Some(msg) => SandboxError::Init(msg.to_string()),
+        None => SandboxError::Init("the helper exited without a report".to_string()),
+    })
 }
 
 /// Gives the calling process a private mount namespace (with private propagation), so that

@@ -98,21 +98,12 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Decoded query parameters, in order, repeated keys kept.
+/// Decoded query parameters (`+` is a space, as for the signature), in order, repeated keys
+/// kept. Behind the middleware the query is already canonical ([`crate::target`]): sorted, so
+/// the order a client sent cannot change which of repeated values a handler takes.
 pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .to_string()
-    };
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 

@@ -197,18 +197,52 @@ impl App {
         )))
     }
 
-    /// Removes the package `sha256_hex` if no function uses it any more.
+    /// Removes the package `sha256_hex` if no function uses it any more, and with it every other
+    /// unused one. A package a live environment still runs is kept until that environment ends
+    /// (the engine announces it then, and this runs again: [`App::remove_freed_code`]).
     pub(crate) async fn release_code(&self, sha256_hex: &str) -> Result<(), ApiError> {
         let _exclusive = self.code_lock.write().await;
         let in_use = self.store.code_in_use().await?;
         if in_use.iter().any(|s| s == sha256_hex) {
             return Ok(());
         }
-        let keep: std::collections::HashSet<String> = in_use.into_iter().collect();
+        let mut keep: std::collections::HashSet<String> = in_use.into_iter().collect();
         let code = self.code.clone();
-        tokio::task::spawn_blocking(move || code.collect_garbage(&keep))
+        let listed = tokio::task::spawn_blocking(move || code.list())
             .await
             .map_err(ApiError::internal)??;
+        let unused: Vec<std::path::PathBuf> = listed
+            .iter()
+            .filter(|sha| !keep.contains(*sha))
+            .map(|sha| self.code.package_dir(sha))
+            .collect();
+        let leases = self.engine.code_leases();
+        for dir in leases.hold_back(&unused) {
+            if let Some(sha) = dir.file_name().and_then(|n| n.to_str()) {
+                keep.insert(sha.to_string());
+            }
+        }
+        let code = self.code.clone();
+        let removed = tokio::task::spawn_blocking(move || code.collect_garbage(&keep)).await;
+        leases.removed(&unused);
+        removed.map_err(ApiError::internal)??;
         Ok(())
+    }
+
+    /// Removes, as they are announced, the packages [`App::release_code`] had to keep for a
+    /// live environment. Runs for the server's life.
+    pub(crate) async fn remove_freed_code(
+        self: Arc<Self>,
+        mut freed: tokio::sync::mpsc::UnboundedReceiver<std::path::PathBuf>,
+    ) {
+        while let Some(dir) = freed.recv().await {
+            let Some(sha) = dir.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            match self.release_code(sha).await {
+                Ok(()) => tracing::debug!(package = sha, "package freed by its last environment"),
+                Err(e) => tracing::warn!(package = sha, error = %e, "remove a freed package"),
+            }
+        }
     }
 }

@@ -78,6 +78,10 @@ pub struct Config {
     /// Days function logs are kept.
     #[serde(default = "default_log_retention")]
     pub log_retention_days: u32,
+    /// MiB of its own output one function may log per minute, across its environments (0: no
+    /// quota); output past it is dropped and the log says how much.
+    #[serde(default = "default_log_quota")]
+    pub log_mib_per_function_per_minute: u64,
     /// Most client connections open at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
@@ -109,6 +113,14 @@ pub struct Config {
     /// one that writes past the disk's real space gets ENOSPC.
     #[serde(default = "default_ephemeral_overcommit")]
     pub ephemeral_storage_overcommit: u32,
+    /// MiB of memory all environments together may use (sandbox launcher); 0 (the default):
+    /// the host's memory less a tenth, at least 1 GiB, kept for the server and the host.
+    #[serde(default)]
+    pub environments_memory_mib: u64,
+    /// Processes and threads all environments together may run; 0 (the default): the
+    /// kernel's `threads-max` less a tenth, at least 4,096.
+    #[serde(default)]
+    pub environments_pids: u64,
     /// Seconds the temporary credentials of an execution environment stay valid. An
     /// environment takes no invocation that could outlast them; it is replaced instead.
     #[serde(default = "default_credentials_ttl")]
@@ -575,6 +587,10 @@ fn default_shutdown_timeout() -> u64 {
     30
 }
 
+fn default_log_quota() -> u64 {
+    64
+}
+
 fn default_log_retention() -> u32 {
     30
 }
@@ -610,6 +626,7 @@ impl Default for Config {
             memory_floor_mib: default_memory_floor(),
             max_concurrent_inits: 0,
             log_retention_days: default_log_retention(),
+            log_mib_per_function_per_minute: default_log_quota(),
             max_connections: default_max_connections(),
             idle_timeout_seconds: default_idle_timeout(),
             shutdown_timeout_seconds: default_shutdown_timeout(),
@@ -618,6 +635,8 @@ impl Default for Config {
             sandbox_uid_base: default_uid_base(),
             sandbox_uid_count: default_uid_count(),
             ephemeral_storage_overcommit: default_ephemeral_overcommit(),
+            environments_memory_mib: 0,
+            environments_pids: 0,
             credentials_ttl_seconds: default_credentials_ttl(),
             runtimes: RuntimesSection::default(),
             network: NetworkSection::default(),
@@ -835,6 +854,21 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "ephemeral_storage_overcommit",
                 message: format!("{} is outside 1..=100", self.ephemeral_storage_overcommit),
+            });
+        }
+        if self.environments_memory_mib != 0 && self.environments_memory_mib < 128 {
+            return Err(ConfigError::Invalid {
+                key: "environments_memory_mib",
+                message: format!(
+                    "{} MiB cannot hold one environment of 128 MB",
+                    self.environments_memory_mib
+                ),
+            });
+        }
+        if self.environments_pids != 0 && self.environments_pids < 64 {
+            return Err(ConfigError::Invalid {
+                key: "environments_pids",
+                message: format!("{} is fewer than 64", self.environments_pids),
             });
         }
         if self.unreserved_concurrency_minimum > self.concurrent_executions {

@@ -15,6 +15,9 @@ mod cwlogs;
 mod error;
 mod esm;
 mod functions;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod listener;
 mod logs;
 mod metrics;
@@ -24,6 +27,7 @@ mod scheduler;
 mod sessions;
 mod sqs;
 mod streaming;
+mod target;
 mod traces;
 mod urls;
 
@@ -298,6 +302,7 @@ impl Server {
         app.engine
             .set_observer(Arc::new(nimbus_engine::observe::Observers(observers)));
         recover(&app).await?;
+        tokio::spawn(Arc::clone(&app).remove_freed_code(app.engine.code_leases().subscribe()));
         scheduler::ensure_default_group(&app).await?;
         scheduler::spawn(Arc::clone(&app));
         esm::start_all(&app).await?;
@@ -474,6 +479,7 @@ fn start_engine(
                 uid_count: config.sandbox_uid_count,
                 egress,
                 ephemeral_overcommit: f64::from(config.ephemeral_storage_overcommit),
+                ceiling: environments_ceiling(config),
             })
                 .map_err(|e| ServerError::Sandbox(format!("{e}: {:?} (the sandbox launcher needs root, cgroups and namespaces; set launcher = \"process\" to run without isolation)", std::error::Error::source(&e))))?;
             Arc::new(launcher)
@@ -488,6 +494,9 @@ fn start_engine(
                 0 => nimbus_engine::EngineConfig::default().max_concurrent_inits,
                 n => n,
             },
+            log_bytes_per_function_per_minute: config
+                .log_mib_per_function_per_minute
+                .saturating_mul(1 << 20),
             ..nimbus_engine::EngineConfig::default()
         },
         launcher,
@@ -507,6 +516,10 @@ fn start_engine(
 async fn recover(app: &Arc<App>) -> Result<(), ServerError> {
     let in_use: HashSet<String> = app.store.code_in_use().await?.into_iter().collect();
     let removed = app.code.collect_garbage(&in_use)?;
+    let added = app.code.add_missing_manifests()?;
+    if added > 0 {
+        tracing::info!(added, "wrote the manifests of packages stored without one");
+    }
     if removed > 0 {
         tracing::info!(removed, "removed unused code packages");
     }
@@ -544,6 +557,20 @@ pub fn prepare_process(config: &Config) -> Result<(), ServerError> {
     }
 }
 
+/// The configured ceiling on all environments together; what is left at 0 takes the host's
+/// default.
+fn environments_ceiling(config: &Config) -> Option<nimbus_engine::Ceiling> {
+    if config.environments_memory_mib == 0 && config.environments_pids == 0 {
+        return None;
+    }
+    let host = nimbus_engine::Ceiling::of_this_host();
+    let pick = |set: u64, default: u64| if set == 0 { default } else { set };
+    Some(nimbus_engine::Ceiling {
+        memory_mib: pick(config.environments_memory_mib, host.memory_mib),
+        pids: pick(config.environments_pids, host.pids),
+    })
+}
+
 /// Entry point of `nimbus sandbox-init` (the helper the sandbox launcher executes).
 pub fn sandbox_init() -> ! {
     nimbus_engine::sandbox_init()
@@ -559,19 +586,20 @@ pub async fn check_data_dir(data_dir: &Path) -> Result<Vec<String>, ServerError>
     let store = SqliteStore::open(&db).await?;
     let mut problems = store.integrity_check().await?;
     let code = CodeStore::at(data_dir.join("code"));
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list_functions(after.as_deref(), 500).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.name.clone());
-        for f in &page {
-            if !code.contains(&f.code.sha256_hex) {
-                problems.push(format!(
-                    "function {}: code package {} is missing",
-                    f.name, f.code.sha256_hex
-                ));
-            }
+    // Every package a function or a version uses: its zip against its digest, and its whole
+    // unpacked tree against the manifest written when it was stored.
+    let mut in_use = store.code_in_use().await?;
+    in_use.sort();
+    for sha in in_use {
+        if !code.package_dir(&sha).is_dir() && !code.zip_path(&sha).is_file() {
+            problems.push(format!("code package {sha} is missing"));
+            continue;
         }
+        let code = code.clone();
+        let found = tokio::task::spawn_blocking(move || code.verify(&sha))
+            .await
+            .map_err(|e| data_dir_err(data_dir, e))??;
+        problems.extend(found);
     }
     Ok(problems)
 }

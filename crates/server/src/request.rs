@@ -221,6 +221,11 @@ pub(crate) async fn authenticate(
     next: Next,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    // From here on, the signature check, the router and the handlers read one target.
+    let req = match with_canonical_target(req) {
+        Ok(r) => r,
+        Err(e) => return with_request_id(e.into_response(), &request_id),
+    };
     let op = match service_of(req.headers(), req.uri().path()) {
         "sqs" => "SQS",
         "logs" => "Logs",
@@ -235,6 +240,24 @@ pub(crate) async fn authenticate(
     authenticated(app, req, next, request_id, op)
         .instrument(span)
         .await
+}
+
+/// `req` with its target rewritten to the form its signature covers ([`crate::target`]).
+fn with_canonical_target(req: Request) -> Result<Request, ApiError> {
+    let target = crate::target::canonical(req.uri().path(), req.uri().query());
+    if req.uri().path_and_query().map(|p| p.as_str()) == Some(target.as_str()) {
+        return Ok(req);
+    }
+    let (mut parts, body) = req.into_parts();
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.path_and_query = Some(target.parse().map_err(|_| {
+        ApiError::from(nimbus_model::LambdaError::new(
+            ErrorCode::InvalidParameterValue,
+            "The request's path or query is not a valid URI.",
+        ))
+    })?);
+    parts.uri = axum::http::Uri::from_parts(uri).map_err(ApiError::internal)?;
+    Ok(Request::from_parts(parts, body))
 }
 
 /// The middleware's work, within the request's span (so every line the handler logs, across
@@ -334,6 +357,19 @@ async fn authenticated(
             "principal",
             tracing::field::display(caller.principal.arn(&app.account)),
         );
+        // Nimbus's own operator routes are not AWS APIs a role could be granted: a function's
+        // credentials never reach them (another function's logs, queues' contents, costs).
+        if path.starts_with("/_nimbus/") {
+            let e = nimbus_model::LambdaError::new(
+                ErrorCode::AccessDenied,
+                format!(
+                    "User: {} is not authorized to perform: {} (Nimbus's operator routes take the account's own credentials only)",
+                    caller.principal.arn(&app.account),
+                    path
+                ),
+            );
+            return with_request_id(ApiError::from(e).into_response(), &request_id);
+        }
     }
     let host = parts
         .headers

@@ -103,3 +103,53 @@ fn any_region_from_the_credential_scope() {
         "arn:aws:lambda:eu-central-1:000000000000:function:f"
     );
 }
+
+/// Sends a request signed for `signed_for` to `sent_to`, a target SigV4 cannot tell apart.
+fn replay(s: &TestServer, signed_for: &str, sent_to: &str) -> (u16, serde_json::Value) {
+    let host = s.addr.to_string();
+    let signed = nimbus_server::auth::sign_request(
+        &creds(),
+        "us-east-1",
+        "GET",
+        &s.url(signed_for),
+        &[("host", &host)],
+        b"",
+        SystemTime::now(),
+    )
+    .expect("sign");
+    let mut req = reqwest::blocking::Client::new().get(s.url(sent_to));
+    for (k, v) in signed {
+        req = req.header(k, v);
+    }
+    let resp = req.send().expect("send");
+    let status = resp.status().as_u16();
+    let v = serde_json::from_slice(&resp.bytes().expect("body")).expect("json");
+    (status, v)
+}
+
+/// The signature covers sorted, decoded query pairs, not the bytes: a replay that reorders
+/// repeated parameters or spells a space as `+` passes the check, and must then mean exactly
+/// what the signer signed.
+#[test]
+fn a_replayed_target_reads_as_it_was_signed() {
+    let s = TestServer::start();
+    for name in ["f1", "f2", "f3"] {
+        s.create(name, &hello_zip());
+    }
+    let listed = |v: &serde_json::Value| v["Functions"].as_array().map(Vec::len);
+    let signed = "/2015-03-31/functions/?MaxItems=1&MaxItems=2";
+    let (status, as_signed) = replay(&s, signed, signed);
+    assert_eq!(status, 200, "{as_signed}");
+    let (status, reordered) = replay(&s, signed, "/2015-03-31/functions/?MaxItems=2&MaxItems=1");
+    assert_eq!(status, 200, "{reordered}");
+    assert_eq!(listed(&as_signed), listed(&reordered));
+    assert_eq!(listed(&as_signed), Some(1));
+
+    // `+` is a space to the signer, so it is one to the handler.
+    let signed = "/2015-03-31/functions/f1?Qualifier=a%20b";
+    let (s1, spaced) = replay(&s, signed, signed);
+    let (s2, plussed) = replay(&s, signed, "/2015-03-31/functions/f1?Qualifier=a+b");
+    assert_eq!((s1, s2), (400, 400));
+    assert_eq!(spaced, plussed);
+    assert!(spaced.to_string().contains("a b"), "{spaced}");
+}

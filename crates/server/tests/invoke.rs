@@ -732,3 +732,65 @@ fn node_commonjs_esm_and_callbacks() {
         "Error: Cannot find module 'missing'"
     );
 }
+
+/// A code update while an invocation of the old code runs: the old package is not removed
+/// under it (the function imports a module of it after the update and succeeds), and it is
+/// removed once its last environment has ended.
+#[test]
+fn a_package_stays_while_an_environment_runs_it_and_goes_after() {
+    let s = TestServer::start();
+    let old = b"import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    import later\n    return later.VALUE\n";
+    create(
+        &s,
+        "lease",
+        "python3.12",
+        "app.handler",
+        &[("app.py", old), ("later.py", b"VALUE = 'old'\n")],
+        json!({ "Timeout": 30 }),
+    );
+    let pkgs = s.data_dir().join("code/pkgs");
+    let packages = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&pkgs)
+            .expect("pkgs")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = packages();
+    assert_eq!(before.len(), 1);
+
+    std::thread::scope(|scope| {
+        let running = scope.spawn(|| invoke(&s, "lease", &json!({ "sleep": 2 }), &[]));
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let zip = zip_of(&[("app.py", b"def handler(e, c):\n    return 'new'\n")]);
+        let r = s.call_json(
+            "PUT",
+            "/2015-03-31/functions/lease/code",
+            &json!({ "ZipFile": base64::engine::general_purpose::STANDARD.encode(zip) }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        s.wait_active("lease");
+        // Both packages are there while the old code runs.
+        assert_eq!(packages().len(), 2);
+        let r = running.join().expect("invoke thread");
+        assert_eq!(
+            (r.status, r.body),
+            (200, json!("old")),
+            "the old code ran to its end"
+        );
+    });
+    // The next invocation runs the new code, in a new environment; the old environment ends,
+    // and its package with it.
+    assert_eq!(invoke(&s, "lease", &json!({}), &[]).body, "new");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while packages().contains(&before[0]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old package outlived its last environment: {:?}",
+            packages()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(packages().len(), 1);
+}

@@ -4,9 +4,11 @@
 //! Layout under the code root:
 //! - `zips/<sha256-hex>.zip`  the package as uploaded (served by GetFunction's `Code.Location`);
 //! - `pkgs/<sha256-hex>/`     the package unpacked, read-only;
+//! - `manifests/<sha256-hex>.manifest`  every entry of the unpacked tree (mode, size, SHA-256,
+//!   link target), for `nimbus check`;
 //! - `tmp/`                   work in progress, emptied at start-up.
 //!
-//! A package appears under `zips/` and `pkgs/` only by rename of a finished, synced copy, so a crash
+//! A package appears under `manifests/`, `zips/` and `pkgs/` only by rename of a finished, synced copy, so a crash
 //! leaves either nothing or a whole package. Extraction is defensive: entry names are checked
 //! before anything is written, no file is ever written through a symbolic link, links must stay
 //! inside the package, and the unzipped limit counts bytes actually written.
@@ -83,7 +85,7 @@ impl CodeStore {
     /// Opens (creating) the code store at `root` and clears work left by an interrupted run.
     pub fn open(root: impl Into<PathBuf>, limits: CodeLimits) -> Result<Self, CodeError> {
         let root = root.into();
-        for sub in ["zips", "pkgs"] {
+        for sub in ["zips", "pkgs", "manifests"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err("create", &p))?;
         }
@@ -113,9 +115,68 @@ impl CodeStore {
         self.root.join("zips").join(format!("{sha256_hex}.zip"))
     }
 
-    /// Whether both the zip and its unpacked directory are present.
+    /// Where the manifest of package `sha256_hex` lives: every entry of its unpacked tree, as
+    /// [`manifest_of`] writes it.
+    pub fn manifest_path(&self, sha256_hex: &str) -> PathBuf {
+        self.root
+            .join("manifests")
+            .join(format!("{sha256_hex}.manifest"))
+    }
+
+    /// Whether the zip, its unpacked directory and its manifest are all present.
     pub fn contains(&self, sha256_hex: &str) -> bool {
-        self.zip_path(sha256_hex).is_file() && self.package_dir(sha256_hex).is_dir()
+        self.zip_path(sha256_hex).is_file()
+            && self.package_dir(sha256_hex).is_dir()
+            && self.manifest_path(sha256_hex).is_file()
+    }
+
+    /// Writes the manifest of each package that has none, from its tree as it is now: packages
+    /// stored by a release that wrote no manifests. Returns how many were written.
+    pub fn add_missing_manifests(&self) -> Result<usize, CodeError> {
+        let mut added = 0;
+        for sha in self.list()? {
+            let (pkg, manifest) = (self.package_dir(&sha), self.manifest_path(&sha));
+            if pkg.is_dir() && !manifest.exists() {
+                let work = self.root.join("tmp").join(unique_name());
+                write_synced(&work, manifest_of(&pkg)?.as_bytes())?;
+                fs::rename(&work, &manifest).map_err(io_err("rename", &manifest))?;
+                added += 1;
+            }
+        }
+        if added > 0 {
+            sync_dir(&self.root.join("manifests"))?;
+        }
+        Ok(added)
+    }
+
+    /// What differs between package `sha256_hex` on disk and what was stored: the zip's digest,
+    /// and every entry of the unpacked tree against the manifest. Empty when all is intact.
+    pub fn verify(&self, sha256_hex: &str) -> Result<Vec<String>, CodeError> {
+        let mut problems = Vec::new();
+        let zip = self.zip_path(sha256_hex);
+        match fs::read(&zip) {
+            Ok(bytes) if digest(&bytes).sha256_hex == sha256_hex => {}
+            Ok(_) => problems.push(format!("{}: its digest is not its name", zip.display())),
+            Err(e) => problems.push(format!("{}: {e}", zip.display())),
+        }
+        let pkg = self.package_dir(sha256_hex);
+        let path = self.manifest_path(sha256_hex);
+        let stored = match fs::read_to_string(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(format!("{}: {e}", path.display()));
+                return Ok(problems);
+            }
+        };
+        if !pkg.is_dir() {
+            problems.push(format!("{}: missing", pkg.display()));
+            return Ok(problems);
+        }
+        let found = manifest_of(&pkg)?;
+        if found != stored {
+            problems.extend(manifest_differences(&stored, &found, &pkg));
+        }
+        Ok(problems)
     }
 
     /// Checks, unpacks and keeps `zip`. Blocking: call from a blocking thread.
@@ -153,7 +214,13 @@ impl CodeStore {
         unpack(zip, &pkg_tmp, &self.limits)?;
         let zip_tmp = work.join("package.zip");
         write_synced(&zip_tmp, zip)?;
+        let manifest_tmp = work.join("manifest");
+        write_synced(&manifest_tmp, manifest_of(&pkg_tmp)?.as_bytes())?;
         sync_dir(work)?;
+        // The manifest goes first: a package directory is never without one.
+        let manifest = self.manifest_path(&code.sha256_hex);
+        fs::rename(&manifest_tmp, &manifest).map_err(io_err("rename", &manifest))?;
+        sync_dir(&self.root.join("manifests"))?;
         let pkg = self.package_dir(&code.sha256_hex);
         if !pkg.exists() {
             match fs::rename(&pkg_tmp, &pkg) {
@@ -190,12 +257,16 @@ impl CodeStore {
     /// Removes every package not in `keep`; run at start-up, before requests are served.
     pub fn collect_garbage(&self, keep: &HashSet<String>) -> Result<usize, CodeError> {
         let mut removed = 0;
-        for sub in ["pkgs", "zips"] {
+        // Zips last: a package is listed (by its zip) until everything else of it is gone.
+        for sub in ["pkgs", "manifests", "zips"] {
             let dir = self.root.join(sub);
             for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
                 let entry = entry.map_err(io_err("list", &dir))?;
                 let name = entry.file_name().to_string_lossy().to_string();
-                let sha = name.strip_suffix(".zip").unwrap_or(&name);
+                let sha = name
+                    .strip_suffix(".zip")
+                    .or_else(|| name.strip_suffix(".manifest"))
+                    .unwrap_or(&name);
                 if !keep.contains(sha) {
                     let path = entry.path();
                     remove_tree(&path).map_err(io_err("remove", &path))?;
@@ -205,6 +276,96 @@ impl CodeStore {
         }
         Ok(removed)
     }
+}
+
+/// One line per entry of the tree at `dir`, sorted by path: a file's mode, size and SHA-256, a
+/// link's target, a directory's mode. Paths and targets are JSON strings, so any name (spaces,
+/// newlines) reads back unambiguously. Written when a package is stored; `nimbus check`
+/// computes it again and compares.
+pub fn manifest_of(dir: &Path) -> Result<String, CodeError> {
+    let mut lines = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let here = dir.join(&rel);
+        for entry in fs::read_dir(&here).map_err(io_err("list", &here))? {
+            let entry = entry.map_err(io_err("list", &here))?;
+            let rel = rel.join(entry.file_name());
+            let path = dir.join(&rel);
+            let meta = fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
+            let name = serde_json::Value::from(rel.to_string_lossy().as_ref()).to_string();
+            let mode = meta.permissions().mode() & 0o7777;
+            let line = if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path).map_err(io_err("readlink", &path))?;
+                let target = serde_json::Value::from(target.to_string_lossy().as_ref());
+                format!("{name} link {target}")
+            } else if meta.is_dir() {
+                stack.push(rel);
+                format!("{name} dir {mode:o}")
+            } else if meta.is_file() {
+                let mut hasher = Sha256::new();
+                let mut f = File::open(&path).map_err(io_err("open", &path))?;
+                io::copy(&mut f, &mut hasher).map_err(io_err("read", &path))?;
+                let sha = hex::encode(hasher.finalize());
+                format!("{name} file {mode:o} {} {sha}", meta.len())
+            } else {
+                format!("{name} other")
+            };
+            lines.push(line);
+        }
+    }
+    lines.sort();
+    let mut out = lines.join("\n");
+    out.push('\n');
+    Ok(out)
+}
+
+/// The entries that differ between two manifests, named by path, at most 20 of them.
+fn manifest_differences(stored: &str, found: &str, pkg: &Path) -> Vec<String> {
+    let entries = |m: &str| -> std::collections::BTreeMap<String, String> {
+        m.lines()
+            .map(|l| {
+                // Each line opens with its path, a JSON string; the rest describes the entry.
+                let end = json_string_end(l);
+                (l[..end].to_string(), l[end..].trim().to_string())
+            })
+            .collect()
+    };
+    let (stored, found) = (entries(stored), entries(found));
+    let mut out = Vec::new();
+    for (path, was) in &stored {
+        match found.get(path) {
+            None => out.push(format!("{}: {path} is missing", pkg.display())),
+            Some(now) if now != was => out.push(format!(
+                "{}: {path} changed (stored: {was}; now: {now})",
+                pkg.display()
+            )),
+            Some(_) => {}
+        }
+    }
+    for (path, now) in &found {
+        if !stored.contains_key(path) {
+            out.push(format!("{}: {path} was added ({now})", pkg.display()));
+        }
+    }
+    if out.is_empty() {
+        out.push(format!("{}: its manifest does not match", pkg.display()));
+    }
+    out.truncate(20);
+    out
+}
+
+/// Where the JSON string that starts `line` ends (just past its closing quote).
+fn json_string_end(line: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in line.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return i + 1,
+            _ => {}
+        }
+    }
+    line.len()
 }
 
 fn unique_name() -> String {
@@ -609,8 +770,75 @@ mod tests {
         assert_eq!(s.put(&z).expect("again").sha256_hex, code.sha256_hex);
         assert_eq!(s.list().expect("list"), vec![code.sha256_hex.clone()]);
         let removed = s.collect_garbage(&HashSet::new()).expect("gc");
-        assert_eq!(removed, 2);
+        assert_eq!(removed, 3, "its tree, manifest and zip");
         assert!(!s.contains(&code.sha256_hex));
+        assert!(!s.manifest_path(&code.sha256_hex).exists());
+    }
+
+    #[test]
+    fn the_manifest_covers_the_whole_tree_and_check_sees_every_change() {
+        let (_d, s) = store();
+        let z = zip_of(&[
+            ("app.py", b"def handler(e, c): return 1\n"),
+            ("lib/deep/er/mod.py", b"x = 1\n"),
+            ("lib/odd name\nwith newline.txt", b"odd"),
+        ]);
+        let sha = s.put(&z).expect("put").sha256_hex;
+        assert_eq!(s.verify(&sha).expect("verify"), Vec::<String>::new());
+        let manifest = fs::read_to_string(s.manifest_path(&sha)).expect("manifest");
+        // Every directory, nested ones too, and every file with its digest.
+        for needle in [
+            "\"lib\" dir 555",
+            "\"lib/deep/er\" dir 555",
+            "\"app.py\" file 444 ",
+        ] {
+            assert!(manifest.contains(needle), "{needle} in {manifest}");
+        }
+        assert_eq!(manifest.lines().count(), 6, "{manifest}");
+
+        let pkg = s.package_dir(&sha);
+        let deep = pkg.join("lib/deep/er");
+        let writable = |p: &Path, mode| fs::set_permissions(p, fs::Permissions::from_mode(mode));
+        writable(&deep, 0o755).expect("chmod");
+        writable(&deep.join("mod.py"), 0o644).expect("chmod");
+        fs::write(deep.join("mod.py"), b"x = 2\n").expect("tamper");
+        fs::write(deep.join("extra.py"), b"").expect("add");
+        let problems = s.verify(&sha).expect("verify").join("\n");
+        assert!(
+            problems.contains("\"lib/deep/er/mod.py\" changed"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("\"lib/deep/er/extra.py\" was added"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("\"lib/deep/er\" changed"),
+            "the mode: {problems}"
+        );
+        fs::remove_file(pkg.join("app.py")).expect("remove");
+        let problems = s.verify(&sha).expect("verify").join("\n");
+        assert!(problems.contains("\"app.py\" is missing"), "{problems}");
+        // The zip itself is checked against its name.
+        let zip = s.zip_path(&sha);
+        writable(&zip, 0o644).expect("chmod");
+        fs::write(&zip, b"not the zip").expect("tamper");
+        let problems = s.verify(&sha).expect("verify").join("\n");
+        assert!(
+            problems.contains("its digest is not its name"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn packages_of_an_older_release_get_their_manifest() {
+        let (_d, s) = store();
+        let sha = s.put(&zip_of(&[("app.py", b"x")])).expect("put").sha256_hex;
+        fs::remove_file(s.manifest_path(&sha)).expect("remove");
+        assert!(!s.contains(&sha));
+        assert_eq!(s.add_missing_manifests().expect("add"), 1);
+        assert_eq!(s.add_missing_manifests().expect("again"), 0);
+        assert_eq!(s.verify(&sha).expect("verify"), Vec::<String>::new());
     }
 
     #[test]

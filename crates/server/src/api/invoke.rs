@@ -153,6 +153,10 @@ pub(crate) fn invoke_error(e: InvokeError) -> ApiError {
             )
             .into()
         }
+        InvokeError::CodeRemoved(_) => LambdaError::conflict(
+            "The function's code changed while an execution environment was starting for it. Retry the invocation.",
+        )
+        .into(),
         other => ApiError::internal(error_chain(&other)),
     }
 }

@@ -13,6 +13,8 @@
 #       baseline: a minimal keep-alive hyper server (bench/minimal-http) under the same wrk;
 #   - warm throughput at concurrency 32 (wrk -t2 -c32), and its ratio to the minimal server's;
 #   - Python cold start end to end (update the configuration, invoke once; N=20): p50, p99;
+#     and the same after an update of the code (a new package, whose read-only image the first
+#     environment makes);
 #       baseline: /usr/bin/python3 -I -c 'import <what our bootstrap imports>', timed the same way;
 #   - host memory (PSS, USS) per idle environment, environments alive and the server's RSS.
 # wrk sends ONE pre-signed SigV4 request per function (signatures carry no nonce and stay valid
@@ -344,6 +346,8 @@ run_mode() {
     log "Python cold start, N=$COLD_N, and its baseline"
     timeout 300 "${HELPER[@]}" cold --endpoint "$ENDPOINT" --name python --n "$COLD_N" --results "$RESULTS" --mode "$label" ||
         die "cold-start measurement failed"
+    timeout 300 "${HELPER[@]}" cold --endpoint "$ENDPOINT" --name python --n "$COLD_N" --results "$RESULTS" --mode "$label" \
+        --new-code "$WORK/fn/python" || die "cold-start measurement with new code failed"
     timeout 120 "${HELPER[@]}" pybase --n "$COLD_N" --imports "$PY_IMPORTS" --results "$RESULTS" --mode "$label" ||
         die "baseline of the Python start-up failed"
 

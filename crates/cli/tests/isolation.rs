@@ -105,6 +105,8 @@ def handler(event, context):
             "sysrq": attempt(lambda: write("/proc/sysrq-trigger")),
             "proc_sys": attempt(lambda: write("/proc/sys/kernel/hostname")),
             "mountpoints": [l.split()[4] for l in open("/proc/self/mountinfo")],
+            "mount_roots": [[l.split()[3], l.split()[4]] for l in open("/proc/self/mountinfo")],
+            "task_listing": sorted(os.listdir("/var/task")),
         }
     if act == "fork_many":
         n = 0
@@ -972,6 +974,42 @@ fn kernel_interfaces_are_out_of_reach() {
             "unexpected mount point {p}: {points:?}"
         );
     }
+    // No mount shows where its files live on the host: code, runtime files and the SDK are
+    // file systems of their own (root `/`); the host's system directories appear at their own
+    // paths; devices by their own names.
+    let data = std::fs::canonicalize(&server.data_dir).expect("data dir");
+    for pair in r["mount_roots"].as_array().expect("roots") {
+        let (root, point) = (
+            pair[0].as_str().expect("root"),
+            pair[1].as_str().expect("point"),
+        );
+        let shown_as_itself = root == "/"
+            || root == point
+            // /dev/null and friends, and the /proc entries masked with /dev/null.
+            || (root == "/null" && point.starts_with("/proc/"))
+            || (point.starts_with("/dev/") && Some(root) == point.strip_prefix("/dev"))
+            // /proc/sys and friends, bound read-only onto themselves within /proc.
+            || Some(root) == point.strip_prefix("/proc");
+        assert!(
+            shown_as_itself,
+            "{point} shows its host source {root}: {}",
+            r["mount_roots"]
+        );
+        assert!(!root.contains(data.to_string_lossy().as_ref()), "{root}");
+    }
+    for point in ["/var/task", "/var/runtime"] {
+        assert!(
+            r["mount_roots"]
+                .as_array()
+                .expect("roots")
+                .iter()
+                .any(|p| p[0] == "/" && p[1] == point),
+            "{point} is no file system of its own: {}",
+            r["mount_roots"]
+        );
+    }
+    // The code is the package and nothing else (mkfs's lost+found is gone).
+    assert_eq!(r["task_listing"], json!(["app.py"]), "{r}");
 }
 
 #[test]

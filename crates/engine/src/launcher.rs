@@ -148,6 +148,11 @@ pub trait Launcher: Send + Sync {
         runtime_dir: &std::path::Path,
         sdk_dir: Option<&std::path::Path>,
     ) -> Layout;
+    /// Prepares, in the background, what launches will need of these host directories (the
+    /// runtimes' files and SDKs).
+    fn preload(&self, _trees: Vec<PathBuf>) {}
+    /// The code package at `code_dir` is being removed: what the launcher keeps of it goes.
+    fn forget(&self, _code_dir: &std::path::Path) {}
     /// Ends whatever the launcher keeps ready ahead of need (server shutdown).
     fn shutdown(&self) {}
     /// Environments ended but not yet cleaned up after (their cgroups, say).

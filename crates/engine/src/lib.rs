@@ -39,6 +39,7 @@ pub mod services;
 #[cfg(test)]
 mod tests;
 pub mod trace;
+mod tree_images;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,6 +195,17 @@ impl Engine {
             code_leases: Arc::default(),
             log_budget,
         })
+    }
+
+    /// Has the launcher prepare the runtimes' files and SDKs ahead of the first cold start.
+    pub fn preload_runtimes(&self) {
+        self.launcher.preload(self.runtimes.trees());
+    }
+
+    /// The code package at `code_dir` is being removed (no function uses it and no environment
+    /// runs it): the launcher lets go of what it keeps of it.
+    pub fn code_removed(&self, code_dir: &std::path::Path) {
+        self.launcher.forget(code_dir);
     }
 
     /// Which code packages this engine's environments run ([`code_leases`]).

@@ -148,6 +148,21 @@ impl Runtimes {
         })
     }
 
+    /// Every directory of runtime files and every installed SDK: the trees the sandbox
+    /// launcher makes read-only images of ahead of need.
+    pub fn trees(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for kind in [
+            RuntimeKind::Python,
+            RuntimeKind::Node,
+            RuntimeKind::Provided,
+        ] {
+            out.push(self.root.join(kind.dir_name()));
+            out.extend(self.sdk(kind).map(|s| s.dir));
+        }
+        out
+    }
+
     /// How `runtime` is served, or why it cannot be.
     pub fn resolve(&self, runtime: &str) -> Result<RuntimeInfo, EngineError> {
         let unavailable = |reason: String| EngineError::RuntimeUnavailable {

@@ -13,11 +13,12 @@ use nimbus_sandbox::egress::{EgressNetwork, Lease};
 use nimbus_sandbox::net::{Namespace, NetCounters, NetworkUsage};
 use nimbus_sandbox::process::Pidfd;
 use nimbus_sandbox::spec::{Bind, SandboxSpec};
-use nimbus_sandbox::storage::Scratch;
+use nimbus_sandbox::storage::{Scratch, TreeImage};
 use nimbus_sandbox::SandboxError;
 use tokio::sync::watch;
 
 use crate::launcher::{LaunchSpec, Launched, Launcher, Layout, Process, RuntimeEndpoint};
+use crate::tree_images::TreeImages;
 
 /// Where runtimes reach the Runtime API, as on Lambda.
 pub const RUNTIME_API_PORT: u16 = 9001;
@@ -276,6 +277,16 @@ struct Inner {
     live: std::sync::atomic::AtomicUsize,
     /// Set at shutdown: no more standby helpers are started.
     closing: std::sync::atomic::AtomicBool,
+    /// Read-only file systems of the code, runtime and SDK trees sandboxes bind.
+    images: Arc<TreeImages>,
+}
+
+/// Where a sandbox's read-only trees come from on the host: each the root of a file system of
+/// its own ([`TreeImages`]).
+struct Sources {
+    code: Arc<TreeImage>,
+    runtime: Arc<TreeImage>,
+    sdk: Option<Arc<TreeImage>>,
 }
 
 struct SandboxProcess {
@@ -297,6 +308,8 @@ struct SandboxProcess {
     _scratch: Scratch,
     /// Held for its drop: the address is free again when the environment ends.
     _lease: Option<Lease>,
+    /// Held for their drop: the images it binds.
+    _sources: Sources,
 }
 
 impl Process for SandboxProcess {
@@ -475,6 +488,7 @@ impl SandboxLauncher {
                 refilling: std::sync::atomic::AtomicBool::new(false),
                 live: std::sync::atomic::AtomicUsize::new(0),
                 closing: std::sync::atomic::AtomicBool::new(false),
+                images: Arc::new(TreeImages::new(state_dir.join("images"))),
             }),
         };
         // Helpers ready before the first cold start (when called within the async runtime).
@@ -595,6 +609,7 @@ impl Inner {
     fn sandbox_spec(
         &self,
         spec: &LaunchSpec,
+        sources: &Sources,
         scratch: &Scratch,
         uid: u32,
         egress: bool,
@@ -606,17 +621,17 @@ impl Inner {
         let layout = sandbox_layout();
         let mut binds = self.binds.clone();
         binds.push(Bind {
-            source: spec.code_dir.clone(),
+            source: sources.code.mountpoint.clone(),
             target: layout.task_root.clone(),
         });
         binds.push(Bind {
-            source: spec.runtime_dir.clone(),
+            source: sources.runtime.mountpoint.clone(),
             target: layout.runtime_dir,
         });
         let mut symlinks = self.symlinks.clone();
-        if let Some(sdk) = &spec.sdk_dir {
+        if let (Some(sdk), Some(image)) = (&spec.sdk_dir, &sources.sdk) {
             binds.push(Bind {
-                source: sdk.clone(),
+                source: image.mountpoint.clone(),
                 target: PathBuf::from(SDK_DIR),
             });
             // ES modules ignore NODE_PATH: an `import` of the SDK from /var/task resolves
@@ -698,7 +713,17 @@ impl Launcher for SandboxLauncher {
         let helper_pid = child.id();
         // Released when the sandbox's processes are gone (or at once if it never starts).
         let uid = inner.uids.take();
-        let claimed = (|| -> Result<(Pidfd, Scratch), SandboxError> {
+        let claimed = (|| -> Result<(Pidfd, Scratch, Sources), SandboxError> {
+            // The trees it binds, as file systems of their own (made now if new).
+            let sources = Sources {
+                code: inner.images.get(&spec.code_dir)?,
+                runtime: inner.images.pinned(&spec.runtime_dir)?,
+                sdk: spec
+                    .sdk_dir
+                    .as_deref()
+                    .map(|d| inner.images.pinned(d))
+                    .transpose()?,
+            };
             cgroup.set_limits(Limits {
                 memory_mb: u64::from(spec.memory_mb),
                 pids: PIDS_MAX,
@@ -714,7 +739,7 @@ impl Launcher for SandboxLauncher {
                 let uid = uid.ok_or_else(|| {
                     SandboxError::Init("every sandbox uid of the configured range is in use".into())
                 })?;
-                let sspec = inner.sandbox_spec(spec, &scratch, uid, lease.is_some());
+                let sspec = inner.sandbox_spec(spec, &sources, &scratch, uid, lease.is_some());
                 nimbus_sandbox::send_spec(spec_pipe, &sspec)?;
                 let init_pid = nimbus_sandbox::read_init_pid(status)?;
                 // PID 1 is the helper's child, and the helper (ours, not yet waited for) reaps
@@ -725,7 +750,7 @@ impl Launcher for SandboxLauncher {
                 Pidfd::open_child_of(init_pid, helper_pid).map_err(SandboxError::Spawn)
             })();
             match started {
-                Ok(init) => Ok((init, scratch)),
+                Ok(init) => Ok((init, scratch, sources)),
                 Err(e) => {
                     // The image is dropped with this error: its promise of space goes too.
                     inner.scratch.released(scratch.size_mb);
@@ -733,7 +758,7 @@ impl Launcher for SandboxLauncher {
                 }
             }
         })();
-        let (init, scratch) = match claimed {
+        let (init, scratch, sources) = match claimed {
             Ok(c) => c,
             Err(e) => {
                 let _ = child.start_kill();
@@ -800,6 +825,7 @@ impl Launcher for SandboxLauncher {
                 counters,
                 _scratch: scratch,
                 _lease: lease,
+                _sources: sources,
             }),
             exited: rx,
         })
@@ -818,6 +844,22 @@ impl Launcher for SandboxLauncher {
 
     fn cleaning(&self) -> usize {
         self.inner.live.load(Ordering::SeqCst)
+    }
+
+    fn forget(&self, code_dir: &Path) {
+        self.inner.images.forget(code_dir);
+    }
+
+    /// Makes the read-only images of the runtime and SDK trees on a thread of their own, so
+    /// that no cold start waits for the copy (one that comes first waits for its tree only).
+    fn preload(&self, trees: Vec<PathBuf>) {
+        let images = Arc::clone(&self.inner.images);
+        let spawned = std::thread::Builder::new()
+            .name("nimbus-images".into())
+            .spawn(move || images.preload(&trees));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start making read-only images ahead of need");
+        }
     }
 
     fn standby(&self) -> usize {

@@ -1,4 +1,5 @@
-//! Ephemeral storage for `/tmp`: an ext4 file system of exactly the configured size on a loop
+//! Ephemeral storage for `/tmp`, and read-only copies of code and runtime trees
+//! ([`TreeImage`]). `/tmp` is an ext4 file system of exactly the configured size on a loop
 //! device backed by a sparse file, mounted ahead of time so that a cold start only binds it.
 //! Being disk-backed, what a function writes to `/tmp` is page cache the kernel can write back,
 //! not memory charged against the function; being its own file system, writing past its size
@@ -46,35 +47,7 @@ impl Scratch {
             let f = File::create(&image).map_err(err(&image))?;
             f.set_len(u64::from(size_mb) << 20).map_err(err(&image))?;
             drop(f);
-            // An absolute path: with it std spawns by posix_spawn (a vfork-style clone), where a
-            // PATH search under a changed PATH would fork the whole server.
-            let mkfs = ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"]
-                .into_iter()
-                .find(|p| Path::new(p).exists())
-                .unwrap_or("mkfs.ext4");
-            let status = Command::new(mkfs)
-                .args([
-                    "-q",
-                    "-F",
-                    "-O",
-                    "^has_journal",
-                    "-m",
-                    "0",
-                    "-E",
-                    "nodiscard,root_owner=0:0",
-                ])
-                .arg(&image)
-                .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map_err(err(&image))?;
-            if !status.success() {
-                return Err(SandboxError::Storage {
-                    path: image.clone(),
-                    source: std::io::Error::other(format!("mkfs.ext4 failed: {status}")),
-                });
-            }
+            mkfs(&image, &[])?;
             let device = attach_loop(&image)?;
             std::fs::create_dir_all(&mountpoint).map_err(err(&mountpoint))?;
             let mounted = sys::mount(
@@ -129,6 +102,146 @@ impl Drop for Scratch {
         let _ = sys::umount2(&self.mountpoint, libc::MNT_DETACH);
         let _ = std::fs::remove_dir(&self.mountpoint);
     }
+}
+
+/// Makes an ext4 file system without a journal in `image`, with `extra` arguments (a tree to
+/// copy in, an inode count).
+fn mkfs(image: &Path, extra: &[&std::ffi::OsStr]) -> Result<(), SandboxError> {
+    // An absolute path: with it std spawns by posix_spawn (a vfork-style clone), where a PATH
+    // search under a changed PATH would fork the whole server.
+    let mkfs = ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("mkfs.ext4");
+    let output = Command::new(mkfs)
+        .args([
+            "-q",
+            "-F",
+            "-O",
+            "^has_journal",
+            "-m",
+            "0",
+            "-E",
+            "nodiscard,root_owner=0:0",
+        ])
+        .args(extra)
+        .arg(image)
+        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(err(image))?;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        return Err(SandboxError::Storage {
+            path: image.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "mkfs.ext4 failed: {}: {}",
+                output.status,
+                said.trim()
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// A directory tree copied into a read-only file system of its own (ext4 on a loop device),
+/// mounted in the server's mount namespace. Bound into a sandbox from its root, it shows `/`
+/// as its root in the sandbox's `/proc/self/mountinfo`: nothing of where the tree lives on the
+/// host. The copy is made by `mkfs.ext4 -d` from a tree Nimbus wrote itself, so the kernel
+/// only ever mounts metadata mkfs produced, never an image a user supplied.
+#[derive(Debug)]
+pub struct TreeImage {
+    /// Where it is mounted (read-only) on the host.
+    pub mountpoint: PathBuf,
+}
+
+impl TreeImage {
+    /// Copies `tree` into a new image under `dir` and mounts it read-only. About 10 ms plus
+    /// the copy (a 37 MB SDK of 3,500 files: about 0.6 s).
+    pub fn create(dir: &Path, tree: &Path) -> Result<Self, SandboxError> {
+        std::fs::create_dir_all(dir).map_err(err(dir))?;
+        let (bytes, entries) = tree_size(tree).map_err(err(tree))?;
+        let name = format!("{:016x}", rand_u64());
+        let image = dir.join(format!("{name}.img"));
+        let mountpoint = dir.join(&name);
+        let result = (|| {
+            // Sparse: only what mkfs writes takes space. Room for every entry's blocks and
+            // metadata on top of the data.
+            let size = (bytes + bytes / 8 + entries * 8192 + (16 << 20)).next_multiple_of(1 << 20);
+            let f = File::create(&image).map_err(err(&image))?;
+            f.set_len(size).map_err(err(&image))?;
+            drop(f);
+            let inodes = (entries + 64).to_string();
+            mkfs(
+                &image,
+                &[
+                    "-d".as_ref(),
+                    tree.as_os_str(),
+                    "-N".as_ref(),
+                    inodes.as_ref(),
+                    "-b".as_ref(),
+                    "4096".as_ref(),
+                ],
+            )?;
+            let device = attach_loop(&image)?;
+            std::fs::create_dir_all(&mountpoint).map_err(err(&mountpoint))?;
+            let flags = libc::MS_NOSUID | libc::MS_NODEV;
+            let mounted = sys::mount(Some(&device.0), &mountpoint, Some("ext4"), flags, None)
+                .map_err(err(&mountpoint));
+            drop(device.1);
+            mounted?;
+            // mkfs always makes lost+found; the tree had none. Then read-only for good.
+            let _ = std::fs::remove_dir(mountpoint.join("lost+found"));
+            sys::mount(
+                None,
+                &mountpoint,
+                None,
+                flags | libc::MS_REMOUNT | libc::MS_RDONLY,
+                None,
+            )
+            .map_err(err(&mountpoint))?;
+            Ok(())
+        })();
+        let _ = std::fs::remove_file(&image);
+        match result {
+            Ok(()) => Ok(Self { mountpoint }),
+            Err(e) => {
+                let _ = sys::umount2(&mountpoint, libc::MNT_DETACH);
+                let _ = std::fs::remove_dir(&mountpoint);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Unmounted here when dropped (sandboxes that bound it keep it until they end); the loop
+/// device detaches once the last mount is gone.
+impl Drop for TreeImage {
+    fn drop(&mut self) {
+        let _ = sys::umount2(&self.mountpoint, libc::MNT_DETACH);
+        let _ = std::fs::remove_dir(&self.mountpoint);
+    }
+}
+
+/// Bytes of data (each file rounded up to 4 KiB) and entries under `tree`, links not followed.
+fn tree_size(tree: &Path) -> std::io::Result<(u64, u64)> {
+    let (mut bytes, mut entries) = (0u64, 0u64);
+    let mut stack = vec![tree.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let meta = e.path().symlink_metadata()?;
+            entries += 1;
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                bytes += meta.len().next_multiple_of(4096);
+            }
+        }
+    }
+    Ok((bytes, entries))
 }
 
 /// Attaches `image` to a free loop device; returns its path and an open descriptor of it.

@@ -217,13 +217,26 @@ impl App {
             .map(|sha| self.code.package_dir(sha))
             .collect();
         let leases = self.engine.code_leases();
-        for dir in leases.hold_back(&unused) {
+        let held = leases.hold_back(&unused);
+        for dir in &held {
             if let Some(sha) = dir.file_name().and_then(|n| n.to_str()) {
                 keep.insert(sha.to_string());
             }
         }
-        let code = self.code.clone();
-        let removed = tokio::task::spawn_blocking(move || code.collect_garbage(&keep)).await;
+        let gone: Vec<std::path::PathBuf> = unused
+            .iter()
+            .filter(|d| !held.contains(*d))
+            .cloned()
+            .collect();
+        let (code, engine) = (self.code.clone(), Arc::clone(&self.engine));
+        // Unmounting what the launcher kept of them, and removing their files, is disk work.
+        let removed = tokio::task::spawn_blocking(move || {
+            for dir in &gone {
+                engine.code_removed(dir);
+            }
+            code.collect_garbage(&keep)
+        })
+        .await;
         leases.removed(&unused);
         removed.map_err(ApiError::internal)??;
         Ok(())

@@ -508,6 +508,7 @@ fn start_engine(
     // seconds; a tick over idle lists costs little.
     let every = std::time::Duration::from_secs(config.keep_alive_seconds.clamp(1, 5));
     engine.spawn_reaper(every);
+    engine.preload_runtimes();
     Ok(engine)
 }
 

@@ -17,8 +17,11 @@ use nimbus_sandbox::SandboxError;
 
 /// How long an image no environment holds stays mounted.
 const LINGER: Duration = Duration::from_secs(600);
-/// Most images kept lingering at once (each holds a loop device).
+/// Most images kept lingering at once (each holds a loop device), and most bytes of data they
+/// may hold together: an image takes about its package's size on the data disk, so lingering
+/// ones must not add up to much (those in use are bounded by the environments that use them).
 const MAX_LINGERING: usize = 256;
+const MAX_LINGERING_BYTES: u64 = 2 << 30;
 
 #[derive(Default)]
 struct Slot {
@@ -109,7 +112,8 @@ impl TreeImages {
             let mut lingering = lock(&self.lingering);
             lingering.retain(|(_, i)| !Arc::ptr_eq(i, image));
             lingering.push((now, Arc::clone(image)));
-            let over = lingering.len().saturating_sub(MAX_LINGERING);
+            let sizes: Vec<u64> = lingering.iter().map(|(_, i)| i.bytes).collect();
+            let over = oldest_over_the_caps(&sizes, MAX_LINGERING, MAX_LINGERING_BYTES);
             let mut expired: Vec<Arc<TreeImage>> =
                 lingering.drain(..over).map(|(_, i)| i).collect();
             let mut kept = Vec::with_capacity(lingering.len());
@@ -158,5 +162,35 @@ impl TreeImages {
     /// The pinned image of `tree` (made now if preloading has not reached it yet).
     pub(crate) fn pinned(&self, tree: &Path) -> Result<Arc<TreeImage>, SandboxError> {
         self.get_or_make(tree, true)
+    }
+}
+
+/// How many of the oldest of `sizes` (oldest first) must go so that at most `max_count` remain
+/// and they hold at most `max_bytes`; the newest always stays.
+fn oldest_over_the_caps(sizes: &[u64], max_count: usize, max_bytes: u64) -> usize {
+    let mut over = sizes.len().saturating_sub(max_count);
+    let mut bytes: u64 = sizes[over..].iter().sum();
+    while over + 1 < sizes.len() && bytes > max_bytes {
+        bytes -= sizes[over];
+        over += 1;
+    }
+    over
+}
+
+#[cfg(test)]
+mod tests {
+    use super::oldest_over_the_caps;
+
+    #[test]
+    fn lingering_images_are_bounded_by_count_and_bytes_oldest_first() {
+        assert_eq!(oldest_over_the_caps(&[1, 1, 1], 5, 10), 0);
+        assert_eq!(oldest_over_the_caps(&[1, 1, 1, 1], 2, 10), 2, "the count");
+        assert_eq!(oldest_over_the_caps(&[6, 3, 4], 5, 10), 1, "the bytes");
+        assert_eq!(
+            oldest_over_the_caps(&[6, 3, 40], 5, 10),
+            2,
+            "the newest stays however big"
+        );
+        assert_eq!(oldest_over_the_caps(&[], 5, 10), 0);
     }
 }

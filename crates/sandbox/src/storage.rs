@@ -155,6 +155,8 @@ fn mkfs(image: &Path, extra: &[&std::ffi::OsStr]) -> Result<(), SandboxError> {
 pub struct TreeImage {
     /// Where it is mounted (read-only) on the host.
     pub mountpoint: PathBuf,
+    /// The bytes of data it holds (each file rounded up to 4 KiB): about the disk it takes.
+    pub bytes: u64,
 }
 
 impl TreeImage {
@@ -206,7 +208,7 @@ impl TreeImage {
         })();
         let _ = std::fs::remove_file(&image);
         match result {
-            Ok(()) => Ok(Self { mountpoint }),
+            Ok(()) => Ok(Self { mountpoint, bytes }),
             Err(e) => {
                 let _ = sys::umount2(&mountpoint, libc::MNT_DETACH);
                 let _ = std::fs::remove_dir(&mountpoint);

@@ -376,8 +376,8 @@ except urllib.error.HTTPError as e:
 }
 
 /// Nimbus's operator routes (another function's logs, queue contents, costs) are not AWS
-/// APIs a role could be granted: a function's credentials are refused there, however the
-/// path is spelled, while the account's own keys are not.
+/// APIs a role could be granted: a function's credentials are refused there, while the
+/// account's own keys are not.
 #[test]
 fn a_functions_credentials_do_not_reach_the_operator_routes() {
     let (_dir, server) = start("");

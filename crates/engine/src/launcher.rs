@@ -151,6 +151,9 @@ pub trait Launcher: Send + Sync {
     /// Prepares, in the background, what launches will need of these host directories (the
     /// runtimes' files and SDKs).
     fn preload(&self, _trees: Vec<PathBuf>) {}
+    /// The code package at `code_dir` is in place: what launches will need of it is made now
+    /// (blocking), off the cold-start path.
+    fn prepare(&self, _code_dir: &std::path::Path) {}
     /// The code package at `code_dir` is being removed: what the launcher keeps of it goes.
     fn forget(&self, _code_dir: &std::path::Path) {}
     /// Ends whatever the launcher keeps ready ahead of need (server shutdown).

@@ -35,6 +35,7 @@ pub mod resolve;
 mod runtime_api;
 pub mod runtimes;
 pub mod sandbox_launcher;
+mod scaling;
 pub mod services;
 #[cfg(test)]
 mod tests;
@@ -86,6 +87,9 @@ pub struct EngineConfig {
     /// Bytes of its own output one function may have logged per minute, across all its
     /// environments (0: no quota); the rest is dropped, and the log says so.
     pub log_bytes_per_function_per_minute: u64,
+    /// New environments one function may get per 10 seconds (Lambda's scaling rate; 0: no
+    /// limit); a cold start past it is throttled.
+    pub new_environments_per_10s: u32,
 }
 
 /// Twice the CPUs, at least 4.
@@ -105,6 +109,8 @@ impl Default for EngineConfig {
             memory_floor_mib: 512,
             max_concurrent_inits: default_concurrent_inits(),
             log_bytes_per_function_per_minute: 64 << 20,
+            // AWS compat: 1,000 execution environments every 10 seconds, per function.
+            new_environments_per_10s: 1000,
         }
     }
 }
@@ -136,6 +142,8 @@ pub struct Engine {
     code_leases: Arc<code_leases::CodeLeases>,
     /// Each function's log quota.
     log_budget: log_budget::LogBudget,
+    /// Each function's scaling rate.
+    scaling: scaling::ScalingRate,
 }
 
 /// MemAvailable of `/proc/meminfo`, MiB.
@@ -176,6 +184,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
         let log_budget = log_budget::LogBudget::new(config.log_bytes_per_function_per_minute);
+        let scaling = scaling::ScalingRate::new(config.new_environments_per_10s);
         Arc::new(Self {
             admission: Admission::new(config.concurrency_limit),
             inits: tokio::sync::Semaphore::new(config.max_concurrent_inits.max(1)),
@@ -194,12 +203,20 @@ impl Engine {
             observer: std::sync::OnceLock::new(),
             code_leases: Arc::default(),
             log_budget,
+            scaling,
         })
     }
 
     /// Has the launcher prepare the runtimes' files and SDKs ahead of the first cold start.
     pub fn preload_runtimes(&self) {
         self.launcher.preload(self.runtimes.trees());
+    }
+
+    /// A function's code package at `code_dir` is in place: the launcher prepares what its
+    /// environments will need of it. Blocking (the sandbox launcher copies the package into a
+    /// read-only file system); a failure is logged, and the first cold start tries again.
+    pub fn prepare_code(&self, code_dir: &std::path::Path) {
+        self.launcher.prepare(code_dir);
     }
 
     /// The code package at `code_dir` is being removed (no function uses it and no environment

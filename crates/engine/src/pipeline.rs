@@ -18,7 +18,7 @@ use crate::environment::{Environment, Input, RunResult};
 use crate::error::InvokeError;
 use crate::finish::{self, Ending};
 use crate::invocation::{
-    FunctionError, InvocationOutcome, InvocationRequest, InvocationType, LogType,
+    FunctionError, InvocationOutcome, InvocationRequest, InvocationType, LogType, ThrottleReason,
 };
 use crate::launch_spec::{init_start_line, init_start_record, launch_spec, missing_bootstrap};
 use crate::log_format::{Format, Level};
@@ -333,6 +333,14 @@ impl Engine {
         f: &ResolvedFunction,
         req: &InvocationRequest,
     ) -> Result<Claimed, InvokeError> {
+        // AWS compat: past the function's scaling rate a new environment is refused with a
+        // 429; Lambda's documentation names no Reason for it, the account's is given.
+        if !self.scaling.take(&f.spec.name, Instant::now()) {
+            tracing::debug!("throttled: the function's scaling rate is used up");
+            return Err(InvokeError::Throttled(
+                ThrottleReason::ConcurrentInvocationLimitExceeded,
+            ));
+        }
         self.start_environment(f, req.request_id.as_str(), false)
             .await
     }

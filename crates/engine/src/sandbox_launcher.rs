@@ -846,6 +846,12 @@ impl Launcher for SandboxLauncher {
         self.inner.live.load(Ordering::SeqCst)
     }
 
+    fn prepare(&self, code_dir: &Path) {
+        if let Err(e) = self.inner.images.get(code_dir) {
+            tracing::warn!(package = %code_dir.display(), error = %e, "could not make a package's read-only image ahead of its first cold start");
+        }
+    }
+
     fn forget(&self, code_dir: &Path) {
         self.inner.images.forget(code_dir);
     }

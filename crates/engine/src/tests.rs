@@ -958,3 +958,47 @@ async fn init_phases_take_turns_and_each_gets_its_full_limit() {
         assert_eq!(out.function_error, None, "{:?}", out.payload);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn cold_starts_past_the_scaling_rate_are_throttled_until_it_refills() {
+    let release = Arc::new(Notify::new());
+    let fx = fixture(
+        released_one_by_one(&release),
+        EngineConfig {
+            new_environments_per_10s: 2,
+            ..EngineConfig::default()
+        },
+    );
+    let start = |id: &'static str| {
+        let engine = Arc::clone(&fx.engine);
+        tokio::spawn(async move { engine.invoke(request(id)).await })
+    };
+    // Two invocations at once: two new environments, the allowance of 10 s.
+    let (a, b) = (start("a"), start("b"));
+    settle().await;
+    let e = fx.engine.invoke(request("c")).await.expect_err("throttled");
+    assert!(matches!(
+        e,
+        InvokeError::Throttled(ThrottleReason::ConcurrentInvocationLimitExceeded)
+    ));
+    // Five seconds refill one.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let c = start("c");
+    settle().await;
+    for _ in 0..3 {
+        release.notify_one();
+        settle().await;
+    }
+    for t in [a, b, c] {
+        t.await.expect("join").expect("invoke");
+    }
+    // Warm environments take none of it: with the bucket empty, all three are reused.
+    for id in ["d", "e", "f"] {
+        let t = start(id);
+        settle().await;
+        release.notify_one();
+        t.await
+            .expect("join")
+            .expect("a warm invoke is never throttled by the scaling rate");
+    }
+}

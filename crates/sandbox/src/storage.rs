@@ -187,24 +187,16 @@ impl TreeImage {
                     "4096".as_ref(),
                 ],
             )?;
-            let device = attach_loop(&image)?;
+            // mkfs always makes lost+found; the tree had none. Removed in the image itself, so
+            // that it is mounted read-only from the start (a remount would cost a sync).
+            remove_lost_found(&image)?;
+            let device = attach_loop_with(&image, true)?;
             std::fs::create_dir_all(&mountpoint).map_err(err(&mountpoint))?;
-            let flags = libc::MS_NOSUID | libc::MS_NODEV;
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_RDONLY;
             let mounted = sys::mount(Some(&device.0), &mountpoint, Some("ext4"), flags, None)
                 .map_err(err(&mountpoint));
             drop(device.1);
-            mounted?;
-            // mkfs always makes lost+found; the tree had none. Then read-only for good.
-            let _ = std::fs::remove_dir(mountpoint.join("lost+found"));
-            sys::mount(
-                None,
-                &mountpoint,
-                None,
-                flags | libc::MS_REMOUNT | libc::MS_RDONLY,
-                None,
-            )
-            .map_err(err(&mountpoint))?;
-            Ok(())
+            mounted
         })();
         let _ = std::fs::remove_file(&image);
         match result {
@@ -225,6 +217,32 @@ impl Drop for TreeImage {
         let _ = sys::umount2(&self.mountpoint, libc::MNT_DETACH);
         let _ = std::fs::remove_dir(&self.mountpoint);
     }
+}
+
+/// Removes the `lost+found` mkfs made in `image` (not mounted), with debugfs.
+fn remove_lost_found(image: &Path) -> Result<(), SandboxError> {
+    let debugfs = ["/usr/sbin/debugfs", "/sbin/debugfs"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("debugfs");
+    let output = Command::new(debugfs)
+        .args(["-w", "-R", "rmdir lost+found"])
+        .arg(image)
+        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(err(image))?;
+    // debugfs reports a failed command on stderr with exit status 0; its banner goes there too.
+    let said = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() || said.lines().any(|l| l.starts_with("rmdir:")) {
+        return Err(SandboxError::Storage {
+            path: image.to_path_buf(),
+            source: std::io::Error::other(format!("debugfs failed: {}", said.trim())),
+        });
+    }
+    Ok(())
 }
 
 /// Bytes of data (each file rounded up to 4 KiB) and entries under `tree`, links not followed.
@@ -248,6 +266,11 @@ fn tree_size(tree: &Path) -> std::io::Result<(u64, u64)> {
 
 /// Attaches `image` to a free loop device; returns its path and an open descriptor of it.
 fn attach_loop(image: &Path) -> Result<(PathBuf, File), SandboxError> {
+    attach_loop_with(image, false)
+}
+
+/// [`attach_loop`], read-only when `read_only` (the device refuses writes).
+fn attach_loop_with(image: &Path, read_only: bool) -> Result<(PathBuf, File), SandboxError> {
     let control_path = Path::new("/dev/loop-control");
     let control = OpenOptions::new()
         .read(true)
@@ -256,7 +279,7 @@ fn attach_loop(image: &Path) -> Result<(PathBuf, File), SandboxError> {
         .map_err(err(control_path))?;
     let backing = OpenOptions::new()
         .read(true)
-        .write(true)
+        .write(!read_only)
         .open(image)
         .map_err(err(image))?;
     // LOOP_CTL_GET_FREE names the same free device to every caller until one attaches it:
@@ -271,7 +294,7 @@ fn attach_loop(image: &Path) -> Result<(PathBuf, File), SandboxError> {
         let path = PathBuf::from(format!("/dev/loop{n}"));
         let dev = OpenOptions::new()
             .read(true)
-            .write(true)
+            .write(!read_only)
             .open(&path)
             .map_err(err(&path))?;
         match sys::loop_attach(dev.as_raw_fd(), backing.as_raw_fd()) {

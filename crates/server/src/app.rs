@@ -127,6 +127,18 @@ impl App {
                 return Ok(());
             }
             let ready = self.code.contains(&f.code.sha256_hex);
+            if ready {
+                // What the launcher makes of a new package (the sandbox launcher's read-only
+                // image) is made now, while the function is Pending, not at its first cold
+                // start, whose Init Duration the caller pays.
+                let (engine, dir) = (
+                    Arc::clone(&self.engine),
+                    self.code.package_dir(&f.code.sha256_hex),
+                );
+                tokio::task::spawn_blocking(move || engine.prepare_code(&dir))
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
             let next = Function {
                 state: if ready { State::Active } else { State::Failed },
                 last_update: Some(if ready {

@@ -71,6 +71,10 @@ pub struct Config {
     /// (0: never).
     #[serde(default = "default_memory_floor")]
     pub memory_floor_mib: u64,
+    /// New execution environments one function may get per 10 seconds (Lambda's scaling
+    /// rate, 1,000); a cold start past it is throttled with a 429. 0: no limit.
+    #[serde(default = "default_scaling_rate")]
+    pub new_environments_per_10_seconds: u32,
     /// Most init phases at once (0: twice the CPUs, at least 4); more cold starts wait their
     /// turn, their 10 s init limit counted from when it begins.
     #[serde(default)]
@@ -587,6 +591,10 @@ fn default_shutdown_timeout() -> u64 {
     30
 }
 
+fn default_scaling_rate() -> u32 {
+    1000
+}
+
 fn default_log_quota() -> u64 {
     64
 }
@@ -624,6 +632,7 @@ impl Default for Config {
             unreserved_concurrency_minimum: default_unreserved_minimum(),
             keep_alive_seconds: default_keep_alive(),
             memory_floor_mib: default_memory_floor(),
+            new_environments_per_10_seconds: default_scaling_rate(),
             max_concurrent_inits: 0,
             log_retention_days: default_log_retention(),
             log_mib_per_function_per_minute: default_log_quota(),

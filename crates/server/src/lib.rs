@@ -494,6 +494,7 @@ fn start_engine(
                 0 => nimbus_engine::EngineConfig::default().max_concurrent_inits,
                 n => n,
             },
+            new_environments_per_10s: config.new_environments_per_10_seconds,
             log_bytes_per_function_per_minute: config
                 .log_mib_per_function_per_minute
                 .saturating_mul(1 << 20),

@@ -47,6 +47,22 @@ fn create(server: &NimbusProcess, i: usize) {
         .call("POST", "/2015-03-31/functions", Some(&body))
         .expect("create");
     assert_eq!(status, 201, "{out}");
+    // As on Lambda, a function is invoked once it is Active (Pending answers 409).
+    let path = format!("/2015-03-31/functions/{}/configuration", name(i));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, c) = server.call("GET", &path, None).expect("get");
+        if c["State"] == "Active" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} stayed {}",
+            name(i),
+            c["State"]
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// What one REPORT line billed: (billed ms, memory MB).

@@ -129,15 +129,13 @@ impl App {
             let ready = self.code.contains(&f.code.sha256_hex);
             if ready {
                 // What the launcher makes of a new package (the sandbox launcher's read-only
-                // image) is made now, while the function is Pending, not at its first cold
-                // start, whose Init Duration the caller pays.
+                // image) is made now, in the background, not by its first cold start, whose
+                // Init Duration the caller pays (a cold start that comes first waits for it).
                 let (engine, dir) = (
                     Arc::clone(&self.engine),
                     self.code.package_dir(&f.code.sha256_hex),
                 );
-                tokio::task::spawn_blocking(move || engine.prepare_code(&dir))
-                    .await
-                    .map_err(ApiError::internal)?;
+                tokio::task::spawn_blocking(move || engine.prepare_code(&dir));
             }
             let next = Function {
                 state: if ready { State::Active } else { State::Failed },

@@ -61,8 +61,9 @@ pub(crate) fn run(args: LogsArgs) -> anyhow::Result<()> {
             .cloned()
             .unwrap_or_default();
         for e in &events {
+            // A message ends with its newline, as CloudWatch keeps it: printed once.
             let msg = e.get("Message").and_then(Value::as_str).unwrap_or("");
-            println!("{msg}");
+            println!("{}", msg.strip_suffix('\n').unwrap_or(msg));
             after = after.max(e.get("Id").and_then(Value::as_i64).unwrap_or(after));
         }
         if events.len() >= 1000 {

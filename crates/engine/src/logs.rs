@@ -7,7 +7,7 @@ use std::time::Duration;
 pub struct LogEvent {
     /// Epoch milliseconds.
     pub timestamp_ms: i64,
-    /// The line, without its trailing newline.
+    /// The line: in the text format with its trailing newline, as CloudWatch keeps it.
     pub message: String,
 }
 
@@ -17,12 +17,19 @@ pub trait LogSink: Send + Sync {
     fn write(&self, group: &str, stream: &str, events: Vec<LogEvent>);
 }
 
-/// Splits captured output into events, one per line.
-pub(crate) fn events(text: &str, timestamp_ms: i64) -> Vec<LogEvent> {
-    text.lines()
+/// Splits captured output into events, one per line; an empty line is no event. AWS compat:
+/// in the text format every message keeps its newline, the platform's lines too (CloudWatch
+/// shows `START RequestId: ... Version: $LATEST\n`); JSON records (`newline` false) have none.
+pub(crate) fn events(text: &str, timestamp_ms: i64, newline: bool) -> Vec<LogEvent> {
+    text.split('\n')
+        .filter(|l| !l.is_empty())
         .map(|l| LogEvent {
             timestamp_ms,
-            message: l.to_string(),
+            message: if newline {
+                format!("{l}\n")
+            } else {
+                l.to_string()
+            },
         })
         .collect()
 }

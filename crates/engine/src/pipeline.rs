@@ -408,7 +408,7 @@ impl Engine {
                 &stream,
                 vec![LogEvent {
                     timestamp_ms: now,
-                    message: init_start_line(self.launcher.name(), spec, &rt),
+                    message: init_start_line(self.launcher.name(), spec, &rt) + "\n",
                 }],
             );
         } else if format.system(Level::Info) {
@@ -460,7 +460,11 @@ impl Engine {
                 self.logs.write(
                     &spec.log_group,
                     &stream,
-                    logs::events(&format.application(&init_output), self.clock.epoch_ms()),
+                    logs::events(
+                        &format.application(&init_output),
+                        self.clock.epoch_ms(),
+                        !format.json,
+                    ),
                 );
                 Ok(Claimed::Cold(env))
             }
@@ -553,7 +557,7 @@ impl Engine {
         self.logs.write(
             &f.spec.log_group,
             &env.log_stream,
-            logs::events(&log, start_ms),
+            logs::events(&log, start_ms, !format.json),
         );
         let function_failed = ending.function_failed();
         let error_type = ending.error_type();
@@ -632,8 +636,11 @@ impl Engine {
         let format = Format::of(&f.spec.logging);
         let output = self.within_log_quota(&f.spec.name, output.to_string());
         let log = finish::framed_log(&f.spec.version, &output, &report, true, &format, now);
-        self.logs
-            .write(&f.spec.log_group, stream, logs::events(&log, now));
+        self.logs.write(
+            &f.spec.log_group,
+            stream,
+            logs::events(&log, now, !format.json),
+        );
         self.observe(&crate::observe::InvocationFigures {
             function: &f.spec.name,
             version: &f.spec.version,

@@ -253,10 +253,15 @@ impl Engine {
                 self.pools.put(pool_key, env);
                 Ok(())
             }
-            Ok(Claimed::InitFailed { ending, .. }) => Err(format!(
-                "the function's init failed: {}",
-                String::from_utf8_lossy(&ending.payload)
-            )),
+            Ok(Claimed::InitFailed { ending, .. }) => {
+                // AWS compat: the StatusReason is the code alone; the detail is in the log.
+                tracing::warn!(
+                    function = %f.spec.name,
+                    error = %String::from_utf8_lossy(&ending.payload),
+                    "a provisioned environment's init failed"
+                );
+                Err("FUNCTION_ERROR_INIT_FAILURE".to_string())
+            }
             Err(e) => Err(e.to_string()),
         }
     }

@@ -493,3 +493,43 @@ fn provisioned_concurrency_is_ready_ahead_and_reports_no_init() {
             "No Provisioned Concurrency Config found for this function",
         );
 }
+
+/// Provisioned environments whose init fails: the configuration goes FAILED with AWS's
+/// StatusReason code (the failure's detail is in the server's log).
+#[test]
+fn provisioned_concurrency_whose_init_fails_reports_awss_reason() {
+    let s = TestServer::start();
+    s.create(
+        "broken",
+        &zip_of(&[(
+            "app.py",
+            b"raise RuntimeError('no init')\ndef handler(e, c):\n    return 1\n",
+        )]),
+    );
+    let r = s.call_json("POST", "/2015-03-31/functions/broken/versions", &json!({}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = "/2019-09-30/functions/broken/provisioned-concurrency?Qualifier=1";
+    let r = s.call_json(
+        "PUT",
+        path,
+        &json!({ "ProvisionedConcurrentExecutions": 1 }),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = s.call("GET", path, b"").body;
+        if last["Status"] == "FAILED" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(last["Status"], "FAILED", "{last}");
+    assert_eq!(
+        last["StatusReason"], "FUNCTION_ERROR_INIT_FAILURE",
+        "{last}"
+    );
+    assert_eq!(
+        last["AllocatedProvisionedConcurrentExecutions"], 0,
+        "{last}"
+    );
+}

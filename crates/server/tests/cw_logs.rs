@@ -428,3 +428,44 @@ fn put_log_events_writes_streams_of_ones_own() {
     );
     assert_eq!(r.body["__type"], "ResourceNotFoundException");
 }
+
+/// AWS compat (recorded by LocalStack's AWS-validated `test_multi_line_prints`): in the text
+/// format every message keeps its newline, the platform's lines too, an empty line is no event,
+/// and a carriage return stays inside its line.
+#[test]
+fn messages_keep_their_newline_and_empty_lines_make_no_event() {
+    let s = TestServer::start();
+    s.create(
+        "lines",
+        &zip_of(&[(
+            "app.py",
+            b"def handler(event, context):\n    print(event['body'])\n    return 1\n",
+        )]),
+    );
+    let r = s.call_json(
+        "POST",
+        "/2015-03-31/functions/lines/invocations",
+        &json!({ "body": "\nmulti\nline\n\nanother\rline\n" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // INIT_START, START, three lines, END, REPORT.
+    let all = filter_until(&s, &json!({ "logGroupName": "/aws/lambda/lines" }), 7);
+    let got: Vec<&str> = all["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["message"].as_str().expect("message"))
+        .collect();
+    assert_eq!(got.len(), 7, "{got:?}");
+    assert_eq!(
+        &got[2..5],
+        ["multi\n", "line\n", "another\rline\n"],
+        "{got:?}"
+    );
+    assert!(got[1].starts_with("START RequestId: ") && got[1].ends_with(" Version: $LATEST\n"));
+    assert!(got[5].starts_with("END RequestId: ") && got[5].ends_with('\n'));
+    assert!(
+        got[6].starts_with("REPORT RequestId: ") && got[6].ends_with("\t\n"),
+        "{got:?}"
+    );
+}

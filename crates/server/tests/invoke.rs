@@ -267,7 +267,9 @@ fn python_result_headers_tail_and_warm_reuse() {
         "{}",
         msgs[0]
     );
-    assert_eq!(msgs[1], "init output");
+    // AWS compat: each message keeps its newline, as CloudWatch shows Lambda's lines.
+    assert_eq!(msgs[1], "init output\n");
+    assert!(msgs.iter().all(|m| m.ends_with('\n')), "{msgs:?}");
     assert_eq!(msgs.iter().filter(|m| m.starts_with("REPORT ")).count(), 2);
 }
 

@@ -104,27 +104,23 @@ impl Drop for Scratch {
     }
 }
 
-/// Makes an ext4 file system without a journal in `image`, with `extra` arguments (a tree to
-/// copy in, an inode count).
-fn mkfs(image: &Path, extra: &[&std::ffi::OsStr]) -> Result<(), SandboxError> {
+/// Runs the e2fsprogs tool `name` (from /usr/sbin or /sbin) with `args` on `image`; fails,
+/// with what it said, when it exits non-zero or `failed` finds a failure in its stderr.
+fn run_e2fs_tool(
+    name: &str,
+    args: &[&std::ffi::OsStr],
+    image: &Path,
+    failed: impl Fn(&str) -> bool,
+) -> Result<(), SandboxError> {
     // An absolute path: with it std spawns by posix_spawn (a vfork-style clone), where a PATH
     // search under a changed PATH would fork the whole server.
-    let mkfs = ["/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("mkfs.ext4");
-    let output = Command::new(mkfs)
-        .args([
-            "-q",
-            "-F",
-            "-O",
-            "^has_journal",
-            "-m",
-            "0",
-            "-E",
-            "nodiscard,root_owner=0:0",
-        ])
-        .args(extra)
+    let program = ["/usr/sbin", "/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name));
+    let output = Command::new(&program)
+        .args(args)
         .arg(image)
         .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
         .stdin(Stdio::null())
@@ -132,18 +128,38 @@ fn mkfs(image: &Path, extra: &[&std::ffi::OsStr]) -> Result<(), SandboxError> {
         .stderr(Stdio::piped())
         .output()
         .map_err(err(image))?;
-    if !output.status.success() {
-        let said = String::from_utf8_lossy(&output.stderr);
+    let said = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() || failed(&said) {
         return Err(SandboxError::Storage {
             path: image.to_path_buf(),
             source: std::io::Error::other(format!(
-                "mkfs.ext4 failed: {}: {}",
+                "{name} failed: {}: {}",
                 output.status,
                 said.trim()
             )),
         });
     }
     Ok(())
+}
+
+/// Makes an ext4 file system without a journal in `image`, with `extra` arguments (a tree to
+/// copy in, an inode count).
+fn mkfs(image: &Path, extra: &[&std::ffi::OsStr]) -> Result<(), SandboxError> {
+    let mut args: Vec<&std::ffi::OsStr> = [
+        "-q",
+        "-F",
+        "-O",
+        "^has_journal",
+        "-m",
+        "0",
+        "-E",
+        "nodiscard,root_owner=0:0",
+    ]
+    .iter()
+    .map(|a| a.as_ref())
+    .collect();
+    args.extend_from_slice(extra);
+    run_e2fs_tool("mkfs.ext4", &args, image, |_| false)
 }
 
 /// A directory tree copied into a read-only file system of its own (ext4 on a loop device),
@@ -221,28 +237,13 @@ impl Drop for TreeImage {
 
 /// Removes the `lost+found` mkfs made in `image` (not mounted), with debugfs.
 fn remove_lost_found(image: &Path) -> Result<(), SandboxError> {
-    let debugfs = ["/usr/sbin/debugfs", "/sbin/debugfs"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("debugfs");
-    let output = Command::new(debugfs)
-        .args(["-w", "-R", "rmdir lost+found"])
-        .arg(image)
-        .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(err(image))?;
     // debugfs reports a failed command on stderr with exit status 0; its banner goes there too.
-    let said = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() || said.lines().any(|l| l.starts_with("rmdir:")) {
-        return Err(SandboxError::Storage {
-            path: image.to_path_buf(),
-            source: std::io::Error::other(format!("debugfs failed: {}", said.trim())),
-        });
-    }
-    Ok(())
+    run_e2fs_tool(
+        "debugfs",
+        &["-w".as_ref(), "-R".as_ref(), "rmdir lost+found".as_ref()],
+        image,
+        |said| said.lines().any(|l| l.starts_with("rmdir:")),
+    )
 }
 
 /// Bytes of data (each file rounded up to 4 KiB) and entries under `tree`, links not followed.

@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
-use sha2::{Digest, Sha256};
-
 use crate::environment::InitFailure;
 use crate::launcher::{LaunchSpec, Launcher};
 use crate::resolve::{Egress, FunctionSpec};
@@ -118,16 +116,16 @@ fn runtime_version(f: &FunctionSpec, rt: &RuntimeInfo) -> (String, String, Strin
         .as_ref()
         .map_or_else(|| "bootstrap".to_string(), |p| p.display().to_string());
     let family = f.runtime.trim_end_matches(".x").to_string();
-    let digest = hex::encode(Sha256::digest(format!("{}|{interpreter}", f.runtime)));
-    (interpreter, family, digest)
+    // The ARN the function's configuration shows in RuntimeVersionConfig.
+    let arn = nimbus_model::function::runtime_version_arn(&f.region, &f.runtime);
+    (interpreter, family, arn)
 }
 
 /// `INIT_START`, naming the interpreter and the launcher.
 pub(crate) fn init_start_line(launcher: &str, f: &FunctionSpec, rt: &RuntimeInfo) -> String {
-    let (interpreter, family, digest) = runtime_version(f, rt);
+    let (interpreter, family, arn) = runtime_version(f, rt);
     format!(
-        "INIT_START Runtime Version: {family}.nimbus\tRuntime Version ARN: arn:aws:lambda:{}::runtime:{digest}\tInterpreter: {interpreter}\tLauncher: {launcher}",
-        f.region
+        "INIT_START Runtime Version: {family}.nimbus\tRuntime Version ARN: {arn}\tInterpreter: {interpreter}\tLauncher: {launcher}"
     )
 }
 
@@ -138,7 +136,7 @@ pub(crate) fn init_start_record(
     provisioned: bool,
     epoch_ms: i64,
 ) -> String {
-    let (_, family, digest) = runtime_version(f, rt);
+    let (_, family, arn) = runtime_version(f, rt);
     crate::log_format::record(
         epoch_ms,
         "platform.initStart",
@@ -146,7 +144,7 @@ pub(crate) fn init_start_record(
             "initializationType": if provisioned { "provisioned-concurrency" } else { "on-demand" },
             "phase": "init",
             "runtimeVersion": format!("{family}.nimbus"),
-            "runtimeVersionArn": format!("arn:aws:lambda:{}::runtime:{digest}", f.region),
+            "runtimeVersionArn": arn,
             "functionName": f.name,
             "functionVersion": f.version,
         }),

@@ -205,6 +205,9 @@ pub struct FunctionConfiguration {
     pub function_arn: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
+    /// AWS compat: the runtime version, in every single-function answer (not in list items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_version_config: Option<RuntimeVersionConfig>,
     pub role: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
@@ -239,6 +242,33 @@ pub struct FunctionConfiguration {
     pub ephemeral_storage: EphemeralStorage,
     pub snap_start: SnapStartResponse,
     pub logging_config: LoggingConfig,
+}
+
+/// `RuntimeVersionConfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RuntimeVersionConfig {
+    /// `arn:aws:lambda:<region>::runtime:<64 hex>`.
+    pub runtime_version_arn: String,
+}
+
+/// The ARN of the runtime version Nimbus runs `runtime` with, in `region`: a digest of the
+/// runtime id and this release of Nimbus (whose bootstraps are the runtime), so it changes when
+/// Nimbus's runtime does, as AWS's changes with a runtime update. `INIT_START` names the same.
+pub fn runtime_version_arn(region: &str, runtime: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("nimbus|{runtime}|{}", env!("CARGO_PKG_VERSION")));
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("arn:aws:lambda:{region}::runtime:{hex}")
+}
+
+impl FunctionConfiguration {
+    /// As list items show it (ListFunctions, ListVersionsByFunction): AWS leaves out the
+    /// runtime version there.
+    pub fn listed(mut self) -> Self {
+        self.runtime_version_config = None;
+        self
+    }
 }
 
 /// `EnvironmentResponse`.
@@ -331,6 +361,9 @@ impl Function {
             function_name: self.name.clone(),
             function_arn: arn,
             runtime: s.runtime.clone(),
+            runtime_version_config: s.runtime.as_deref().map(|r| RuntimeVersionConfig {
+                runtime_version_arn: runtime_version_arn(region, r),
+            }),
             role: s.role.clone(),
             handler: s.handler.clone(),
             code_size: self.code.size,

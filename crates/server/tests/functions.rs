@@ -284,3 +284,77 @@ fn state_survives_a_restart() {
         before
     );
 }
+
+/// AWS compat (as recorded on AWS): every single-function answer carries RuntimeVersionConfig,
+/// list items do not, and INIT_START names the same runtime version ARN.
+#[test]
+fn the_runtime_version_is_shown_where_aws_shows_it() {
+    let s = TestServer::start();
+    let created = s.call_json(
+        "POST",
+        "/2015-03-31/functions",
+        &create_body("rv", &hello_zip()),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let arn = created.body["RuntimeVersionConfig"]["RuntimeVersionArn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", created.body))
+        .to_string();
+    let digest = arn
+        .strip_prefix("arn:aws:lambda:us-east-1::runtime:")
+        .expect("AWS's form");
+    assert!(
+        digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{arn}"
+    );
+    s.wait_active("rv");
+    let got = s.call("GET", "/2015-03-31/functions/rv", b"").body;
+    assert_eq!(
+        got["Configuration"]["RuntimeVersionConfig"]["RuntimeVersionArn"],
+        arn
+    );
+    let published = s.call_json("POST", "/2015-03-31/functions/rv/versions", &json!({}));
+    assert_eq!(
+        published.body["RuntimeVersionConfig"]["RuntimeVersionArn"],
+        arn
+    );
+    let listed = s.call("GET", "/2015-03-31/functions/", b"").body;
+    assert!(
+        listed["Functions"][0].get("RuntimeVersionConfig").is_none(),
+        "{listed}"
+    );
+    let versions = s.call("GET", "/2015-03-31/functions/rv/versions", b"").body;
+    assert!(
+        versions["Versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .all(|v| v.get("RuntimeVersionConfig").is_none()),
+        "{versions}"
+    );
+    // The cold start's INIT_START names the same version.
+    let r = s.call_json("POST", "/2015-03-31/functions/rv/invocations", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let logs = s.call("GET", "/_nimbus/logs/rv", b"").body;
+        let init = logs["Events"].as_array().and_then(|e| {
+            e.iter()
+                .filter_map(|e| e["Message"].as_str())
+                .find(|m| m.starts_with("INIT_START "))
+                .map(str::to_string)
+        });
+        if let Some(line) = init {
+            assert!(
+                line.contains(&format!("\tRuntime Version ARN: {arn}\t")),
+                "{line}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no INIT_START: {logs}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

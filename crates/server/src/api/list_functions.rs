@@ -65,7 +65,7 @@ pub(crate) async fn handle(
     };
     let functions: Vec<_> = page
         .iter()
-        .map(|f| f.configuration(&ctx.region, &app.account))
+        .map(|f| f.configuration(&ctx.region, &app.account).listed())
         .collect();
     let mut body = json!({ "Functions": functions });
     if let Some(n) = next {
@@ -106,7 +106,8 @@ async fn list_all_versions(
             items.push((
                 name.clone(),
                 n,
-                ver.configuration_as(&ctx.region, &app.account, Some(n)),
+                ver.configuration_as(&ctx.region, &app.account, Some(n))
+                    .listed(),
             ));
         }
     }
@@ -118,7 +119,7 @@ async fn list_all_versions(
             items.push((
                 f.name.clone(),
                 0,
-                f.configuration(&ctx.region, &app.account),
+                f.configuration(&ctx.region, &app.account).listed(),
             ));
             if items.len() > limit {
                 break 'pages;
@@ -129,7 +130,8 @@ async fn list_all_versions(
                 items.push((
                     f.name.clone(),
                     n,
-                    ver.configuration_as(&ctx.region, &app.account, Some(n)),
+                    ver.configuration_as(&ctx.region, &app.account, Some(n))
+                        .listed(),
                 ));
             }
             if items.len() > limit {

@@ -39,7 +39,7 @@ pub(crate) async fn handle(
     let latest = load_latest(&app, &ctx, &r).await?;
     let mut items = Vec::with_capacity(limit + 1);
     if after.is_none() {
-        items.push((0, latest.configuration(&ctx.region, &app.account)));
+        items.push((0, latest.configuration(&ctx.region, &app.account).listed()));
     }
     let versions = app
         .store
@@ -47,7 +47,11 @@ pub(crate) async fn handle(
         .await?;
     for v in &versions {
         let n = v.version.unwrap_or(0);
-        items.push((n, v.configuration_as(&ctx.region, &app.account, Some(n))));
+        items.push((
+            n,
+            v.configuration_as(&ctx.region, &app.account, Some(n))
+                .listed(),
+        ));
     }
     let next = if items.len() > limit {
         items.truncate(limit);

@@ -84,6 +84,27 @@ impl Ledger {
         Ok(entries.len())
     }
 
+    /// Makes the journal durable every `every` (a power cut loses at most that much), on the
+    /// blocking pool, until the server stops.
+    pub(crate) fn spawn_syncing(self: &Arc<Self>, every: Duration) {
+        let ledger = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(l) = ledger.upgrade() else { return };
+                let journal = Arc::clone(&l.journal);
+                drop(l);
+                match tokio::task::spawn_blocking(move || journal.sync()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cost journal: sync failed"),
+                    Err(e) => tracing::warn!(error = %e, "cost journal: sync task failed"),
+                }
+            }
+        });
+    }
+
     /// Folds every `every` until the server stops (and on the way out).
     pub(crate) fn spawn_folding(self: &Arc<Self>, every: Duration) {
         let ledger = Arc::downgrade(self);

@@ -203,6 +203,7 @@ impl Server {
         .await
         .map_err(|e| ServerError::Ledger(e.to_string()))?;
         ledger.spawn_folding(std::time::Duration::from_secs(5));
+        ledger.spawn_syncing(std::time::Duration::from_millis(50));
         let tracer = traces::Tracer::start(&config.traces)
             .map_err(ServerError::Traces)?
             .map(Arc::new);

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod admission;
+mod buckets;
 pub mod clock;
 pub mod code_leases;
 mod environment;

@@ -7,30 +7,23 @@
 //! continuously. Output beyond what the bucket holds is dropped, and a line of the log says
 //! how much and why. The platform's own lines (START, END, REPORT) are never dropped.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// More functions than this in the table, and those whose buckets are full again are forgotten.
-const PRUNE_ABOVE: usize = 10_000;
-
-struct Bucket {
-    bytes: f64,
-    at: Instant,
-}
+use crate::buckets::Buckets;
 
 pub(crate) struct LogBudget {
     /// Bytes per minute per function; 0: no quota.
     per_minute: u64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Buckets,
 }
 
 impl LogBudget {
     pub(crate) fn new(per_minute: u64) -> Self {
         Self {
             per_minute,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Buckets::new(per_minute, Duration::from_secs(60)),
         }
     }
 
@@ -40,31 +33,23 @@ impl LogBudget {
         if self.per_minute == 0 || output.is_empty() {
             return output;
         }
-        let cap = self.per_minute as f64;
-        let refilled =
-            |since: Instant| now.saturating_duration_since(since).as_secs_f64() * cap / 60.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, b| b.bytes + refilled(b.at) < cap);
-        }
-        let b = buckets.entry(function.to_string()).or_insert(Bucket {
-            bytes: cap,
-            at: now,
+        let keep = self.buckets.with(function, now, |bytes| {
+            let len = output.len() as f64;
+            if len <= *bytes {
+                *bytes -= len;
+                return None;
+            }
+            // What fits, to the end of its last whole line.
+            let fits = bytes.max(0.0) as usize;
+            let keep = output[..floor_char_boundary(&output, fits)]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
+            *bytes -= keep as f64;
+            Some(keep)
         });
-        b.bytes = (b.bytes + refilled(b.at)).min(cap);
-        b.at = now;
-        let len = output.len() as f64;
-        if len <= b.bytes {
-            b.bytes -= len;
+        let Some(keep) = keep else {
             return output;
-        }
-        // What fits, to the end of its last whole line.
-        let fits = b.bytes.max(0.0) as usize;
-        let keep = output[..floor_char_boundary(&output, fits)]
-            .rfind('\n')
-            .map_or(0, |i| i + 1);
-        b.bytes -= keep as f64;
-        drop(buckets);
+        };
         let dropped = output.len() - keep;
         let mut kept = output;
         kept.truncate(keep);

@@ -3,53 +3,40 @@
 //! most one period's allowance and refilled continuously; a cold start takes one token, and one
 //! that finds none is throttled (429). Warm invocations and provisioned environments take none.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::buckets::Buckets;
+
 /// The period the allowance is given for.
 const PERIOD: Duration = Duration::from_secs(10);
-/// More functions than this in the table, and those whose buckets are full are forgotten.
-const PRUNE_ABOVE: usize = 10_000;
 
 pub(crate) struct ScalingRate {
-    /// New environments per [`PERIOD`] per function; 0: no limit.
-    per_period: u32,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    /// `None`: no limit.
+    buckets: Option<Buckets>,
 }
 
 impl ScalingRate {
+    /// `per_period` new environments per 10 s per function; 0: no limit.
     pub(crate) fn new(per_period: u32) -> Self {
         Self {
-            per_period,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: (per_period > 0).then(|| Buckets::new(u64::from(per_period), PERIOD)),
         }
     }
 
     /// Takes one new environment of `function`'s allowance at `now`; false when none is left.
     pub(crate) fn take(&self, function: &str, now: Instant) -> bool {
-        if self.per_period == 0 {
+        let Some(buckets) = &self.buckets else {
             return true;
-        }
-        let cap = f64::from(self.per_period);
-        let refilled = |at: Instant| {
-            now.saturating_duration_since(at).as_secs_f64() * cap / PERIOD.as_secs_f64()
         };
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, (tokens, at)| *tokens + refilled(*at) < cap);
-        }
-        let (tokens, at) = buckets.entry(function.to_string()).or_insert((cap, now));
-        *tokens = (*tokens + refilled(*at)).min(cap);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        buckets.with(function, now, |tokens| {
+            let left = *tokens >= 1.0;
+            if left {
+                *tokens -= 1.0;
+            }
+            left
+        })
     }
 }
 

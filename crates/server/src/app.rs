@@ -127,16 +127,6 @@ impl App {
                 return Ok(());
             }
             let ready = self.code.contains(&f.code.sha256_hex);
-            if ready {
-                // What the launcher makes of a new package (the sandbox launcher's read-only
-                // image) is made now, in the background, not by its first cold start, whose
-                // Init Duration the caller pays (a cold start that comes first waits for it).
-                let (engine, dir) = (
-                    Arc::clone(&self.engine),
-                    self.code.package_dir(&f.code.sha256_hex),
-                );
-                tokio::task::spawn_blocking(move || engine.prepare_code(&dir));
-            }
             let next = Function {
                 state: if ready { State::Active } else { State::Failed },
                 last_update: Some(if ready {
@@ -148,6 +138,17 @@ impl App {
                 ..f.clone()
             };
             match self.store.update_function(&next, &f.revision_id).await {
+                Ok(()) if ready => {
+                    // What the launcher makes of the package (the sandbox launcher's read-only
+                    // image) is made now, in the background, not by its first cold start,
+                    // whose Init Duration the caller pays (one that comes first waits for it).
+                    let (engine, dir) = (
+                        Arc::clone(&self.engine),
+                        self.code.package_dir(&f.code.sha256_hex),
+                    );
+                    tokio::task::spawn_blocking(move || engine.prepare_code(&dir));
+                    return Ok(());
+                }
                 Ok(()) => return Ok(()),
                 Err(StoreError::RevisionMismatch(_)) => continue,
                 Err(StoreError::NotFound(_)) => return Ok(()),

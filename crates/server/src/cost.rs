@@ -87,26 +87,32 @@ impl Ledger {
     /// Makes the journal durable every `every` (a power cut loses at most that much), on the
     /// blocking pool, until the server stops.
     pub(crate) fn spawn_syncing(self: &Arc<Self>, every: Duration) {
-        let ledger = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(l) = ledger.upgrade() else { return };
-                let journal = Arc::clone(&l.journal);
-                drop(l);
-                match tokio::task::spawn_blocking(move || journal.sync()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, "cost journal: sync failed"),
-                    Err(e) => tracing::warn!(error = %e, "cost journal: sync task failed"),
-                }
+        self.spawn_every(every, |l| async move {
+            let journal = Arc::clone(&l.journal);
+            drop(l);
+            match tokio::task::spawn_blocking(move || journal.sync()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cost journal: sync failed"),
+                Err(e) => tracing::warn!(error = %e, "cost journal: sync task failed"),
             }
         });
     }
 
     /// Folds every `every` until the server stops (and on the way out).
     pub(crate) fn spawn_folding(self: &Arc<Self>, every: Duration) {
+        self.spawn_every(every, |l| async move {
+            if let Err(e) = l.fold().await {
+                tracing::warn!(error = %e, "cost journal: fold failed; retried next time");
+            }
+        });
+    }
+
+    /// Runs `step` every `every` while the ledger lives (late ticks are not made up).
+    fn spawn_every<F, Fut>(self: &Arc<Self>, every: Duration, step: F)
+    where
+        F: Fn(Arc<Self>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let ledger = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -114,9 +120,7 @@ impl Ledger {
             loop {
                 tick.tick().await;
                 let Some(l) = ledger.upgrade() else { return };
-                if let Err(e) = l.fold().await {
-                    tracing::warn!(error = %e, "cost journal: fold failed; retried next time");
-                }
+                step(l).await;
             }
         });
     }

@@ -354,18 +354,14 @@ fn manifest_differences(stored: &str, found: &str, pkg: &Path) -> Vec<String> {
     out
 }
 
-/// Where the JSON string that starts `line` ends (just past its closing quote).
+/// Where the JSON string that starts `line` ends (just past its closing quote), as serde_json
+/// reads it; the whole line if it does not start with one.
 fn json_string_end(line: &str) -> usize {
-    let mut escaped = false;
-    for (i, c) in line.char_indices().skip(1) {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return i + 1,
-            _ => {}
-        }
+    let mut values = serde_json::Deserializer::from_str(line).into_iter::<String>();
+    match values.next() {
+        Some(Ok(_)) => values.byte_offset(),
+        _ => line.len(),
     }
-    line.len()
 }
 
 fn unique_name() -> String {

@@ -21,6 +21,8 @@ command -v nsenter >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
 # prometheus: a real Prometheus scrapes the server in the metrics test.
 [ -x /usr/bin/prometheus ] || missing+=(prometheus)
+# mkfs.ext4 and debugfs: the sandbox's /tmp and its read-only copies of code and runtimes.
+{ [ -x /usr/sbin/mkfs.ext4 ] && [ -x /usr/sbin/debugfs ]; } || missing+=(e2fsprogs)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "test.sh: installing ${missing[*]}"

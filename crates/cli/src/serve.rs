@@ -90,12 +90,17 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         // Machine-readable lines for scripts and tests: the API's address, then the URLs'.
-        // One write, so that a reader that takes the first line and closes the pipe never
-        // makes a later write of ours fail.
+        // One write of both (`print!` would hand stdout's line buffer each line apart), so that
+        // a reader that takes the first line and closes the pipe never makes a later write of
+        // ours fail; and a stdout that went away is no reason for the server to stop.
         let urls = s
             .url_addr
             .map_or_else(|| "function urls off".to_string(), |a| format!("function urls on {a}"));
-        print!("listening on {}\n{urls}\n", s.addr);
+        let announce = format!("listening on {}\n{urls}\n", s.addr);
+        let mut out = std::io::stdout().lock();
+        let _ = std::io::Write::write_all(&mut out, announce.as_bytes())
+            .and_then(|()| std::io::Write::flush(&mut out));
+        drop(out);
         server.serve(shutdown).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
